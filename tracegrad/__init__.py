@@ -1,0 +1,22 @@
+"""tracegrad: prove hand-derived matrix gradients right, then use them as fast drop-ins.
+
+The public API is exactly what this module names.
+"""
+
+from ._check import assert_grad_close as assert_grad_close
+from ._check import check_grad as check_grad
+from ._diagnose import diagnose as diagnose
+from ._identity import Identity as Identity
+from ._identity import Sampler as Sampler
+from ._registry import add as add
+from ._registry import identity as identity
+from ._registry import register as register
+from ._registry import registry as registry
+from ._registry import unregister as unregister
+from ._report import GradReport as GradReport
+from ._report import ReferenceResult as ReferenceResult
+from ._tolerances import default_atol as default_atol
+from ._tolerances import default_rtol as default_rtol
+from ._tolerances import tolerances as tolerances
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Identities from the Kalman gain derivation (``kalman.*``)."""

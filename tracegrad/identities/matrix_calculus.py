@@ -1,0 +1,1 @@
+"""Identities from P. Hu, "Matrix Calculus: Derivation and Simple Application" (``hu.*``)."""
