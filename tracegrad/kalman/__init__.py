@@ -1,0 +1,3 @@
+"""The Kalman filter pieces whose gain the registry derives (``kalman.*`` identities)."""
+
+from ._gain import gain as gain
