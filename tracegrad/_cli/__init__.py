@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _check_cmd, _list_cmd
+from . import _check_cmd, _demo_cmd, _list_cmd, _nmf_cmd
 from ._errors import CLIError
 
-_COMMANDS = (_check_cmd, _list_cmd)
+_COMMANDS = (_demo_cmd, _check_cmd, _list_cmd, _nmf_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tracegrad",
         description="Prove hand-derived matrix gradients right; run batched NMF.",
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"tracegrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in _COMMANDS:
         command.add_parser(sub)

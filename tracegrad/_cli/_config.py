@@ -52,7 +52,13 @@ def _type_ok(value, types) -> bool:
 
 def _type_name(types) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+    }
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -78,7 +84,7 @@ def validate(raw: Mapping[str, Any], schema: Schema, where: str) -> dict[str, di
             if name in given:
                 if not _type_ok(value, key.types):
                     raise CLIError(
-                        f"{where}: '{section}.{name}' must be a {_type_name(key.types)}, "
+                        f"{where}: '{section}.{name}' must be {_type_name(key.types)}, "
                         f"got {value!r}"
                     )
                 if key.choices is not None and value not in key.choices:
