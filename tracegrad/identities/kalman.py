@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from .._registry import register
 from ..kalman import gain
 from ._samplers import dims, gaussians, scaled, spd_from
+from ._shapes import shapes
 
 # ---------------------------------------------------------------------------------------------
 # d tr(A B) / dA = B^T          A: m x n, B: n x m
@@ -23,6 +24,7 @@ def _trace_AB_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (m, q), (q, m))
 
 
+@shapes(A="m n", B="n m")
 def _trace_AB_objective(A, B):
     return jnp.trace(A @ B)
 
@@ -37,6 +39,7 @@ def _trace_AB_objective(A, B):
     formula="d tr(A B)/dA = B^T",
     latex=r"\frac{\partial\,\mathrm{tr}(AB)}{\partial A} = B^T",
 )
+@shapes(A="m n", B="n m")
 def trace_AB_gradient(A, B):
     """``d tr(AB)/dA = B^T`` (Kalman gain derivation, the rule used for ``2 tr(K H P)``).
 
@@ -55,6 +58,7 @@ def _trace_ABAt_sample(key, dtype=jnp.float64, n=None):
     return tuple(map(scaled, gaussians(key, dtype, (m, q), (q, q))))
 
 
+@shapes(A="m n", B="n n")
 def _trace_ABAt_objective(A, B):
     return jnp.trace(A @ B @ A.T)
 
@@ -74,6 +78,7 @@ def _trace_ABAt_terms(A, B):
     latex=r"\frac{\partial\,\mathrm{tr}(ABA^T)}{\partial A} = A(B + B^T)",
     terms=_trace_ABAt_terms,
 )
+@shapes(A="m n", B="n n")
 def trace_ABAt_gradient(A, B):
     """``d tr(A B A^T)/dA = A B^T + A B = A (B + B^T)`` (Kalman gain derivation).
 
@@ -95,6 +100,7 @@ def _posterior_sample(key, dtype=jnp.float64, n=None):
     return K, spd_from(zp), scaled(H), spd_from(zr)
 
 
+@shapes(K="n m", P="n n", H="m n", R="m m")
 def _posterior_objective(K, P, H, R):
     I_KH = jnp.eye(P.shape[0], dtype=P.dtype) - K @ H
     return jnp.trace(I_KH @ P @ I_KH.T + K @ R @ K.T)
@@ -127,6 +133,7 @@ def _posterior_optimum(K, P, H, R):
     terms=_posterior_terms,
     optimum=_posterior_optimum,
 )
+@shapes(K="n m", P="n n", H="m n", R="m m")
 def trace_posterior_covariance_gradient(K, P, H, R):
     """``d tr(P_{n,n})/dK = -2 (H P)^T + 2 K (H P H^T + R)`` (Kalman gain derivation).
 

@@ -26,6 +26,7 @@ from ._samplers import (
     unit_determinant_from,
     well_conditioned_from,
 )
+from ._shapes import shapes
 
 
 def _square(n: int | None) -> int:
@@ -42,6 +43,7 @@ def _inner_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (q,), (q,))
 
 
+@shapes(a="n", x="n")
 def _inner_objective(a, x):
     return jnp.dot(a, x)
 
@@ -56,6 +58,7 @@ def _inner_objective(a, x):
     formula="d a^T x/dx = a",
     latex=r"\frac{\partial\,a^Tx}{\partial x} = a",
 )
+@shapes(a="n", x="n")
 def inner_gradient(a, x):
     """``d(a^T x)/dx = a`` (matrix calculus notes Theorem 1, eq. 4-5): ``df/dx_k = a_k``."""
     return a
@@ -70,6 +73,7 @@ def _trace_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (q, q))
 
 
+@shapes(A="n n")
 def _trace_objective(A):
     return jnp.trace(A)
 
@@ -84,6 +88,7 @@ def _trace_objective(A):
     formula="d Tr[A]/dA = I",
     latex=r"\frac{\partial\,\mathrm{Tr}[A]}{\partial A} = I",
 )
+@shapes(A="n n")
 def trace_gradient(A):
     """``d Tr[A]/dA = I`` (matrix calculus notes eq. 8): only diagonal entries enter the trace."""
     return jnp.eye(A.shape[-1], dtype=A.dtype)
@@ -98,6 +103,7 @@ def _trace_inner_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (m, q), (m, q))
 
 
+@shapes(A="m n", X="m n")
 def _trace_inner_objective(A, X):
     return jnp.trace(A.T @ X)
 
@@ -112,6 +118,7 @@ def _trace_inner_objective(A, X):
     formula="d Tr[A^T X]/dX = A",
     latex=r"\frac{\partial\,\mathrm{Tr}[A^TX]}{\partial X} = A",
 )
+@shapes(A="m n", X="m n")
 def trace_inner_gradient(A, X):
     """``d Tr[A^T X]/dX = A`` (matrix calculus notes Theorem 4).
 
@@ -132,6 +139,7 @@ def _det_sample(key, dtype=jnp.float64, n=None):
     return (unit_determinant_from(z, 0.625 + 0.375 * jnp.tanh(zt)),)
 
 
+@shapes(X="n n")
 def _det_objective(X):
     return jnp.linalg.det(X)
 
@@ -158,6 +166,7 @@ def _lu_det(lu: jax.Array, piv: jax.Array) -> jax.Array:
     formula="d det X/dX = det(X) X^{-T}",
     latex=r"\frac{\partial\,\det X}{\partial X} = \det(X)\,X^{-T}",
 )
+@shapes(X="n n")
 def det_gradient(X):
     """``d det X/dX = det(X) X^{-T}`` (matrix calculus notes section 2.8, derived).
 
@@ -178,6 +187,7 @@ def _logdet_sample(key, dtype=jnp.float64, n=None):
     return (well_conditioned_from(*gaussians(key, dtype, (2 * q, q))),)
 
 
+@shapes(X="n n")
 def _logdet_objective(X):
     return jnp.linalg.slogdet(X)[1]
 
@@ -192,6 +202,7 @@ def _logdet_objective(X):
     formula="d log|det X|/dX = X^{-T}",
     latex=r"\frac{\partial\,\log|\det X|}{\partial X} = X^{-T}",
 )
+@shapes(X="n n")
 def logdet_gradient(X):
     """``d log|det X|/dX = X^{-T}`` (matrix calculus notes section 2.8, derived).
 
@@ -211,6 +222,7 @@ def _inverse_sample(key, dtype=jnp.float64, n=None):
     return scaled(A), well_conditioned_from(zx)
 
 
+@shapes(A="n n", X="n n")
 def _inverse_objective(A, X):
     return jnp.trace(A @ jnp.linalg.inv(X))
 
@@ -225,6 +237,7 @@ def _inverse_objective(A, X):
     formula="d tr(A X^{-1})/dX = -X^{-T} A^T X^{-T}",
     latex=r"\frac{\partial\,\mathrm{tr}(AX^{-1})}{\partial X} = -X^{-T}A^TX^{-T}",
 )
+@shapes(A="n n", X="n n")
 def inverse_gradient(A, X):
     """``d tr(A X^{-1})/dX = -X^{-T} A^T X^{-T}`` (matrix calculus notes 2.6-2.7, derived).
 
@@ -252,6 +265,7 @@ def _spectral_sample(key, dtype=jnp.float64, n=None):
     return (simple_top_from(zu, zv),)
 
 
+@shapes(A="m n")
 def _spectral_objective(A):
     return jnp.linalg.norm(A, ord=2)
 
@@ -266,6 +280,7 @@ def _spectral_objective(A):
     formula="d ||A||_2/dA = u_1 v_1^T   (sigma_1 simple)",
     latex=r"\frac{\partial\,\|A\|_2}{\partial A} = u_1v_1^T",
 )
+@shapes(A="m n")
 def spectral_norm_gradient(A):
     """``d ||A||_2/dA = u_1 v_1^T`` for a simple top singular value (notes section 3.1, derived).
 
@@ -306,6 +321,7 @@ def _gaussian_sample(key, dtype=jnp.float64, n=None):
     return mu, spd_from(zs), Y + 0.5
 
 
+@shapes(mu="d", Sigma="d d", Y="N d")
 def _gaussian_objective(mu, Sigma, Y):
     # log|det| and a solve of Sigma as given (no Cholesky, which would read one triangle only),
     # so the objective is defined for the non-symmetric perturbations finite differences make
@@ -314,6 +330,14 @@ def _gaussian_objective(mu, Sigma, Y):
     logdet = jnp.linalg.slogdet(Sigma)[1]
     quad = jnp.sum(D * jnp.linalg.solve(Sigma, D.T).T)
     return -0.5 * (N * (d * math.log(2.0 * math.pi) + logdet) + quad)
+
+
+def _gaussian_mean_terms(mu, Sigma, Y):
+    N = Y.shape[0]
+    return {
+        "Sigma^-1 sum_i y_i": jnp.linalg.solve(Sigma, jnp.sum(Y, axis=0)),
+        "-N Sigma^-1 mu": -N * jnp.linalg.solve(Sigma, mu),
+    }
 
 
 def _gaussian_mean_optimum(mu, Sigma, Y):
@@ -330,8 +354,10 @@ def _gaussian_mean_optimum(mu, Sigma, Y):
     formula="d sum_i log N(y_i; mu, Sigma)/dmu = Sigma^{-1} sum_i (y_i - mu)   (Sigma symmetric)",
     latex=r"\frac{\partial\sum_i\log\mathcal{N}(y_i;\mu,\Sigma)}{\partial\mu}"
     r" = \Sigma^{-1}\sum_i(y_i-\mu)",
+    terms=_gaussian_mean_terms,
     optimum=_gaussian_mean_optimum,
 )
+@shapes(mu="d", Sigma="d d", Y="N d")
 def gaussian_mean_gradient(mu, Sigma, Y):
     """``d/dmu sum_i log N(y_i; mu, Sigma) = Sigma^{-1} sum_i (y_i - mu)`` (notes 3.2-3.3).
 
@@ -377,6 +403,7 @@ def _gaussian_cov_optimum(mu, Sigma, Y):
     terms=_gaussian_cov_terms,
     optimum=_gaussian_cov_optimum,
 )
+@shapes(mu="d", Sigma="d d", Y="N d")
 def gaussian_cov_gradient(mu, Sigma, Y):
     """``d/dSigma sum_i log N(y_i; mu, Sigma) = 1/2 (Sigma^-T S Sigma^-T - N Sigma^-T)`` (3.2-3.3).
 
@@ -408,6 +435,7 @@ def _lsq_sample(key, dtype=jnp.float64, n=None):
     return scaled(A), x, b
 
 
+@shapes(A="m n", x="n", b="m")
 def _lsq_objective(A, x, b):
     r = A @ x - b
     return jnp.dot(r, r)
@@ -433,6 +461,7 @@ def _lsq_optimum(A, x, b):
     terms=_lsq_terms,
     optimum=_lsq_optimum,
 )
+@shapes(A="m n", x="n", b="m")
 def least_squares_gradient(A, x, b):
     """``d ||A x - b||^2/dx = 2 A^T (A x - b)`` (matrix calculus notes section 3.4, derived).
 
