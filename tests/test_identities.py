@@ -1,0 +1,226 @@
+"""The registry's identities: the contract, closed form == autodiff, batching, optima."""
+
+from __future__ import annotations
+
+import functools
+from unittest import mock
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad._check import evaluate
+from tracegrad.identities import _samplers
+
+# The identity table (notes/identity_table.md): argnames, wrt, and each argument's shape in
+# letters.  Distinct letters must be distinct sizes in the samplers (rectangular wherever the
+# mathematics allows), so a transposed gradient cannot pass by symmetry.
+CONTRACT = {
+    "traa.eq9": ("X", {"A": "p m", "X": "m n", "B": "n p"}),
+    "traa.eq12": ("X", {"A": "p n", "X": "m n", "B": "m p"}),
+    "traa.eq17": ("X", {"A": "p m", "X": "m n", "B": "n m", "C": "p n"}),
+    "traa.eq21": ("X", {"A": "n m", "X": "m n", "B": "m n", "C": "n n"}),
+    "traa.eq24_W": ("W", {"X": "m n", "W": "m k", "H": "k n"}),
+    "traa.eq24_H": ("H", {"X": "m n", "W": "m k", "H": "k n"}),
+    "traa.eq27": ("X", {"V": "p q", "A": "p m", "X": "m n", "B": "n q"}),
+    "traa.eq28": ("X", {"V": "p q", "A": "p n", "X": "m n", "B": "m q"}),
+    "traa.eq31": ("x", {"A": "p n", "x": "n", "B": "n p"}),
+    "traa.eq34": ("x", {"A": "p n", "x": "n", "B": "n q"}),
+    "traa.eq41": ("x", {"V": "p q", "A": "p n", "x": "n", "B": "n q"}),
+    "traa.eq46": ("X", {"V": "p q", "A": "p m", "B": "K N", "X": "N m", "C": "m q"}),
+    "kalman.trace_AB": ("A", {"A": "m n", "B": "n m"}),
+    "kalman.trace_ABAt": ("A", {"A": "m n", "B": "n n"}),
+    "kalman.trace_posterior_covariance": ("K", {"K": "n m", "P": "n n", "H": "m n", "R": "m m"}),
+    "hu.inner": ("x", {"a": "n", "x": "n"}),
+    "hu.trace": ("A", {"A": "n n"}),
+    "hu.trace_inner": ("X", {"A": "m n", "X": "m n"}),
+    "hu.det": ("X", {"X": "n n"}),
+    "hu.logdet": ("X", {"X": "n n"}),
+    "hu.inverse": ("X", {"A": "n n", "X": "n n"}),
+    "hu.spectral_norm": ("A", {"A": "m n"}),
+    "hu.gaussian_mean": ("mu", {"mu": "d", "Sigma": "d d", "Y": "N d"}),
+    "hu.gaussian_cov": ("Sigma", {"mu": "d", "Sigma": "d d", "Y": "N d"}),
+    "hu.least_squares": ("x", {"A": "m n", "x": "n", "b": "m"}),
+}
+NAMES = sorted(CONTRACT)
+DTYPES = [jnp.float32, jnp.float64]
+WITH_OPTIMUM = [n for n in NAMES if tg.identity(n).optimum is not None]
+
+
+def _letters(name, shapes) -> dict[str, int]:
+    """Bind the contract's letters to sizes; fail on an inconsistent shape."""
+    sizes: dict[str, int] = {}
+    for arg, spec in CONTRACT[name][1].items():
+        dims = spec.split()
+        assert len(shapes[arg]) == len(dims), f"{name}: {arg} has shape {shapes[arg]}"
+        for letter, size in zip(dims, shapes[arg], strict=True):
+            assert sizes.setdefault(letter, size) == size, f"{name}: {letter} inconsistent"
+    return sizes
+
+
+def test_every_table_identity_is_registered_and_nothing_else_builtin():
+    builtin = {
+        name
+        for name, ident in tg.registry().items()
+        if ident.module.startswith("tracegrad.identities")
+    }
+    assert builtin == set(CONTRACT)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_argnames_wrt_and_shapes(name):
+    ident = tg.identity(name)
+    wrt, shapes = CONTRACT[name]
+    assert ident.argnames == tuple(shapes)
+    assert ident.wrt_name == wrt
+    assert ident.source and ident.formula and ident.latex
+    doc = ident.gradient.__doc__ or ""  # cites its source: an equation, theorem or section
+    assert any(w in doc for w in ("eq.", "Theorem", "section", "derivation")), doc
+    key = jax.random.key(0)
+    for n in (None, 256):  # test shapes, and benchmark shapes (traced only: nothing runs)
+        out = jax.eval_shape(functools.partial(ident.sample, dtype="float32", n=n), key)
+        assert all(o.dtype == jnp.float32 for o in out)
+        sizes = _letters(name, dict(zip(ident.argnames, (o.shape for o in out), strict=True)))
+        assert len(set(sizes.values())) == len(sizes), f"{name} at n={n}: {sizes}"
+        if n is not None:
+            # every size near n, except the small ranks (eq24's k) and row counts (eq46's K)
+            assert all(n <= s <= 2 * n for k, s in sizes.items() if k not in "kK"), sizes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", NAMES)
+def test_closed_form_passes_the_checker(name, dtype, seed):
+    report = tg.identity(name).check(seed, dtype)
+    assert report.ok, f"{name}\n{report}"
+    assert report.candidate_dtype == jnp.dtype(dtype).name
+    assert report.max_rel_err <= max(tg.default_rtol(dtype), tg._tolerances.FD_RTOL_FLOOR)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_closed_form_batches_under_jit_and_vmap(name):
+    ident = tg.identity(name)
+    samples = [ident.arguments(seed, jnp.float32) for seed in range(4)]
+    batch = tuple(jnp.stack(xs) for xs in zip(*samples, strict=True))
+    closed = jax.jit(jax.vmap(ident.gradient))(*batch)
+    reference = jax.jit(jax.vmap(jax.grad(ident.objective, argnums=ident.wrt)))(*batch)
+    assert closed.dtype == jnp.float32
+    assert closed.shape == reference.shape == batch[ident.wrt].shape
+    rtol = tg.default_rtol(jnp.float32)
+    for c, g in zip(np.asarray(closed), np.asarray(reference), strict=True):
+        assert np.max(np.abs(c - g)) <= rtol * np.max(np.abs(g)), name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_closed_form_never_calls_autodiff(name):
+    ident = tg.identity(name)
+    args = ident.arguments(0, jnp.float32)
+
+    def forbidden(*_, **__):
+        raise AssertionError(f"{name}: the closed form called autodiff")
+
+    transforms = ("grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev")
+    with mock.patch.multiple(jax, **{t: forbidden for t in transforms}):
+        jaxpr = jax.make_jaxpr(ident.gradient)(*args)
+    assert jaxpr.out_avals[0].shape == args[ident.wrt].shape
+
+
+def test_samplers_keep_their_promises():
+    """SPD covariances, |det| = O(1) but not 1, a simple top singular value, positive logs."""
+    for seed in range(3):
+        K, P, H, R = tg.identity("kalman.trace_posterior_covariance").arguments(seed)
+        for S in (P, R):
+            np.testing.assert_array_equal(S, S.T)
+            assert np.linalg.eigvalsh(S).min() >= 0.99
+        _, Sigma, _ = tg.identity("hu.gaussian_cov").arguments(seed)
+        np.testing.assert_array_equal(Sigma, Sigma.T)
+        assert np.linalg.eigvalsh(Sigma).min() >= 0.99
+        (X,) = tg.identity("hu.det").arguments(seed)
+        assert 1.28 <= abs(np.linalg.det(X)) <= 2.72
+        assert np.linalg.cond(X) <= 4.0 + 1e-9
+        (A,) = tg.identity("hu.spectral_norm").arguments(seed)
+        s = np.linalg.svd(A, compute_uv=False)
+        assert s[0] >= 2.0 * s[1] - 1e-12
+        _, B = tg.identity("kalman.trace_ABAt").arguments(seed)
+        assert np.linalg.norm(B - B.T) > 0.1 * np.linalg.norm(B)  # not symmetric
+        for name in ("traa.eq27", "traa.eq28", "traa.eq41", "traa.eq46"):
+            assert all(np.all(np.asarray(a) > 0) for a in tg.identity(name).arguments(seed))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_sampler_random_numbers(dtype):
+    """The samplers' hash generator: reproducible, key-dependent, with normal moments."""
+    key = jax.random.key(7)
+    z, u = jax.jit(
+        lambda k: (
+            _samplers.gaussians(k, dtype, (20_000,))[0],
+            _samplers.uniforms(k, dtype, (20_000,))[0],
+        )
+    )(key)
+    assert z.dtype == u.dtype == dtype
+    z, u = np.asarray(z, np.float64), np.asarray(u, np.float64)
+    assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03 and abs((z**4).mean() - 3) < 0.2
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.03
+    assert 0.5 <= u.min() and u.max() < 1.5 and abs(u.mean() - 1) < 0.01
+    same = _samplers.gaussians(key, dtype, (5,))[0]
+    np.testing.assert_array_equal(same, _samplers.gaussians(jax.random.key(7), dtype, (5,))[0])
+    other = _samplers.gaussians(jax.random.key(8), dtype, (5,))[0]
+    assert not np.any(np.asarray(same) == np.asarray(other))
+
+
+# ---------------------------------------------------------------------------------------------
+# optima: the closed form vanishes at the known stationary point and not near it
+
+
+def _term_scale(ident, args) -> float:
+    terms = evaluate(ident.terms, *args)
+    return max(float(np.max(np.abs(t))) for t in terms.values())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("name", WITH_OPTIMUM)
+def test_gradient_vanishes_at_the_optimum(name, dtype):
+    ident = tg.identity(name)
+    rtol = tg.default_rtol(dtype)
+    for seed in range(3):
+        opt = evaluate(ident.optimum, *ident.arguments(seed, dtype))
+        g = np.asarray(evaluate(ident.gradient, *opt))
+        scale = _term_scale(ident, opt)
+        assert np.max(np.abs(g)) <= rtol * scale, (name, seed, np.max(np.abs(g)), scale)
+        if dtype == jnp.float64:
+            # a small step away (1e-4 of the optimum's size) and the gradient is clearly back
+            x = opt[ident.wrt]
+            step = np.random.default_rng(seed).standard_normal(x.shape)
+            step *= 1e-4 * np.linalg.norm(x) / np.linalg.norm(step)
+            moved = opt[: ident.wrt] + (x + step,) + opt[ident.wrt + 1 :]
+            g_moved = np.asarray(evaluate(ident.gradient, *moved))
+            assert np.max(np.abs(g_moved)) >= 1e3 * rtol * scale, (name, seed)
+
+
+def test_optima_are_the_known_closed_forms():
+    K, P, H, R = tg.identity("kalman.trace_posterior_covariance").arguments(0)
+    K_opt = tg.identity("kalman.trace_posterior_covariance").optimum(K, P, H, R)[0]
+    S = H @ P @ H.T + R
+    np.testing.assert_allclose(K_opt, P @ H.T @ np.linalg.inv(S), rtol=1e-10)
+    mu, Sigma, Y = tg.identity("hu.gaussian_cov").arguments(0)
+    mu_opt, Sigma_opt, _ = tg.identity("hu.gaussian_cov").optimum(mu, Sigma, Y)
+    np.testing.assert_allclose(mu_opt, Y.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(Sigma_opt, np.cov(np.asarray(Y).T, bias=True), rtol=1e-10)
+    A, x, b = tg.identity("hu.least_squares").arguments(0)
+    x_opt = tg.identity("hu.least_squares").optimum(A, x, b)[1]
+    np.testing.assert_allclose(A.T @ A @ x_opt, A.T @ b, rtol=1e-10, atol=1e-12)
+
+
+def test_kalman_gain_is_a_minimum():
+    """The Hessian of tr(P_{n,n}) in K at the gain is 2 (I kron S): positive definite."""
+    ident = tg.identity("kalman.trace_posterior_covariance")
+    K, P, H, R = ident.optimum(*ident.arguments(1))
+    hess = jax.jit(jax.hessian(ident.objective, argnums=0))(K, P, H, R)
+    hess = np.asarray(hess).reshape(K.size, K.size)
+    np.testing.assert_allclose(hess, hess.T, atol=1e-12)
+    eig = np.linalg.eigvalsh(hess)
+    S_eig = np.linalg.eigvalsh(np.asarray(H @ P @ H.T + R))
+    assert eig.min() > 0
+    np.testing.assert_allclose(np.sort(eig), np.sort(np.repeat(2 * S_eig, K.shape[0])), rtol=1e-10)
