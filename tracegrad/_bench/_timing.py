@@ -8,7 +8,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,30 @@ def time_compiled(compiled: Callable, *args, n_runs: int = 10, warmup: int = 2) 
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
     return Timing(statistics.median(times), min(times), n_runs)
+
+
+def time_interleaved(
+    compiled: Sequence[Callable], *args, n_runs: int = 10, warmup: int = 2
+) -> list[Timing]:
+    """Median wall times of several compiled functions of the same ``args``, run in alternation.
+
+    Each round times every function once, the order reversed on alternate rounds, so a change
+    in machine load (a shared machine) lands on all of them alike rather than on whichever ran
+    last; a ratio of the medians is then a side-by-side comparison.
+    """
+    if n_runs < 1:
+        raise ValueError(f"n_runs must be at least 1, got {n_runs}")
+    for fn in compiled:
+        for _ in range(warmup):
+            jax.block_until_ready(fn(*args))
+    times: list[list[float]] = [[] for _ in compiled]
+    order = list(range(len(compiled)))
+    for run in range(n_runs):
+        for i in order if run % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            jax.block_until_ready(compiled[i](*args))
+            times[i].append(time.perf_counter() - start)
+    return [Timing(statistics.median(t), min(t), n_runs) for t in times]
 
 
 def time_jitted(fn: Callable, *args, n_runs: int = 10, warmup: int = 2) -> Timing:

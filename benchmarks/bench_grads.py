@@ -1,0 +1,45 @@
+"""Every registry identity's closed-form gradient vs jax.grad of its objective.
+
+    python benchmarks/bench_grads.py                          # n = 256 and 1024, float32
+    python benchmarks/bench_grads.py --sizes 256 --only '^hu\\.' --runs 20 --out out/g.json
+
+Prints a table (ratio = jax.grad time / closed-form time, > 1: the closed form is faster) and
+writes the JSON result.  Timings only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracegrad._bench.grads import format_grads, run_grads
+from tracegrad._io import write_json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per median")
+    parser.add_argument("--only", help="regular expression selecting identity names")
+    parser.add_argument("--out", default="out/bench_grads.json", help="JSON output path")
+    parser.add_argument("--quiet", action="store_true", help="no per-row progress on stderr")
+    args = parser.parse_args()
+
+    def progress(row: dict) -> None:
+        print(
+            f"  {row['identity']} n={row['n']}: ratio {row['ratio']:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = run_grads(
+        tuple(args.sizes), args.dtype, args.runs, args.only, None if args.quiet else progress
+    )
+    print(format_grads(result))
+    write_json(args.out, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
