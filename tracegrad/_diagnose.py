@@ -4,8 +4,9 @@ Given the candidate ``c`` and the true gradient ``g`` (both float64), try, in or
 
 1. shape: a transposed or reshaped result;
 2. non-finite or all-zero candidates;
-3. ``c = a g``: sign flipped (a = -1) or scaled (a = 2 is the classic slip of writing
-   ``2AB`` for ``d tr(A B A^T)/dA`` with non-symmetric ``B``);
+3. ``c = a g``: sign flipped (a = -1) or scaled (a = 2: a term counted twice; the classic
+   slip of writing ``2AB`` for ``d tr(A B A^T)/dA`` with non-symmetric ``B`` is not a
+   multiple of the gradient, it is the missing-plus-doubled term of 7);
 4. ``c = a g^T`` (square): transposed;
 5. ``c = a (g + g^T)/2`` (square): only the symmetric part, or symmetrised;
 6. ``c = 2g - diag(g)``: the symmetric-matrix convention applied to an unconstrained matrix;
@@ -57,8 +58,8 @@ def _describe_multiple(a: str, what: str) -> str:
     hint = ""
     if a == "2":
         hint = (
-            " (a factor 2 too many: the classic slip of writing 2AB for d tr(A B A^T)/dA when B"
-            " is not symmetric, or counting a symmetric term twice)"
+            " (a factor 2 too many: a term counted twice, e.g. 2 A (B + B^T) for d tr(A B A^T)/dA,"
+            " the symmetric-B shortcut's 2 applied on top of both appearances)"
         )
     elif a == "1/2":
         hint = " (a factor 2 missing: one of two equal appearances dropped?)"
