@@ -51,8 +51,9 @@ def run_grads(
     Returns:
         ``{"environment", "dtype", "n_runs", "sizes", "rows", "geomean", "geomean_by_size"}``;
         each row has ``identity``, ``n``, ``shapes`` (argument name -> ``"3x4"``),
-        ``closed_s`` and ``grad_s`` (medians, seconds), ``ratio`` (``grad_s / closed_s``) and
-        ``max_rel_diff`` (``max|closed - grad| / max|grad|``).
+        ``closed_s`` and ``grad_s`` (medians, seconds), ``ratio`` (``grad_s / closed_s``),
+        ``max_rel_diff`` (``max|closed - grad| / max|grad|``) and ``grad_all_zero`` (jax.grad
+        returned zeros where the closed form did not: a jax.grad failure, shown as ``grad=0!``).
     """
     dtype_ = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype_, jnp.floating):
@@ -85,6 +86,9 @@ def run_grads(
                     "grad_s": t_grad.median,
                     "ratio": t_grad.median / t_closed.median,
                     "max_rel_diff": diff / scale if scale > 0 else diff,
+                    # jax.grad all zeros where the closed form is not (hu.det at n=1024 in
+                    # float32: jnp.linalg.det's cumulative product underflows)
+                    "grad_all_zero": bool(scale == 0 and diff > 0),
                 }
                 rows.append(row)
                 if progress is not None:
@@ -113,7 +117,7 @@ def format_grads(result: dict) -> str:
             f"{1e3 * r['closed_s']:.3f}",
             f"{1e3 * r['grad_s']:.3f}",
             f"{r['ratio']:.2f}",
-            f"{r['max_rel_diff']:.1e}",
+            "grad=0!" if r.get("grad_all_zero") else f"{r['max_rel_diff']:.1e}",
         )
         for r in result["rows"]
     ]

@@ -421,13 +421,14 @@ def eq41_gradient(V, A, x, B):
     """``d tr[V^T log(A diag(x) B)]/dx = (A^T (V / (A diag(x) B)) . B) 1`` (trace notes eq. 41).
 
     ``A diag(x)`` is the column scaling ``A * x`` (never an n x n diag(x)).  With
-    ``R = V / (A diag(x) B)``, ``[(A^T R) . B] 1 = diag(A^T R B^T) = (A . (R B^T))^T 1``; the
-    code computes the last form: one product for ``A diag(x) B``, one for ``R B^T``, and an
-    O(n p) column sum.  Both products are unavoidable (the result is the diagonal of a triple
-    product), so this is the work reverse mode does too.
+    ``R = V / (A diag(x) B)``, ``[(A^T R) . B] 1 = diag(A^T R B^T)``, the column sums of
+    ``A . (R B^T)``; the code computes that form: one product for ``A diag(x) B``, one for
+    ``R B^T``, and an O(n p) column sum.  Both products are unavoidable (the result is the
+    diagonal of a triple product), so this is exactly the work reverse mode does, and XLA
+    compiles the two to the same single fusion.
     """
     R = V / ((A * x) @ B)
-    return jnp.ones(A.shape[0], A.dtype) @ (A * (R @ B.T))
+    return jnp.sum(A * (R @ B.T), axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
