@@ -20,7 +20,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per median")
+    parser.add_argument("--runs", type=int, default=10, help="least timed runs per median")
+    parser.add_argument(
+        "--min-time", type=float, default=0.1, help="run each side at least this long (s)"
+    )
     parser.add_argument("--only", help="regular expression selecting identity names")
     parser.add_argument("--out", default="out/bench_grads.json", help="JSON output path")
     parser.add_argument("--quiet", action="store_true", help="no per-row progress on stderr")
@@ -34,7 +37,12 @@ def main() -> None:
         )
 
     result = run_grads(
-        tuple(args.sizes), args.dtype, args.runs, args.only, None if args.quiet else progress
+        tuple(args.sizes),
+        args.dtype,
+        args.runs,
+        args.only,
+        None if args.quiet else progress,
+        min_time=args.min_time,
     )
     print(format_grads(result))
     write_json(args.out, result)

@@ -16,7 +16,11 @@ from tracegrad._io import write_json
 def test_run_grads_rows_and_table(tmp_path):
     seen = []
     result = run_grads(
-        sizes=(8, 12), n_runs=2, only=r"^(traa\.eq31|kalman\.trace_AB)$", progress=seen.append
+        sizes=(8, 12),
+        n_runs=2,
+        only=r"^(traa\.eq31|kalman\.trace_AB)$",
+        progress=seen.append,
+        min_time=0.0,
     )
     rows = result["rows"]
     assert [(r["identity"], r["n"]) for r in rows] == [
@@ -27,7 +31,7 @@ def test_run_grads_rows_and_table(tmp_path):
     ]
     assert seen == rows
     for r in rows:
-        assert r["closed_s"] > 0 and r["grad_s"] > 0
+        assert r["closed_s"] > 0 and r["grad_s"] > 0 and r["runs"] == 2
         assert r["ratio"] == pytest.approx(r["grad_s"] / r["closed_s"])
         assert r["max_rel_diff"] <= 1e-5  # float32: the timed closed form agrees with jax.grad
     assert rows[0]["shapes"] == {"A": "8x9", "B": "9x8"}
@@ -69,5 +73,8 @@ def test_time_interleaved_times_each_function():
     timings = time_interleaved([f, g], jnp.ones(3), n_runs=3, warmup=1)
     assert [t.runs for t in timings] == [3, 3]
     assert calls == ["f", "g", "f", "g", "g", "f", "f", "g"]  # warm-up, then alternating order
+    calls.clear()
+    longer = time_interleaved([f, g], jnp.ones(3), n_runs=2, warmup=0, min_time=1e-3)
+    assert longer[0].runs == longer[1].runs == len(calls) // 2 > 2  # ran until 1 ms each
     with pytest.raises(ValueError, match="n_runs"):
         time_interleaved([f], jnp.ones(3), n_runs=0)

@@ -48,13 +48,20 @@ def time_compiled(compiled: Callable, *args, n_runs: int = 10, warmup: int = 2) 
 
 
 def time_interleaved(
-    compiled: Sequence[Callable], *args, n_runs: int = 10, warmup: int = 2
+    compiled: Sequence[Callable],
+    *args,
+    n_runs: int = 10,
+    warmup: int = 2,
+    min_time: float = 0.0,
+    max_runs: int = 5000,
 ) -> list[Timing]:
     """Median wall times of several compiled functions of the same ``args``, run in alternation.
 
     Each round times every function once, the order reversed on alternate rounds, so a change
     in machine load (a shared machine) lands on all of them alike rather than on whichever ran
-    last; a ratio of the medians is then a side-by-side comparison.
+    last; a ratio of the medians is then a side-by-side comparison.  At least ``n_runs`` rounds;
+    more, up to ``max_runs``, until every function has run for ``min_time`` seconds in total, so
+    the medians of microsecond-scale calls are as stable as those of long ones.
     """
     if n_runs < 1:
         raise ValueError(f"n_runs must be at least 1, got {n_runs}")
@@ -63,12 +70,14 @@ def time_interleaved(
             jax.block_until_ready(fn(*args))
     times: list[list[float]] = [[] for _ in compiled]
     order = list(range(len(compiled)))
-    for run in range(n_runs):
+    run = 0
+    while run < n_runs or (run < max_runs and min(sum(t) for t in times) < min_time):
         for i in order if run % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             jax.block_until_ready(compiled[i](*args))
             times[i].append(time.perf_counter() - start)
-    return [Timing(statistics.median(t), min(t), n_runs) for t in times]
+        run += 1
+    return [Timing(statistics.median(t), min(t), run) for t in times]
 
 
 def time_jitted(fn: Callable, *args, n_runs: int = 10, warmup: int = 2) -> Timing:

@@ -37,6 +37,7 @@ def run_grads(
     n_runs: int = 10,
     only: str | None = None,
     progress: Callable[[dict], None] | None = None,
+    min_time: float = 0.1,
 ) -> dict:
     """Time each registry identity's closed form against ``jax.grad`` of its objective.
 
@@ -44,14 +45,17 @@ def run_grads(
         sizes: the samplers' characteristic sizes ``n`` (shapes are near ``n``, rectangular).
         dtype: floating dtype of the sampled operands (``"float64"`` runs under a scoped
             ``jax.enable_x64``).
-        n_runs: timed runs per median (after two warm-up calls each).
+        n_runs: the least number of timed runs per median (after two warm-up calls each).
         only: a regular expression; only identities whose name it matches are timed.
         progress: called with each row as soon as it is measured.
+        min_time: keep alternating (beyond ``n_runs``, up to 5000 runs) until each side has
+            run this many seconds, so microsecond-scale medians are stable too.
 
     Returns:
         ``{"environment", "dtype", "n_runs", "sizes", "rows", "geomean", "geomean_by_size"}``;
         each row has ``identity``, ``n``, ``shapes`` (argument name -> ``"3x4"``),
-        ``closed_s`` and ``grad_s`` (medians, seconds), ``ratio`` (``grad_s / closed_s``),
+        ``closed_s`` and ``grad_s`` (medians, seconds), ``runs`` (timed runs of each),
+        ``ratio`` (``grad_s / closed_s``),
         ``max_rel_diff`` (``max|closed - grad| / max|grad|``) and ``grad_all_zero`` (jax.grad
         returned zeros where the closed form did not: a jax.grad failure, shown as ``grad=0!``).
     """
@@ -74,7 +78,9 @@ def run_grads(
                 c, g = np.asarray(closed(*args)), np.asarray(autodiff(*args))
                 scale = float(np.max(np.abs(g))) if g.size else 0.0
                 diff = float(np.max(np.abs(c.astype(np.float64) - g))) if g.size else 0.0
-                t_closed, t_grad = time_interleaved([closed, autodiff], *args, n_runs=n_runs)
+                t_closed, t_grad = time_interleaved(
+                    [closed, autodiff], *args, n_runs=n_runs, min_time=min_time
+                )
                 row = {
                     "identity": ident.name,
                     "n": n,
@@ -85,6 +91,7 @@ def run_grads(
                     "closed_s": t_closed.median,
                     "grad_s": t_grad.median,
                     "ratio": t_grad.median / t_closed.median,
+                    "runs": t_closed.runs,
                     "max_rel_diff": diff / scale if scale > 0 else diff,
                     # jax.grad all zeros where the closed form is not (hu.det at n=1024 in
                     # float32: jnp.linalg.det's cumulative product underflows)
@@ -97,6 +104,7 @@ def run_grads(
         "environment": environment(),
         "dtype": str(dtype_),
         "n_runs": n_runs,
+        "min_time": min_time,
         "sizes": list(sizes),
         "rows": rows,
         "geomean": geometric_mean([r["ratio"] for r in rows]),
@@ -108,7 +116,7 @@ def run_grads(
 
 def format_grads(result: dict) -> str:
     """The result of ``run_grads`` as a plain-text table, geometric means last."""
-    header = ("identity", "n", "wrt shape", "closed ms", "jax.grad ms", "ratio", "rel diff")
+    header = ("identity", "n", "wrt shape", "closed ms", "jax.grad ms", "ratio", "runs", "rel diff")
     body = [
         (
             r["identity"],
@@ -117,6 +125,7 @@ def format_grads(result: dict) -> str:
             f"{1e3 * r['closed_s']:.3f}",
             f"{1e3 * r['grad_s']:.3f}",
             f"{r['ratio']:.2f}",
+            str(r.get("runs", result["n_runs"])),
             "grad=0!" if r.get("grad_all_zero") else f"{r['max_rel_diff']:.1e}",
         )
         for r in result["rows"]
@@ -124,8 +133,9 @@ def format_grads(result: dict) -> str:
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [
-        f"closed form vs jax.grad ({result['dtype']}, median of {result['n_runs']} alternating "
-        f"runs after compilation; ratio = jax.grad / closed form, > 1: the closed form is faster)",
+        f"closed form vs jax.grad ({result['dtype']}, median of >= {result['n_runs']} alternating "
+        f"runs after compilation, more until each side ran {result.get('min_time', 0)} s; "
+        f"ratio = jax.grad / closed form, > 1: the closed form is faster)",
         fmt.format(*header),
         fmt.format(*("-" * w for w in widths)),
         *(fmt.format(*row) for row in body),
