@@ -152,22 +152,21 @@ def test_samplers_keep_their_promises():
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_sampler_random_numbers(dtype):
     """The samplers' hash generator: reproducible, key-dependent, with normal moments."""
-    key = jax.random.key(7)
-    z, u = jax.jit(
-        lambda k: (
-            _samplers.gaussians(k, dtype, (20_000,))[0],
-            _samplers.uniforms(k, dtype, (20_000,))[0],
-        )
-    )(key)
-    assert z.dtype == u.dtype == dtype
+
+    @jax.jit
+    def draw(key):
+        (z,) = _samplers.gaussians(key, dtype, (20_000,))
+        (u,) = _samplers.uniforms(key, dtype, (20_000,))
+        return z, u, _samplers.gaussians(key, dtype, (5,))[0]
+
+    z, u, small = draw(jax.random.key(7))
+    assert z.dtype == u.dtype == small.dtype == dtype
     z, u = np.asarray(z, np.float64), np.asarray(u, np.float64)
     assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03 and abs((z**4).mean() - 3) < 0.2
     assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.03
     assert 0.5 <= u.min() and u.max() < 1.5 and abs(u.mean() - 1) < 0.01
-    same = _samplers.gaussians(key, dtype, (5,))[0]
-    np.testing.assert_array_equal(same, _samplers.gaussians(jax.random.key(7), dtype, (5,))[0])
-    other = _samplers.gaussians(jax.random.key(8), dtype, (5,))[0]
-    assert not np.any(np.asarray(same) == np.asarray(other))
+    np.testing.assert_array_equal(small, draw(jax.random.key(7))[2])
+    assert not np.any(np.asarray(small) == np.asarray(draw(jax.random.key(8))[2]))
 
 
 # ---------------------------------------------------------------------------------------------

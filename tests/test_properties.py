@@ -63,7 +63,7 @@ def _compiled(name: str):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(data=st.data())
 def test_closed_form_equals_autodiff_on_random_shapes(name, data):
     ident = tg.identity(name)
