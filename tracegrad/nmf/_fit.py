@@ -1,0 +1,291 @@
+"""``fit``: validate in Python, then one compiled loop over every problem and iteration.
+
+The loop is a ``lax.while_loop`` over iterations whose body updates all problems at once (their
+factors stacked on a leading batch axis) and keeps a per-problem ``done`` mask: a problem that
+passed its convergence test stops changing (its new factors are discarded) while the others go
+on, and the loop ends when all are done or ``max_iter`` is reached.  No Python loop runs over
+problems or iterations, and nothing returns to the host between iterations (progress reports,
+when asked for, go out through ``jax.debug.callback``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import is_concrete, shape_str
+from . import _progress
+from ._constants import CHECK_EVERY
+from ._init import init_factors
+from ._loss import sqrt_loss
+from ._regularization import Penalty, penalty
+from ._result import NMFResult
+from ._updates import mu_step
+from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
+
+
+class _State(NamedTuple):
+    it: jax.Array  # iterations run by the loop so far (scalar)
+    W: jax.Array  # (B, M, K)
+    H: jax.Array  # (B, K, N)
+    prev: jax.Array  # (B,) loss at the previous check
+    done: jax.Array  # (B,) stopped
+    converged: jax.Array  # (B,) stopped by the test
+    n_iter: jax.Array  # (B,) iterations applied to each problem
+    history: jax.Array  # (B, max_iter // CHECK_EVERY + 1)
+
+
+def fit_loop(
+    V: jax.Array,
+    W: jax.Array,
+    H: jax.Array,
+    pen: Penalty,
+    tol: jax.Array,
+    *,
+    loss: str,
+    max_iter: int,
+    mask: jax.Array | None = None,
+    progress_token: jax.Array | None = None,
+):
+    """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
+
+    scikit-learn's ``_fit_multiplicative_update`` per problem: ``e0`` is the square-root loss
+    of the initial factors; after every ``CHECK_EVERY``-th iteration ``e`` is computed and the
+    problem stops when ``tol > 0`` and ``(e_previous_check - e) / e0 < tol``.
+
+    Args:
+        V: ``(B, M, N)``, or ``(M, N)`` shared by all ``B`` problems (replicates).
+        W: ``(B, M, K)`` and H: ``(B, K, N)`` initial factors.
+        pen: penalty weights.  tol: scalar tolerance.
+        loss: ``"frobenius"`` or ``"kl"``.  max_iter: iteration cap (static).
+        mask: optional 0/1 array shaped like ``V`` (``V`` zero where it is zero).
+        progress_token: when given, ``_progress.emit(token, iteration, mean loss)`` is called
+            at every check; when None the compiled loop holds no callback.
+
+    Returns:
+        ``(W, H, history, n_iter, converged, final_loss)``.
+    """
+    B = W.shape[0]
+    dtype = W.dtype
+    e0 = sqrt_loss(V, W, H, loss, mask)
+    history = jnp.full((B, max_iter // CHECK_EVERY + 1), jnp.nan, dtype).at[:, 0].set(e0)
+    state = _State(
+        it=jnp.zeros((), jnp.int32),
+        W=W,
+        H=H,
+        prev=e0,
+        done=jnp.zeros((B,), bool),
+        converged=jnp.zeros((B,), bool),
+        n_iter=jnp.zeros((B,), jnp.int32),
+        history=history,
+    )
+
+    def check(s: _State) -> _State:
+        err = sqrt_loss(V, s.W, s.H, loss, mask)
+        active = ~s.done
+        history = s.history.at[:, s.it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        stop = active & (tol > 0) & ((s.prev - err) / e0 < tol)
+        prev = jnp.where(active, err, s.prev)
+        if progress_token is not None:
+            jax.debug.callback(_progress.emit, progress_token, s.it, jnp.mean(prev))
+        return s._replace(
+            prev=prev, done=s.done | stop, converged=s.converged | stop, history=history
+        )
+
+    def body(s: _State) -> _State:
+        it = s.it + 1
+        W_new, H_new = mu_step(V, s.W, s.H, loss, pen, mask)
+        active = ~s.done
+        W = jnp.where(active[:, None, None], W_new, s.W)
+        H = jnp.where(active[:, None, None], H_new, s.H)
+        n_iter = jnp.where(active, it, s.n_iter)
+        s = s._replace(it=it, W=W, H=H, n_iter=n_iter)
+        return jax.lax.cond(it % CHECK_EVERY == 0, check, lambda s: s, s)
+
+    def cond(s: _State) -> jax.Array:
+        return (s.it < max_iter) & ~jnp.all(s.done)
+
+    s = jax.lax.while_loop(cond, body, state)
+    final = sqrt_loss(V, s.W, s.H, loss, mask)
+    return s.W, s.H, s.history, s.n_iter, s.converged, final
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "max_iter", "init", "rank", "with_progress"))
+def _run(V, mask, W0, H0, keys, pen, tol, token, *, loss, max_iter, init, rank, with_progress):
+    """Initial factors (unless given) and the loop, as one compiled program."""
+    if W0 is None:
+        v_axis = 0 if V.ndim == 3 else None
+        W0, H0 = jax.vmap(
+            lambda v, m, k: init_factors(v, rank, init, k, m), in_axes=(v_axis, v_axis, 0)
+        )(V, mask, keys)
+    return fit_loop(
+        V,
+        W0,
+        H0,
+        pen,
+        tol,
+        loss=loss,
+        max_iter=max_iter,
+        mask=mask,
+        progress_token=token if with_progress else None,
+    )
+
+
+def fit(
+    V,
+    rank: int,
+    *,
+    loss: str = "frobenius",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    init: str = "random",
+    W0=None,
+    H0=None,
+    key=None,
+    alpha_W: float = 0.0,
+    alpha_H: float | str = "same",
+    l1_ratio: float = 0.0,
+    mask=None,
+    dtype=None,
+    progress: bool | _progress.ProgressFn | None = None,
+) -> NMFResult:
+    """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
+
+    The same iterates as ``sklearn.decomposition.NMF(solver="mu")``: for each problem, ``W``
+    then ``H`` is multiplied by ``grad^- / (grad^+ + l1 + l2 F)``, the split of the closed-form
+    gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9), with
+    scikit-learn's EPSILON clamps; every 10 iterations the square-root loss ``e`` is computed
+    and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
+    are independent problems, all advanced together in one compiled ``lax.while_loop``, each
+    stopping on its own.
+
+    Args:
+        V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
+            ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
+        rank: number of components ``K`` (a warning when above ``min(M, N)``).
+        loss: ``"frobenius"`` (``1/2 ||V - WH||_F^2``) or ``"kl"``/``"kullback-leibler"``.
+        max_iter: iteration cap.
+        tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
+        init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
+            ``"nndsvdar"``; ignored when ``W0``/``H0`` are given.
+        W0, H0: initial factors ``(..., M, K)``, ``(..., K, N)`` (scikit-learn's
+            ``init="custom"``); unbatched ones are shared by every problem of a batched ``V``.
+        key: JAX PRNG key (or int seed) for random inits: one key (split per problem), one per
+            problem (shape of ``V``'s batch axes), or, for an unbatched ``V``, a batch of keys
+            giving replicates.  Default ``jax.random.key(0)``.  The same key gives bit-identical
+            results on the same device.
+        alpha_W, alpha_H, l1_ratio: penalty as in scikit-learn >= 1.2 (``alpha_H="same"`` uses
+            ``alpha_W``); scaled by ``N`` for ``W`` and ``M`` for ``H``.
+        mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
+            Entries with mask 0 are ignored, even if NaN or negative.
+        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32).
+            float64 is honoured even when x64 is off (the fit runs under a scoped
+            ``jax.enable_x64``).
+        progress: None (off: the compiled loop has no callback), True (a line on stderr at
+            each check) or ``callable(iterations_done, mean_loss)``, called at each check and
+            once at the end.
+
+    Returns:
+        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``.
+
+    Raises:
+        ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
+            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options.
+        TypeError: a dtype other than float32/float64.
+    """
+    loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    dt = resolve_dtype(V, dtype)
+    need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
+    with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
+        return _fit(
+            V, rank, loss, max_iter, tol, init, W0, H0, key, alpha_W, alpha_H, l1_ratio, mask,
+            dt, progress,
+        )  # fmt: skip
+
+
+def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, alpha_W, alpha_H, l1_ratio, mask, dt,
+         progress) -> NMFResult:  # fmt: skip
+    V, mask = check_data(V, mask, dt)
+    custom = W0 is not None or H0 is not None
+    rank = check_rank(rank, V.shape, init, custom)
+    W0, H0 = check_factors(W0, H0, V.shape, rank, dt)
+    v_batch = tuple(V.shape[:-2])
+    m, n = V.shape[-2:]
+
+    keys = None
+    if custom:
+        batch = v_batch or tuple(W0.shape[:-2])
+        W0 = jnp.broadcast_to(W0, batch + (m, rank))
+        H0 = jnp.broadcast_to(H0, batch + (rank, n))
+    else:
+        keys = as_keys(key)
+        if keys is None:
+            keys = jax.random.key(0)
+        k_batch = tuple(keys.shape)
+        if not k_batch:
+            batch = v_batch
+            keys = jax.random.split(keys, math.prod(batch)) if batch else keys[None]
+        elif not v_batch or k_batch == v_batch:
+            batch = k_batch
+        else:
+            raise ValueError(
+                f"key batch shape {shape_str(k_batch)} does not fit V of shape "
+                f"{shape_str(V.shape)}: give one key, one key per problem (shape "
+                f"{shape_str(v_batch)}), or a batch of keys with an unbatched V for replicates"
+            )
+        keys = keys.reshape(-1)
+
+    B = math.prod(batch)
+    if v_batch:
+        V = V.reshape((B, m, n))
+        mask = None if mask is None else mask.reshape((B, m, n))
+    if custom:
+        W0 = W0.reshape((B, m, rank))
+        H0 = H0.reshape((B, rank, n))
+
+    pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
+    pen = jax.tree.map(lambda w: jnp.asarray(w, dt), pen)
+    fn = _progress.resolve(progress)
+    token = _progress.register(fn) if fn is not None else 0
+    try:
+        W, H, history, n_iter, converged, final = _run(
+            V,
+            mask,
+            W0,
+            H0,
+            keys,
+            pen,
+            jnp.asarray(tol, dt),
+            jnp.asarray(token, jnp.int32),
+            loss=loss,
+            max_iter=int(max_iter),
+            init=init,
+            rank=rank,
+            with_progress=fn is not None,
+        )
+        if fn is not None and is_concrete(final):
+            jax.block_until_ready(final)
+            jax.effects_barrier()
+            fn(int(jnp.max(n_iter)), float(jnp.mean(final)))
+    finally:
+        if fn is not None:
+            _progress.unregister(token)
+
+    return NMFResult(
+        W=W.reshape(batch + (m, rank)),
+        H=H.reshape(batch + (rank, n)),
+        loss_history=history.reshape(batch + history.shape[-1:]),
+        n_iter=n_iter.reshape(batch),
+        converged=converged.reshape(batch),
+        loss=final.reshape(batch),
+        loss_type=loss,
+        alpha_W=float(alpha_W),
+        alpha_H=alpha_H if isinstance(alpha_H, str) else float(alpha_H),
+        l1_ratio=float(l1_ratio),
+    )
