@@ -29,7 +29,8 @@ cheaper Gram order.  In the KL parts ``WH`` is raised to ``EPSILON`` before divi
 scikit-learn does; where no entry of ``WH`` is that small, ``grad^+ - grad^-`` is exactly the
 registry gradient (``tests/test_nmf_registry.py`` checks it against ``registry_gradient``).
 
-The split functions are what the MU rules in ``_updates`` call; the registry's own functions are
+``V`` may be a ``_contract.Data`` carrying ``V^T`` for faster products (same values).  The
+split functions are what the MU rules in ``_updates`` call; the registry's own functions are
 not called in the loop because they materialise identity matrices (eq. 27 with ``A = I``) and
 skip the clamp.
 """
@@ -39,13 +40,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._constants import EPSILON
-from ._contract import g_h, gram_h, gram_w, v_ht, w_g, w_h, wt_v
-
-
-def kl_ratio(V: jax.Array, WH: jax.Array) -> jax.Array:
-    """``V / max(WH, EPSILON)``: the ``V / (AXB)`` factor of eq. 27, clamped as scikit-learn."""
-    return V / jnp.maximum(WH, jnp.asarray(EPSILON, WH.dtype))
+from ._contract import g_h, gram_h, gram_w, ratio_ht, v_ht, w_g, w_h, wt_ratio, wt_v
 
 
 def frobenius_parts_W(V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
@@ -74,7 +69,7 @@ def kl_parts_W(V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
     ``grad^- = (V / WH) H^T`` (``(..., M, K)``); ``grad^+ = 1 H^T``, returned unexpanded as the
     row sums of ``H`` with shape ``(..., 1, K)``; masked, ``M H^T`` ``(..., M, K)``.
     """
-    neg = v_ht(kl_ratio(V, w_h(W, H)), H)
+    neg = ratio_ht(V, W, H)
     pos = jnp.sum(H, axis=-1)[..., None, :] if mask is None else v_ht(mask, H)
     return neg, pos
 
@@ -85,7 +80,7 @@ def kl_parts_H(V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
     ``grad^- = W^T (V / WH)`` (``(..., K, N)``); ``grad^+ = W^T 1``, returned unexpanded as the
     column sums of ``W`` with shape ``(..., K, 1)``; masked, ``W^T M`` ``(..., K, N)``.
     """
-    neg = wt_v(W, kl_ratio(V, w_h(W, H)))
+    neg = wt_ratio(V, W, H)
     pos = jnp.sum(W, axis=-2)[..., :, None] if mask is None else wt_v(W, mask)
     return neg, pos
 
