@@ -95,3 +95,44 @@ def environment() -> dict:
     except ImportError:
         pass
     return info
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], n_runs: int = 5, warmup: int = 1
+) -> dict[str, Timing]:
+    """Time several blocking zero-argument callables in alternation, round by round.
+
+    On a shared machine the load changes over seconds; timing A's runs and then B's would
+    give their ratio the load difference of two moments.  Alternating A, B, A, B ... exposes
+    every case to the same conditions, so ratios of the medians are comparable.  Each callable
+    must block until its work is done (wrap jitted calls in ``jax.block_until_ready``).
+    """
+    if n_runs < 1:
+        raise ValueError(f"n_runs must be at least 1, got {n_runs}")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n_runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: Timing(statistics.median(ts), min(ts), len(ts)) for name, ts in times.items()}
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries NumPy/SciPy loaded, with kernel architecture and threads.
+
+    Uses threadpoolctl (a scikit-learn dependency); empty when it is not installed.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keep = ("internal_api", "version", "architecture", "threading_layer", "num_threads")
+    return [
+        {k: info.get(k) for k in keep}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]

@@ -105,10 +105,8 @@ def fit_loop(
 
     def body(s: _State) -> _State:
         it = s.it + 1
-        W_new, H_new = mu_step(data, s.W, s.H, loss, pen, mask)
         active = ~s.done
-        W = jnp.where(active[:, None, None], W_new, s.W)
-        H = jnp.where(active[:, None, None], H_new, s.H)
+        W, H = mu_step(data, s.W, s.H, loss, pen, mask, active if B > 1 else None)
         n_iter = jnp.where(active, it, s.n_iter)
         s = s._replace(it=it, W=W, H=H, n_iter=n_iter)
         return jax.lax.cond(it % CHECK_EVERY == 0, check, lambda s: s, s)
@@ -137,9 +135,10 @@ def _initialize(V, mask, keys, *, rank, init):
 def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     """``fit_loop`` compiled; a single problem keeps ``V^T`` beside ``V`` (``_contract``).
 
-    Measured 16% faster per KL iteration at 1024 x 1024, rank 32, and no slower for
+    Measured on CPU 16% faster per KL iteration at 1024 x 1024, rank 32, and no slower for
     Frobenius; batches and replicates do not (there it measured slower, see
-    ``benchmarks/RESULTS.md``).
+    ``benchmarks/RESULTS.md``).  Other backends take transposed operands in their matmuls
+    directly, so they skip the copy.
     """
     return fit_loop(
         V,
@@ -151,7 +150,7 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
         max_iter=max_iter,
         mask=mask,
         progress_token=token if with_progress else None,
-        transposed=V.ndim == 2 and W0.shape[0] == 1,
+        transposed=V.ndim == 2 and W0.shape[0] == 1 and jax.default_backend() == "cpu",
     )
 
 
