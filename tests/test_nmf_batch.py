@@ -144,3 +144,40 @@ def test_same_key_bit_identical_other_key_different(batch):
     e = tg.nmf.fit(batch, K, loss="kl", key=jax.random.PRNGKey(3), max_iter=150)
     np.testing.assert_array_equal(a.W, d.W)
     np.testing.assert_array_equal(a.W, e.W)
+
+
+def test_layout_rule_on_the_issue_workloads():
+    """Cache-sized chunks for Frobenius batches, whole batches for KL's larger working set,
+    V^T for a single problem only, and nothing CPU-specific on other backends."""
+    from tracegrad.nmf._layout import plan
+
+    assert plan(True, 64, 257, 200, 4, "frobenius", False, "cpu").chunk == 4
+    assert plan(True, 64, 257, 200, 4, "kl", False, "cpu").chunk == 64
+    assert plan(False, 1, 1024, 1024, 4, "kl", False, "cpu").transposed
+    replicates = plan(False, 16, 1024, 1024, 4, "frobenius", False, "cpu")
+    assert not replicates.transposed and replicates.chunk == 16
+    gpu = plan(True, 64, 257, 200, 4, "frobenius", False, "gpu")
+    assert gpu.chunk == 64 and not gpu.transposed
+
+
+@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
+    """A batch of 7 split into chunks of 2 (three chunks and a remainder of one)."""
+    from tracegrad.nmf import _layout
+
+    rng = np.random.default_rng(5)
+    V = rng.random((7, 10, 6)) + 0.01 * np.arange(7)[:, None, None]
+    masked = loss == "kl"  # the masked path through the chunks too
+    mask = (rng.random(V.shape) < 0.8).astype(float) if masked else None
+    live = _layout.live_arrays(loss, masked)
+    monkeypatch.setattr(_layout, "CHUNK_BYTES", 2 * live * 10 * 6 * 8)
+    assert _layout.plan(True, 7, 10, 6, 8, loss, masked, "cpu").chunk == 2
+    keys = jax.random.split(jax.random.key(1), 7)
+    calls = []
+    r = tg.nmf.fit(V, 2, loss=loss, key=keys, mask=mask, max_iter=60, tol=1e-3,
+                   progress=lambda d, l: calls.append(d))  # fmt: skip
+    for i in (0, 3, 6):
+        single = tg.nmf.fit(V[i], 2, loss=loss, key=keys[i], max_iter=60, tol=1e-3,
+                            mask=None if mask is None else mask[i])  # fmt: skip
+        _assert_same_fit(jax.tree.map(lambda x, i=i: x[i], r), single)
+    assert calls == sorted(calls) and 0 < calls[0] and calls[-1] <= 60  # steady progress
