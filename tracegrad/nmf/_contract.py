@@ -9,8 +9,8 @@ and ``V`` is never copied.
 contract over ``M`` (``W^T V`` and KL's ``W^T (V / WH)``) produce a short, wide ``K x N`` result;
 XLA's CPU matmul runs that orientation far slower than the tall ``N x K`` one, so with ``V^T``
 at hand they are computed as ``(V^T W)^T`` and ``((V^T / (WH)^T) W)^T`` (the final transposes
-are of small ``N x K`` arrays).  Which inputs get a ``V^T`` is decided in ``_fit`` from
-measurements recorded in ``benchmarks/RESULTS.md``.
+are of small ``N x K`` arrays).  Which inputs get a ``V^T`` is decided in ``_layout`` from
+measurements (``benchmarks/nmf_layouts.py``, ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
