@@ -172,12 +172,13 @@ def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
     live = _layout.live_arrays(loss, masked)
     monkeypatch.setattr(_layout, "CHUNK_BYTES", 2 * live * 10 * 6 * 8)
     assert _layout.plan(True, 7, 10, 6, 8, loss, masked, "cpu").chunk == 2
-    keys = jax.random.split(jax.random.key(1), 7)
+    W0 = rng.random((7, 10, 2)) + 0.1
+    H0 = rng.random((7, 2, 6)) + 0.1
     calls = []
-    r = tg.nmf.fit(V, 2, loss=loss, key=keys, mask=mask, max_iter=60, tol=1e-3,
+    r = tg.nmf.fit(V, 2, loss=loss, W0=W0, H0=H0, mask=mask, max_iter=60, tol=1e-3,
                    progress=lambda d, l: calls.append(d))  # fmt: skip
     for i in (0, 3, 6):
-        single = tg.nmf.fit(V[i], 2, loss=loss, key=keys[i], max_iter=60, tol=1e-3,
+        single = tg.nmf.fit(V[i], 2, loss=loss, W0=W0[i], H0=H0[i], max_iter=60, tol=1e-3,
                             mask=None if mask is None else mask[i])  # fmt: skip
         _assert_same_fit(jax.tree.map(lambda x, i=i: x[i], r), single)
     assert calls == sorted(calls) and 0 < calls[0] and calls[-1] <= 60  # steady progress

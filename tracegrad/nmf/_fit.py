@@ -221,8 +221,9 @@ def fit(
     gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9), with
     scikit-learn's EPSILON clamps; every 10 iterations the square-root loss ``e`` is computed
     and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
-    are independent problems, all advanced together in one compiled ``lax.while_loop``, each
-    stopping on its own.
+    are independent problems, all advanced together in one compiled program (a
+    ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
+    ``_layout``), each stopping on its own.
 
     Args:
         V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
@@ -232,7 +233,7 @@ def fit(
         max_iter: iteration cap.
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
         init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
-            ``"nndsvdar"``; ignored when ``W0``/``H0`` are given.
+            ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
         W0, H0: initial factors ``(..., M, K)``, ``(..., K, N)`` (scikit-learn's
             ``init="custom"``); unbatched ones are shared by every problem of a batched ``V``.
         key: JAX PRNG key (or int seed) for random inits: one key (split per problem), one per
@@ -263,13 +264,25 @@ def fit(
     need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
         return _fit(
-            V, rank, loss, max_iter, tol, init, W0, H0, key, alpha_W, alpha_H, l1_ratio, mask,
-            dt, progress,
-        )  # fmt: skip
+            V,
+            rank,
+            loss,
+            max_iter,
+            tol,
+            init,
+            W0,
+            H0,
+            key,
+            (alpha_W, alpha_H, l1_ratio),
+            mask,
+            dt,
+            progress,
+        )
 
 
-def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, alpha_W, alpha_H, l1_ratio, mask, dt,
-         progress) -> NMFResult:  # fmt: skip
+def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress) -> NMFResult:
+    """``fit`` after the option checks, with x64 in force when ``dt`` is float64."""
+    alpha_W, alpha_H, l1_ratio = reg
     V, mask = check_data(V, mask, dt)
     custom = W0 is not None or H0 is not None
     rank = check_rank(rank, V.shape, init, custom)
