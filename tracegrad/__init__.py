@@ -3,6 +3,7 @@
 The public API is exactly what this module names.
 """
 
+from . import nmf as nmf
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
 from ._diagnose import diagnose as diagnose

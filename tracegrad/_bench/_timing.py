@@ -47,6 +47,41 @@ def time_compiled(compiled: Callable, *args, n_runs: int = 10, warmup: int = 2) 
     return Timing(statistics.median(times), min(times), n_runs)
 
 
+def time_calls(
+    fns: dict[str, Callable[[], object]],
+    n_runs: int = 10,
+    warmup: int = 1,
+    min_time: float = 0.0,
+    max_runs: int = 5000,
+) -> dict[str, Timing]:
+    """Median wall times of several blocking zero-argument callables, run in alternation.
+
+    On a shared machine the load changes over seconds; timing A's runs and then B's would
+    give their ratio the load difference of two moments.  Each round times every callable
+    once, the order reversed on alternate rounds, so a change in load lands on all of them
+    alike and a ratio of the medians is a side-by-side comparison.  At least ``n_runs``
+    rounds; more, up to ``max_runs``, until every callable has run for ``min_time`` seconds
+    in total, so the medians of microsecond-scale calls are as stable as those of long ones.
+    Each callable must block until its work is done (wrap jitted calls in
+    ``jax.block_until_ready``).
+    """
+    if n_runs < 1:
+        raise ValueError(f"n_runs must be at least 1, got {n_runs}")
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    run = 0
+    while run < n_runs or (run < max_runs and min(sum(t) for t in times.values()) < min_time):
+        for name in names if run % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+        run += 1
+    return {name: Timing(statistics.median(t), min(t), run) for name, t in times.items()}
+
+
 def time_interleaved(
     compiled: Sequence[Callable],
     *args,
@@ -55,29 +90,19 @@ def time_interleaved(
     min_time: float = 0.0,
     max_runs: int = 5000,
 ) -> list[Timing]:
-    """Median wall times of several compiled functions of the same ``args``, run in alternation.
+    """``time_calls`` for several compiled functions of the same ``args``, in that order."""
 
-    Each round times every function once, the order reversed on alternate rounds, so a change
-    in machine load (a shared machine) lands on all of them alike rather than on whichever ran
-    last; a ratio of the medians is then a side-by-side comparison.  At least ``n_runs`` rounds;
-    more, up to ``max_runs``, until every function has run for ``min_time`` seconds in total, so
-    the medians of microsecond-scale calls are as stable as those of long ones.
-    """
-    if n_runs < 1:
-        raise ValueError(f"n_runs must be at least 1, got {n_runs}")
-    for fn in compiled:
-        for _ in range(warmup):
-            jax.block_until_ready(fn(*args))
-    times: list[list[float]] = [[] for _ in compiled]
-    order = list(range(len(compiled)))
-    run = 0
-    while run < n_runs or (run < max_runs and min(sum(t) for t in times) < min_time):
-        for i in order if run % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            jax.block_until_ready(compiled[i](*args))
-            times[i].append(time.perf_counter() - start)
-        run += 1
-    return [Timing(statistics.median(t), min(t), run) for t in times]
+    def blocking(fn):
+        return lambda: jax.block_until_ready(fn(*args))
+
+    timings = time_calls(
+        {str(i): blocking(fn) for i, fn in enumerate(compiled)},
+        n_runs=n_runs,
+        warmup=warmup,
+        min_time=min_time,
+        max_runs=max_runs,
+    )
+    return list(timings.values())
 
 
 def time_jitted(fn: Callable, *args, n_runs: int = 10, warmup: int = 2) -> Timing:
@@ -128,3 +153,20 @@ def environment() -> dict:
     except ImportError:
         pass
     return info
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries NumPy/SciPy loaded, with kernel architecture and threads.
+
+    Uses threadpoolctl (a scikit-learn dependency); empty when it is not installed.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keep = ("internal_api", "version", "architecture", "threading_layer", "num_threads")
+    return [
+        {k: info.get(k) for k in keep}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]

@@ -1,0 +1,368 @@
+"""``fit``: validate in Python, then one compiled loop over every problem and iteration.
+
+The loop is a ``lax.while_loop`` over blocks of ``CHECK_EVERY`` (10) iterations, each block an
+inner ``fori_loop`` updating all problems at once (their factors stacked on a leading batch
+axis) followed by the convergence check, so the loop body needs no conditional; the last
+``max_iter mod 10`` iterations follow the loop.  A per-problem ``done`` mask freezes a problem
+that passed its test (its update multiplies by exactly 1) while the others go on; the loop ends
+when all are done or ``max_iter`` is reached.  No Python loop runs over problems or iterations,
+and nothing returns to the host between iterations (progress reports, when asked for, go out
+through ``jax.debug.callback``).  Measured against a per-iteration ``lax.cond`` for the check,
+the blocks ran 2-7% faster on both workloads of ``benchmarks/bench_nmf.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import is_concrete, shape_str
+from . import _progress
+from ._constants import CHECK_EVERY
+from ._contract import Data
+from ._init import init_factors
+from ._layout import plan
+from ._loss import sqrt_loss
+from ._regularization import Penalty, penalty
+from ._result import NMFResult
+from ._updates import mu_step
+from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
+
+
+class _State(NamedTuple):
+    it: jax.Array  # iterations run by the loop so far (scalar, a multiple of CHECK_EVERY)
+    W: jax.Array  # (B, M, K)
+    H: jax.Array  # (B, K, N)
+    prev: jax.Array  # (B,) loss at the previous check
+    done: jax.Array  # (B,) stopped
+    converged: jax.Array  # (B,) stopped by the test
+    n_iter: jax.Array  # (B,) iterations applied to each problem
+    history: jax.Array  # (B, max_iter // CHECK_EVERY + 1)
+
+
+def fit_loop(
+    V: jax.Array,
+    W: jax.Array,
+    H: jax.Array,
+    pen: Penalty,
+    tol: jax.Array,
+    *,
+    loss: str,
+    max_iter: int,
+    mask: jax.Array | None = None,
+    progress_token: jax.Array | None = None,
+    transposed: bool = False,
+    progress_part: jax.Array | int = 0,
+    progress_parts: int = 1,
+):
+    """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
+
+    scikit-learn's ``_fit_multiplicative_update`` per problem: ``e0`` is the square-root loss
+    of the initial factors; after every ``CHECK_EVERY``-th iteration ``e`` is computed and the
+    problem stops when ``tol > 0`` and ``(e_previous_check - e) / e0 < tol``.
+
+    Args:
+        V: ``(B, M, N)``, or ``(M, N)`` shared by all ``B`` problems (replicates).
+        W: ``(B, M, K)`` and H: ``(B, K, N)`` initial factors.
+        pen: penalty weights.  tol: scalar tolerance.
+        loss: ``"frobenius"`` or ``"kl"``.  max_iter: iteration cap (static).
+        mask: optional 0/1 array shaped like ``V`` (``V`` zero where it is zero).
+        transposed: keep a transposed copy of ``V`` for the products over ``M`` (see
+            ``_contract``); same values, different speed.
+        progress_token: when given, ``_progress.emit(token, done, mean loss)`` is called at
+            every check; when None the compiled loop holds no callback.
+        progress_part, progress_parts: this loop is part ``progress_part`` of
+            ``progress_parts`` run one after another (chunks); ``done`` is then reported as
+            ``(part * max_iter + iteration) // parts``, which rises steadily to ``max_iter``.
+
+    Returns:
+        ``(W, H, history, n_iter, converged, final_loss)``.
+    """
+    B = W.shape[0]
+    dtype = W.dtype
+    data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
+    e0 = sqrt_loss(V, W, H, loss, mask)
+    history = jnp.full((B, max_iter // CHECK_EVERY + 1), jnp.nan, dtype).at[:, 0].set(e0)
+    state = _State(
+        it=jnp.zeros((), jnp.int32),
+        W=W,
+        H=H,
+        prev=e0,
+        done=jnp.zeros((B,), bool),
+        converged=jnp.zeros((B,), bool),
+        n_iter=jnp.zeros((B,), jnp.int32),
+        history=history,
+    )
+
+    def iterate(W, H, active, steps):
+        # ``steps`` MU iterations; problems not ``active`` multiply by exactly 1
+        act = active if B > 1 else None
+        return jax.lax.fori_loop(
+            0, steps, lambda _, wh: mu_step(data, wh[0], wh[1], loss, pen, mask, act), (W, H)
+        )
+
+    def block(s: _State) -> _State:
+        # CHECK_EVERY iterations, then the check: the test needs no conditional in the loop
+        active = ~s.done
+        W, H = iterate(s.W, s.H, active, CHECK_EVERY)
+        it = s.it + CHECK_EVERY
+        err = sqrt_loss(V, W, H, loss, mask)
+        history = s.history.at[:, it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        stop = active & (tol > 0) & ((s.prev - err) / e0 < tol)
+        prev = jnp.where(active, err, s.prev)
+        if progress_token is not None:
+            done = (progress_part * max_iter + it) // progress_parts
+            jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(prev))
+        return _State(
+            it=it,
+            W=W,
+            H=H,
+            prev=prev,
+            done=s.done | stop,
+            converged=s.converged | stop,
+            n_iter=jnp.where(active, it, s.n_iter),
+            history=history,
+        )
+
+    def more(s: _State) -> jax.Array:
+        return (s.it < max_iter - max_iter % CHECK_EVERY) & ~jnp.all(s.done)
+
+    s = jax.lax.while_loop(more, block, state)
+    tail = max_iter % CHECK_EVERY
+    if tail:  # the last max_iter mod 10 iterations, after the last check: no test
+        active = ~s.done
+        W, H = iterate(s.W, s.H, active, tail)
+        s = s._replace(W=W, H=H, n_iter=jnp.where(active, max_iter, s.n_iter))
+    final = sqrt_loss(V, s.W, s.H, loss, mask)
+    return s.W, s.H, s.history, s.n_iter, s.converged, final
+
+
+@functools.partial(jax.jit, static_argnames=("rank", "init"))
+def _initialize(V, mask, keys, *, rank, init):
+    """Initial factors of every problem: ``(B, M, K)``, ``(B, K, N)``, one key per problem.
+
+    Compiled apart from the loop, so that a new ``loss`` or ``max_iter`` reuses it.
+    """
+    v_axis = 0 if V.ndim == 3 else None
+    return jax.vmap(lambda v, m, k: init_factors(v, rank, init, k, m), in_axes=(v_axis, v_axis, 0))(
+        V, mask, keys
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "max_iter", "with_progress"))
+def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
+    """The compiled fit of all problems, laid out as ``_layout.plan`` decides (same values).
+
+    Batches that ``plan`` chunks run as a ``lax.scan`` over chunks of ``chunk`` problems, each
+    a ``fit_loop`` of its own; a remainder of ``B mod chunk`` problems gets one more loop.
+    """
+    B, m, _ = W0.shape
+    n = H0.shape[-1]
+    layout = plan(
+        V.ndim == 3, B, m, n, V.dtype.itemsize, loss, mask is not None, jax.default_backend()
+    )
+    kw = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw["progress_token"] = token if with_progress else None
+    if layout.chunk >= B:
+        return fit_loop(V, W0, H0, pen, tol, mask=mask, **kw)
+
+    c = layout.chunk
+    n_chunks, rest = divmod(B, c)
+    parts = n_chunks + (rest > 0)
+
+    def split(x):
+        return None if x is None else x[: n_chunks * c].reshape((n_chunks, c) + x.shape[1:])
+
+    def one(part, xs):
+        v, msk, w, h = xs
+        out = fit_loop(v, w, h, pen, tol, mask=msk, progress_part=part, progress_parts=parts, **kw)
+        return part + 1, out
+
+    _, outs = jax.lax.scan(one, 0, (split(V), split(mask), split(W0), split(H0)))
+    outs = jax.tree.map(lambda x: x.reshape((n_chunks * c,) + x.shape[2:]), outs)
+    if rest:
+        sl = slice(n_chunks * c, None)
+        tail = fit_loop(
+            V[sl], W0[sl], H0[sl], pen, tol, mask=None if mask is None else mask[sl],
+            progress_part=n_chunks, progress_parts=parts, **kw,
+        )  # fmt: skip
+        outs = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), outs, tail)
+    return outs
+
+
+def fit(
+    V,
+    rank: int,
+    *,
+    loss: str = "frobenius",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    init: str = "random",
+    W0=None,
+    H0=None,
+    key=None,
+    alpha_W: float = 0.0,
+    alpha_H: float | str = "same",
+    l1_ratio: float = 0.0,
+    mask=None,
+    dtype=None,
+    progress: bool | _progress.ProgressFn | None = None,
+) -> NMFResult:
+    """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
+
+    The same iterates as ``sklearn.decomposition.NMF(solver="mu")``: for each problem, ``W``
+    then ``H`` is multiplied by ``grad^- / (grad^+ + l1 + l2 F)``, the split of the closed-form
+    gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9), with
+    scikit-learn's EPSILON clamps; every 10 iterations the square-root loss ``e`` is computed
+    and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
+    are independent problems, all advanced together in one compiled program (a
+    ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
+    ``_layout``), each stopping on its own.
+
+    Args:
+        V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
+            ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
+        rank: number of components ``K`` (a warning when above ``min(M, N)``).
+        loss: ``"frobenius"`` (``1/2 ||V - WH||_F^2``) or ``"kl"``/``"kullback-leibler"``.
+        max_iter: iteration cap.
+        tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
+        init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
+            ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
+        W0, H0: initial factors ``(..., M, K)``, ``(..., K, N)`` (scikit-learn's
+            ``init="custom"``); unbatched ones are shared by every problem of a batched ``V``.
+        key: JAX PRNG key (or int seed) for random inits: one key (split per problem), one per
+            problem (shape of ``V``'s batch axes), or, for an unbatched ``V``, a batch of keys
+            giving replicates.  Default ``jax.random.key(0)``.  The same key gives bit-identical
+            results on the same device.
+        alpha_W, alpha_H, l1_ratio: penalty as in scikit-learn >= 1.2 (``alpha_H="same"`` uses
+            ``alpha_W``); scaled by ``N`` for ``W`` and ``M`` for ``H``.
+        mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
+            Entries with mask 0 are ignored, even if NaN or negative.
+        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32).
+            float64 is honoured even when x64 is off (the fit runs under a scoped
+            ``jax.enable_x64``).
+        progress: None (off: the compiled loop has no callback), True (a line on stderr at
+            each check) or ``callable(iterations_done, mean_loss)``, called at each check and
+            once at the end.
+
+    Returns:
+        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``.
+
+    Raises:
+        ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
+            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options.
+        TypeError: a dtype other than float32/float64.
+    """
+    loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    dt = resolve_dtype(V, dtype)
+    need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
+    with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
+        return _fit(
+            V,
+            rank,
+            loss,
+            max_iter,
+            tol,
+            init,
+            W0,
+            H0,
+            key,
+            (alpha_W, alpha_H, l1_ratio),
+            mask,
+            dt,
+            progress,
+        )
+
+
+def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress) -> NMFResult:
+    """``fit`` after the option checks, with x64 in force when ``dt`` is float64."""
+    alpha_W, alpha_H, l1_ratio = reg
+    V, mask = check_data(V, mask, dt)
+    custom = W0 is not None or H0 is not None
+    rank = check_rank(rank, V.shape, init, custom)
+    W0, H0 = check_factors(W0, H0, V.shape, rank, dt)
+    v_batch = tuple(V.shape[:-2])
+    m, n = V.shape[-2:]
+
+    keys = None
+    if custom:
+        batch = v_batch or tuple(W0.shape[:-2])
+        W0 = jnp.broadcast_to(W0, batch + (m, rank))
+        H0 = jnp.broadcast_to(H0, batch + (rank, n))
+    else:
+        keys = as_keys(key)
+        if keys is None:
+            keys = jax.random.key(0)
+        k_batch = tuple(keys.shape)
+        if not k_batch:
+            batch = v_batch
+            keys = jax.random.split(keys, math.prod(batch)) if batch else keys[None]
+        elif not v_batch or k_batch == v_batch:
+            batch = k_batch
+        else:
+            raise ValueError(
+                f"key batch shape {shape_str(k_batch)} does not fit V of shape "
+                f"{shape_str(V.shape)}: give one key, one key per problem (shape "
+                f"{shape_str(v_batch)}), or a batch of keys with an unbatched V for replicates"
+            )
+        keys = keys.reshape(-1)
+
+    B = math.prod(batch)
+    if v_batch:
+        V = V.reshape((B, m, n))
+        mask = None if mask is None else mask.reshape((B, m, n))
+    if custom:
+        W0 = W0.reshape((B, m, rank))
+        H0 = H0.reshape((B, rank, n))
+
+    pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
+    pen = jax.tree.map(lambda w: jnp.asarray(w, dt), pen)
+    fn = _progress.resolve(progress)
+    last = [0]  # the last ``done`` reported, so the closing report never goes backwards
+
+    def report(done, loss_value):
+        last[0] = max(last[0], done)
+        fn(done, loss_value)
+
+    token = _progress.register(report) if fn is not None else 0
+    try:
+        if not custom:
+            W0, H0 = _initialize(V, mask, keys, rank=rank, init=init)
+        W, H, history, n_iter, converged, final = _loop(
+            V,
+            mask,
+            W0,
+            H0,
+            pen,
+            jnp.asarray(tol, dt),
+            jnp.asarray(token, jnp.int32),
+            loss=loss,
+            max_iter=int(max_iter),
+            with_progress=fn is not None,
+        )
+        if fn is not None and is_concrete(final):
+            jax.block_until_ready(final)
+            jax.effects_barrier()
+            report(max(last[0], int(jnp.max(n_iter))), float(jnp.mean(final)))
+    finally:
+        if fn is not None:
+            _progress.unregister(token)
+
+    return NMFResult(
+        W=W.reshape(batch + (m, rank)),
+        H=H.reshape(batch + (rank, n)),
+        loss_history=history.reshape(batch + history.shape[-1:]),
+        n_iter=n_iter.reshape(batch),
+        converged=converged.reshape(batch),
+        loss=final.reshape(batch),
+        loss_type=loss,
+        alpha_W=float(alpha_W),
+        alpha_H=alpha_H if isinstance(alpha_H, str) else float(alpha_H),
+        l1_ratio=float(l1_ratio),
+    )

@@ -1,0 +1,124 @@
+"""Initial factors: scikit-learn's ``random`` and NNDSVD schemes (``_initialize_nmf``).
+
+``random``: ``W, H = avg * |N(0, 1)|`` with ``avg = sqrt(mean(V) / K)``, so that ``WH`` starts
+at the scale of ``V`` (``E[WH] = K avg^2 E|z|^2 = mean(V)``).  Drawn from a JAX key (scikit-learn
+draws from NumPy's ``RandomState``, so the numbers differ; the scaling is the same).
+
+NNDSVD (Boutsidis & Gallopoulos 2008): from the leading ``K`` singular triplets of ``V``, the
+first as ``sqrt(s_1) |u_1|, sqrt(s_1) |v_1|``; for each later triplet the positive or negative
+parts of ``u_j, v_j`` (whichever pair has the larger product of norms ``sigma``), normalised and
+scaled by ``sqrt(s_j sigma)``; entries below ``1e-6`` are then set to zero.  ``nndsvda`` fills
+those zeros with ``mean(V)``, ``nndsvdar`` with ``|mean(V) N(0, 1)| / 100``.  The choice
+between the parts does not depend on the signs the SVD returns (flipping ``u_j, v_j`` swaps the
+two candidates), so the result is deterministic.  scikit-learn uses a randomized SVD; here the SVD
+is exact, so the two agree whenever the randomized SVD is exact (``V`` of rank at most ``K + 10``)
+and otherwise ours is the exact NNDSVD.
+
+With a mask, ``mean(V)`` is the mean of the observed entries and the SVD is of ``V`` with the
+unobserved entries set to zero.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+NNDSVD_FLOOR = 1e-6
+"""NNDSVD entries below this become exactly zero (scikit-learn's ``eps`` default)."""
+
+
+def observed_mean(V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """Mean of ``V`` over its last two axes, over observed entries only when ``mask`` is given."""
+    if mask is None:
+        return jnp.mean(V, axis=(-2, -1))
+    return jnp.sum(V * mask, axis=(-2, -1)) / jnp.sum(mask, axis=(-2, -1))
+
+
+def random_factors(
+    key: jax.Array, mean: jax.Array, shape: tuple[int, int, int], dtype
+) -> tuple[jax.Array, jax.Array]:
+    """``avg * |N(0,1)|`` factors with ``avg = sqrt(mean / K)``, for one problem.
+
+    Args:
+        key: a JAX PRNG key.
+        mean: scalar mean of the (observed) data.
+        shape: ``(M, N, K)``.
+        dtype: floating dtype of the factors.
+    """
+    m, n, k = shape
+    avg = jnp.sqrt(mean / k).astype(dtype)
+    k_h, k_w = jax.random.split(key)
+    H = avg * jnp.abs(jax.random.normal(k_h, (k, n), dtype))
+    W = avg * jnp.abs(jax.random.normal(k_w, (m, k), dtype))
+    return W, H
+
+
+def _unit(x: jax.Array, nrm: jax.Array) -> jax.Array:
+    # x / ||x|| with 0 for a zero vector (scikit-learn would give NaN; never chosen in practice).
+    safe = jnp.where(nrm > 0, nrm, 1.0)
+    return jnp.where(nrm > 0, x / safe, 0.0)
+
+
+def nndsvd_factors(
+    V: jax.Array,
+    rank: int,
+    variant: str = "nndsvd",
+    key: jax.Array | None = None,
+    mean: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """NNDSVD initial factors of one ``M x N`` problem (``variant``: nndsvd, nndsvda, nndsvdar).
+
+    Args:
+        V: ``(M, N)`` non-negative data (zeros where unobserved).
+        rank: ``K <= min(M, N)``.
+        variant: which zero-filling to apply.
+        key: PRNG key, used by ``nndsvdar`` only.
+        mean: the (observed) mean of ``V``; defaults to ``V.mean()``.
+    """
+    if mean is None:
+        mean = jnp.mean(V)
+    U, S, Vh = jnp.linalg.svd(V, full_matrices=False)
+    x, s, y = U[:, :rank], S[:rank], Vh[:rank, :]
+    xp, yp = jnp.maximum(x, 0), jnp.maximum(y, 0)
+    xn, yn = jnp.abs(jnp.minimum(x, 0)), jnp.abs(jnp.minimum(y, 0))
+    xp_n, yp_n = jnp.linalg.norm(xp, axis=0), jnp.linalg.norm(yp, axis=1)
+    xn_n, yn_n = jnp.linalg.norm(xn, axis=0), jnp.linalg.norm(yn, axis=1)
+    m_p, m_n = xp_n * yp_n, xn_n * yn_n
+    use_p = m_p > m_n
+    u = jnp.where(use_p, _unit(xp, xp_n), _unit(xn, xn_n))
+    v = jnp.where(use_p[:, None], _unit(yp, yp_n[:, None]), _unit(yn, yn_n[:, None]))
+    sigma = jnp.where(use_p, m_p, m_n)
+    lbd = jnp.sqrt(s * sigma)
+    W = lbd * u
+    H = lbd[:, None] * v
+    # The leading triplet is taken whole, in absolute value.
+    W = W.at[:, 0].set(jnp.sqrt(s[0]) * jnp.abs(x[:, 0]))
+    H = H.at[0, :].set(jnp.sqrt(s[0]) * jnp.abs(y[0, :]))
+    zero = jnp.zeros((), V.dtype)
+    W = jnp.where(W < NNDSVD_FLOOR, zero, W)
+    H = jnp.where(H < NNDSVD_FLOOR, zero, H)
+    if variant == "nndsvda":
+        W = jnp.where(W == 0, mean.astype(V.dtype), W)
+        H = jnp.where(H == 0, mean.astype(V.dtype), H)
+    elif variant == "nndsvdar":
+        if key is None:
+            raise ValueError("init='nndsvdar' needs a key for its random fill")
+        k_w, k_h = jax.random.split(key)
+        fill_W = jnp.abs(mean * jax.random.normal(k_w, W.shape, V.dtype) / 100)
+        fill_H = jnp.abs(mean * jax.random.normal(k_h, H.shape, V.dtype) / 100)
+        W = jnp.where(W == 0, fill_W, W)
+        H = jnp.where(H == 0, fill_H, H)
+    elif variant != "nndsvd":
+        raise ValueError(f"unknown NNDSVD variant {variant!r}")
+    return W, H
+
+
+def init_factors(
+    V: jax.Array, rank: int, init: str, key: jax.Array, mask: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Initial ``(W, H)`` of one ``M x N`` problem by scheme ``init`` (zero-filled where masked)."""
+    mean = observed_mean(V, mask)
+    if init == "random":
+        m, n = V.shape
+        return random_factors(key, mean, (m, n, rank), V.dtype)
+    return nndsvd_factors(V, rank, init, key, mean)

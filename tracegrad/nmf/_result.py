@@ -1,0 +1,85 @@
+"""``NMFResult``: the factors of one fit (or a batch of fits) and how each one went."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+class NMFResult(eqx.Module):
+    """What ``tracegrad.nmf.fit`` returns.  Batch axes (``...``) are those of ``V``, or the key
+    batch for replicates of an unbatched ``V``.
+
+    Attributes:
+        W: ``(..., M, K)`` fitted factor.
+        H: ``(..., K, N)`` fitted factor.
+        loss_history: ``(..., max_iter // 10 + 1)``: the square-root loss (``||V - WH||_F`` for
+            Frobenius, ``sqrt(2 KL)`` for KL, scikit-learn's ``reconstruction_err_`` quantity;
+            over observed entries when masked) at the initial factors, then after iterations 10,
+            20, ...: the values the convergence test compares.  Entries after a problem stopped
+            are NaN.  Recorded also when ``tol == 0`` (which never stops early).
+        n_iter: ``(...)`` int32, iterations run (scikit-learn's ``n_iter_``): the iteration at
+            which the test passed, else ``max_iter``.
+        converged: ``(...)`` bool, whether the relative-decrease test passed (it can pass at
+            ``max_iter`` itself); always False when ``tol == 0``.
+        loss: ``(...)`` square-root loss of the returned factors.
+        loss_type: ``"frobenius"`` or ``"kl"``.
+        alpha_W, alpha_H, l1_ratio: the regularisation the fit used.
+    """
+
+    W: jax.Array
+    H: jax.Array
+    loss_history: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+    loss: jax.Array
+    loss_type: str = eqx.field(static=True, default="frobenius")
+    alpha_W: float = eqx.field(static=True, default=0.0)
+    alpha_H: float | str = eqx.field(static=True, default="same")
+    l1_ratio: float = eqx.field(static=True, default=0.0)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch axes (``()`` for a single problem)."""
+        return tuple(self.W.shape[:-2])
+
+    def best(self, axis: int = 0) -> NMFResult:
+        """The fit with the lowest final ``loss`` along batch ``axis`` (replicates: axis 0).
+
+        NaN losses never win.  The chosen axis is removed from every field.
+        """
+        nb = len(self.batch_shape)
+        if nb == 0:
+            return self
+        if not -nb <= axis < nb:
+            raise ValueError(
+                f"axis {axis} is not a batch axis of a result with batch shape {self.batch_shape}"
+            )
+        axis = axis % nb
+        loss = jnp.where(jnp.isnan(self.loss), jnp.inf, self.loss)
+        idx = jnp.argmin(loss, axis=axis, keepdims=True)
+
+        def pick(x):
+            i = idx.reshape(idx.shape + (1,) * (x.ndim - nb))
+            return jnp.squeeze(jnp.take_along_axis(x, i, axis=axis), axis=axis)
+
+        fields = ("W", "H", "loss_history", "n_iter", "converged", "loss")
+        return eqx.tree_at(
+            lambda r: [getattr(r, f) for f in fields],
+            self,
+            [pick(getattr(self, f)) for f in fields],
+        )
+
+    def to_model(self):
+        """The fitted factors as an ``NMF`` module (same loss and regularisation)."""
+        from ._model import NMF
+
+        return NMF(
+            self.W,
+            self.H,
+            loss_type=self.loss_type,
+            alpha_W=self.alpha_W,
+            alpha_H=self.alpha_H,
+            l1_ratio=self.l1_ratio,
+        )
