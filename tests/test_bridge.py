@@ -63,6 +63,7 @@ def _bridge_results(name):
     """
     identity = tg.identity(name)
     f = identity.as_function()
+    shadowed = identity.as_function(check="every:1", on_mismatch="record")
     wrt = identity.wrt
     # Sampling dominates the cost (random-bit generation compiles slowly): draw once, in
     # float64 with the cheaper "rbg" key, and round the same inputs to float32.
@@ -84,19 +85,20 @@ def _bridge_results(name):
             "autodiff": jax.grad(identity.objective, argnums=wrt)(*args),
             "others": jax.grad(f, argnums=others)(*args) if others else (),
             "others_autodiff": jax.grad(identity.objective, others)(*args) if others else (),
+            "shadowed": jax.grad(shadowed, argnums=wrt)(*args),
         }
 
     @jax.jit
     def both(args64, args32):
         return {"float64": (args64, at(args64)), "float32": (args32, at(args32))}
 
-    return both(args64, args32)
+    return jax.block_until_ready(both(args64, args32)), shadowed.shadow
 
 
 @pytest.mark.parametrize("name", sorted(tg.registry()))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_grad_through_as_function_is_the_closed_form(name, dtype):
-    args, r = _bridge_results(name)[jnp.dtype(dtype).name]
+    args, r = _bridge_results(name)[0][jnp.dtype(dtype).name]
     wrt = tg.identity(name).wrt
     _assert_close(r["value"], r["objective"], dtype, "value")
     assert r["bridged"].dtype == jnp.dtype(dtype) and r["bridged"].shape == args[wrt].shape
@@ -106,11 +108,22 @@ def test_grad_through_as_function_is_the_closed_form(name, dtype):
 
 @pytest.mark.parametrize("name", sorted(tg.registry()))
 def test_arguments_the_identity_does_not_cover_fall_back_to_autodiff(name):
-    _, r = _bridge_results(name)["float64"]
+    _, r = _bridge_results(name)[0]["float64"]
     if not r["others"]:
         pytest.skip(f"{name} has no other floating argument")
     _assert_close(r["others"], r["others_autodiff"], jnp.float64, name)
     assert all(bool(jnp.any(g != 0)) for g in r["others"]), "an uncovered argument got zero"
+
+
+@pytest.mark.parametrize("name", sorted(tg.registry()))
+def test_registry_identities_pass_their_own_shadow_check(name):
+    # no false alarms: the shadow mode accepts every registered closed form in both dtypes
+    results, shadow = _bridge_results(name)
+    assert shadow.checked == 2, shadow  # the float64 and the float32 backward pass
+    assert shadow.mismatches == [], str(shadow.mismatches[0])
+    for dtype in DTYPES:
+        _, r = results[jnp.dtype(dtype).name]
+        _assert_close(r["shadowed"], r["closed"], dtype, "shadowed")
 
 
 # -- mechanics ----------------------------------------------------------------------------------
@@ -302,3 +315,15 @@ def test_wraps_the_objective(xwh):
     identity = tg.identity("traa.eq9")
     g = identity.as_function()
     assert g.argnums == identity.wrt and g.gradient is identity.gradient
+
+
+def test_bridge_benchmark_runs_on_a_tiny_size():
+    from tracegrad._bench.bridge import format_bridge, run_bridge
+
+    result = run_bridge(n=8, n_runs=1, every=3)
+    variants = {"jax.grad", "custom_vjp", "bridge", "bridge first", "bridge every:3"}
+    for mode in ("value_and_grad", "grad"):
+        assert set(result["results"][mode]) == variants
+        assert result["ratios"][mode]["custom_vjp"]["vs_custom_vjp"] == 1.0
+    table = format_bridge(result)
+    assert "bridge every:3" in table and "/ custom_vjp" in table

@@ -71,9 +71,17 @@ def test_batched_over_leading_axes_with_broadcasting():
     Ps = A @ np.swapaxes(A, 1, 2) + np.eye(4)
     Rs = np.stack([R, 2 * R, 0.5 * R])
     zs = rng.normal(size=(B, 2))
-    K = kalman.gain(Ps, H, Rs)  # H shared: broadcast
-    xn, Pn = kalman.update(xs, Ps, zs, H, Rs)
-    xp, Pp = kalman.predict(xs, Ps, F, Q)
+
+    @jax.jit
+    def batched(xs, Ps, zs, Rs):
+        # H and F, Q shared: broadcast against the batch
+        return (
+            kalman.gain(Ps, H, Rs),
+            *kalman.update(xs, Ps, zs, H, Rs),
+            *kalman.predict(xs, Ps, F, Q),
+        )
+
+    K, xn, Pn, xp, Pp = batched(xs, Ps, zs, Rs)
     assert K.shape == (B, 4, 2) and xn.shape == (B, 4) and Pn.shape == (B, 4, 4)
 
     @jax.jit

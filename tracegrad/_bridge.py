@@ -277,7 +277,8 @@ def with_grad(
                 ]
                 shadow.audit(
                     [cand[k] for k in covered],
-                    functools.partial(_autodiff, objective, leaves, treedef, covered, None),
+                    lambda ops: _autodiff(objective, ops, treedef, covered, None),
+                    leaves,
                     labels,
                 )
             for k in covered:

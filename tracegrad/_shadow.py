@@ -3,11 +3,11 @@
 ``with_grad(..., check="every:N")`` calls ``Shadow.audit`` from the backward rule.  What it adds
 to the compiled program:
 
-1. an ``io_callback`` with no operands that increments a host-side counter and returns the call
-   index when this backward pass is selected (``-1`` otherwise): the counter is Python state in
+1. an ``io_callback`` with no operands that increments a host-side counter and returns whether
+   this backward pass is selected: the counter is Python state in
    this object, so "every N-th call" counts *executions* of the backward pass, across jitted
    calls, scans and retraces alike (one count per execution, also under ``vmap``);
-2. a ``lax.cond`` on that index whose taken branch computes the reverse-mode gradient of the
+2. a ``lax.cond`` on that bit whose taken branch computes the reverse-mode gradient of the
    objective (``jax.vjp``, in the same trace and dtype), compares it normwise with the closed
    form (``max|c - g| <= atol + rtol max|g|``, ``tracegrad.tolerances`` per dtype) and hands
    both to a host ``jax.debug.callback``.  Autodiff is only evaluated on selected passes.
@@ -136,6 +136,7 @@ class Shadow:
         self.calls = 0
         self.checked = 0
         self.mismatches: list[ShadowMismatch] = []
+        self._selected = -1
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -161,9 +162,12 @@ class Shadow:
             selected = index == 0 if self.every == 0 else index % self.every == 0
             if selected:
                 self.checked += 1
-        return np.asarray(index if selected else -1, np.int32)
+                self._selected = index
+        return np.asarray(selected)
 
-    def _report(self, labels: Sequence[str], index, bad, candidates, references) -> None:
+    def _report(self, labels: Sequence[str], bad, candidates, references) -> None:
+        # the pass being checked: the selection made by _tick earlier in the same execution
+        index = self._selected
         found = []
         for label, is_bad, c, g in zip(labels, bad, candidates, references, strict=True):
             if not bool(is_bad):
@@ -204,22 +208,30 @@ class Shadow:
     def audit(
         self,
         candidates: Sequence[jax.Array],
-        reference: Callable[[], Sequence[jax.Array]],
+        reference: Callable[[list], Sequence[jax.Array]],
+        operands: Sequence[jax.Array],
         labels: Sequence[str],
     ) -> None:
         """Emit the counter and the conditional comparison into the backward rule's trace.
 
         Args:
             candidates: the closed-form gradient leaves.
-            reference: thunk computing the autodiff gradient leaves (called only inside the
-                branch taken on selected passes).
+            reference: ``reference(operands)`` computes the autodiff gradient leaves; it is
+                called only inside the branch taken on selected passes.
+            operands: the arrays ``reference`` needs.
             labels: a name per leaf for the report.
         """
         labels = tuple(labels)
-        index = io_callback(self._tick, jax.ShapeDtypeStruct((), jnp.int32), ordered=False)
+        # The selection bit crosses into the program only as the predicate (not as a branch
+        # operand): a host-placed operand inside the branch trips XLA's sharding verifier once
+        # the branch's unused operands are pruned.
+        selected = io_callback(self._tick, jax.ShapeDtypeStruct((), jnp.bool_), ordered=False)
 
-        def compare(index, candidates):
-            refs = reference()
+        def compare(candidates, operands):
+            # The barrier keeps XLA from hoisting the reference computation out of the branch
+            # (conditional code motion shares it with the forward pass otherwise, and then it
+            # runs on every call, checked or not).
+            refs = reference(jax.lax.optimization_barrier(list(operands)))
             bad = []
             for c, g in zip(candidates, refs, strict=True):
                 rtol, atol = tolerances(c.dtype, self.rtol, self.atol)
@@ -227,14 +239,10 @@ class Shadow:
                 scale = jnp.max(jnp.abs(g)) if g.size else jnp.zeros((), c.dtype)
                 bad.append(~(err <= atol + rtol * scale))  # NaN counts as a mismatch
             jax.debug.callback(
-                lambda i, b, cs, rs: self._report(labels, i, b, cs, rs),
-                index,
-                bad,
-                list(candidates),
-                list(refs),
+                lambda b, cs, rs: self._report(labels, b, cs, rs), bad, list(candidates), list(refs)
             )
 
-        def skip(index, candidates):
+        def skip(candidates, operands):
             return None
 
-        jax.lax.cond(index >= 0, compare, skip, index, list(candidates))
+        jax.lax.cond(selected, compare, skip, list(candidates), list(operands))
