@@ -327,3 +327,18 @@ def test_bridge_benchmark_runs_on_a_tiny_size():
         assert result["ratios"][mode]["custom_vjp"]["vs_custom_vjp"] == 1.0
     table = format_bridge(result)
     assert "bridge every:3" in table and "/ custom_vjp" in table
+
+
+def test_the_ten_line_example_runs():
+    import textwrap
+
+    import tracegrad._bridge as bridge
+
+    doc = bridge.__doc__
+    code = textwrap.dedent(doc[doc.index("Ten lines::") + 11 : doc.index("Semantics, in full")])
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    ns = {}
+    exec(code, ns)
+    X, W, H = ns["X"], ns["W"], ns["H"]
+    assert ns["f"].shadow.checked == 1 and ns["f"].shadow.mismatches == []
+    _assert_close(ns["g"], jax.grad(ns["objective"], 1)(X, W, H), jnp.float32, "example")

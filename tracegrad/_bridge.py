@@ -4,15 +4,16 @@ Ten lines::
 
     import jax, jax.numpy as jnp, tracegrad
 
-    def objective(X, W, H):                       # ||X - W H||_F^2
+    def objective(X, W, H):                            # ||X - W H||_F^2
         return jnp.sum((X - W @ H) ** 2)
 
-    def gradient(X, W, H):                        # trace notes eq. (24)
+    def gradient(X, W, H):                             # trace notes eq. (24), by hand
         return 2 * (W @ (H @ H.T) - X @ H.T)
 
     f = tracegrad.with_grad(objective, gradient, argnums=1, check="every:100")
-    g = jax.jit(jax.grad(f, argnums=1))(X, W, H)  # runs the closed form, audited every 100th call
-    f2 = tracegrad.identity("traa.eq24_W").as_function()   # the same for a registry entry
+    X, W, H = tracegrad.identity("traa.eq24_W").arguments(0, jnp.float32)
+    g = jax.jit(jax.grad(f, argnums=1))(X, W, H)       # runs the closed form, audited
+    f24 = tracegrad.identity("traa.eq24_W").as_function()   # same, for a registry entry
 
 Semantics, in full:
 
