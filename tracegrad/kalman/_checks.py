@@ -108,7 +108,7 @@ def covariance(name: str, M: jax.Array, *, definite: bool) -> jax.Array:
         lam = np.linalg.eigvalsh(0.5 * (a + np.swapaxes(a, -1, -2)))
         top = np.max(np.abs(lam), axis=-1)
         if definite:
-            bad = lam[..., 0] <= a.shape[-1] * np.finfo(M.dtype).eps * top
+            bad = lam[..., 0] <= a.shape[-1] * float(jnp.finfo(M.dtype).eps) * top
         else:
             bad = lam[..., 0] < -rtol * top
         if bad.any():
