@@ -4,6 +4,8 @@ The public API is exactly what this module names.
 """
 
 from . import nmf as nmf
+from . import kalman as kalman
+from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
 from ._diagnose import diagnose as diagnose
@@ -16,6 +18,9 @@ from ._registry import registry as registry
 from ._registry import unregister as unregister
 from ._report import GradReport as GradReport
 from ._report import ReferenceResult as ReferenceResult
+from ._shadow import GradientMismatchError as GradientMismatchError
+from ._shadow import GradientMismatchWarning as GradientMismatchWarning
+from ._shadow import ShadowMismatch as ShadowMismatch
 from ._tolerances import default_atol as default_atol
 from ._tolerances import default_rtol as default_rtol
 from ._tolerances import tolerances as tolerances

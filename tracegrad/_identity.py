@@ -128,5 +128,17 @@ class Identity:
             **kwargs,
         )
 
+    def as_function(self, **kwargs) -> Callable[..., jax.Array]:
+        """The objective with ``jax.grad`` w.r.t. ``args[wrt]`` running this closed form.
+
+        ``tracegrad.with_grad(self.objective, self.gradient, argnums=self.wrt, ...)``; keyword
+        arguments (``check=``, ``on_mismatch=``, ...) are passed on.
+        """
+        from ._bridge import with_grad  # lazy: _bridge imports the checker, which imports us
+
+        kwargs.setdefault("argnames", self.argnames)
+        kwargs.setdefault("name", self.name)
+        return with_grad(self.objective, self.gradient, argnums=self.wrt, **kwargs)
+
     def __repr__(self) -> str:
         return f"Identity({self.name!r}, source={self.source!r}, wrt={self.wrt_name!r})"
