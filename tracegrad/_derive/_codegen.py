@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+import numpy as np
 
 from . import _ast as E
 from ._chain import Factor, plan_chains
@@ -270,7 +271,8 @@ def _factor_add(e: E.Add, counts: dict) -> E.Expr:
 class _Evaluator:
     """Evaluates nodes on arrays, each distinct node once (a transposed one from the first)."""
 
-    def __init__(self, env: dict, dtype, optimize: bool, solve_inverses: set):
+    def __init__(self, env: dict, dtype, optimize: bool, solve_inverses: set, xp=jnp):
+        self.xp = xp  # jax.numpy, or numpy for a quick host evaluation
         self.env = env
         self.dtype = dtype
         self.optimize = optimize
@@ -298,16 +300,16 @@ class _Evaluator:
         return self.env[e.name]
 
     def _Const(self, e):
-        return jnp.full((1, 1), e.value, self.dtype)
+        return self.xp.full((1, 1), e.value, self.dtype)
 
     def _Eye(self, e):
-        return jnp.eye(e.n, dtype=self.dtype)
+        return self.xp.eye(e.n, dtype=self.dtype)
 
     def _Ones(self, e):
-        return jnp.ones(e.shape, self.dtype)
+        return self.xp.ones(e.shape, self.dtype)
 
     def _Zeros(self, e):
-        return jnp.zeros(e.shape, self.dtype)
+        return self.xp.zeros(e.shape, self.dtype)
 
     # linear structure
     def _Add(self, e):
@@ -317,7 +319,7 @@ class _Evaluator:
         return out
 
     def _Scale(self, e):
-        return jnp.asarray(e.k, self.dtype) * self(e.arg)
+        return self.xp.asarray(e.k, self.dtype) * self(e.arg)
 
     def _Mul(self, e):
         return self(e.s) * self(e.arg)
@@ -337,11 +339,11 @@ class _Evaluator:
         if isinstance(b, E.Diag):
             return self(a) * self(b.arg).T
         if isinstance(b, E.Ones):
-            rows = jnp.sum(self(a), axis=1, keepdims=True)
-            return rows if b.cols == 1 else jnp.broadcast_to(rows, (a.shape[0], b.cols))
+            rows = self.xp.sum(self(a), axis=1, keepdims=True)
+            return rows if b.cols == 1 else self.xp.broadcast_to(rows, (a.shape[0], b.cols))
         if isinstance(a, E.Ones):
-            cols = jnp.sum(self(b), axis=0, keepdims=True)
-            return cols if a.rows == 1 else jnp.broadcast_to(cols, (a.rows, b.shape[1]))
+            cols = self.xp.sum(self(b), axis=0, keepdims=True)
+            return cols if a.rows == 1 else self.xp.broadcast_to(cols, (a.rows, b.shape[1]))
         inv_a = _inverse_of(a)
         if inv_a is not None and inv_a[0] in self.solve_inverses:
             m, transposed = inv_a
@@ -358,10 +360,10 @@ class _Evaluator:
 
     # reductions and matrix functions
     def _Trace(self, e):
-        return jnp.trace(self(e.arg)).reshape(1, 1)
+        return self.xp.trace(self(e.arg)).reshape(1, 1)
 
     def _Sum(self, e):
-        return jnp.sum(self(e.arg)).reshape(1, 1)
+        return self.xp.sum(self(e.arg)).reshape(1, 1)
 
     def _lu(self, m: E.Expr):
         if m not in self.lus:
@@ -370,35 +372,35 @@ class _Evaluator:
 
     def _Inv(self, e):
         if not self.optimize:
-            return jnp.linalg.inv(self(e.arg))
+            return self.xp.linalg.inv(self(e.arg))
         n = e.shape[0]
-        return jsl.lu_solve(self._lu(e.arg), jnp.eye(n, dtype=self.dtype))
+        return jsl.lu_solve(self._lu(e.arg), self.xp.eye(n, dtype=self.dtype))
 
     def _Det(self, e):
         if not self.optimize:
-            return jnp.linalg.det(self(e.arg)).reshape(1, 1)
+            return self.xp.linalg.det(self(e.arg)).reshape(1, 1)
         lu, piv = self._lu(e.arg)
         n = lu.shape[0]
-        swaps = jnp.sum(piv != jnp.arange(n, dtype=piv.dtype))
-        sign = jnp.where(swaps % 2 == 0, 1.0, -1.0).astype(self.dtype)
-        return (sign * jnp.prod(jnp.diagonal(lu))).reshape(1, 1)
+        swaps = self.xp.sum(piv != self.xp.arange(n, dtype=piv.dtype))
+        sign = self.xp.where(swaps % 2 == 0, 1.0, -1.0).astype(self.dtype)
+        return (sign * self.xp.prod(self.xp.diagonal(lu))).reshape(1, 1)
 
     def _LogDet(self, e):
         if not self.optimize:
-            return jnp.linalg.slogdet(self(e.arg))[1].reshape(1, 1)
+            return self.xp.linalg.slogdet(self(e.arg))[1].reshape(1, 1)
         lu, _ = self._lu(e.arg)
-        return jnp.sum(jnp.log(jnp.abs(jnp.diagonal(lu)))).reshape(1, 1)
+        return self.xp.sum(self.xp.log(self.xp.abs(self.xp.diagonal(lu)))).reshape(1, 1)
 
     def _Diag(self, e):
         x = self(e.arg)
-        return jnp.diag(x[:, 0])
+        return self.xp.diag(x[:, 0])
 
     def _DiagPart(self, e):
-        return jnp.diagonal(self(e.arg))[:, None]
+        return self.xp.diagonal(self(e.arg))[:, None]
 
     def _Norm(self, e):
         a = self(e.arg)
-        return jnp.sqrt(jnp.sum(a * a)).reshape(1, 1)
+        return self.xp.sqrt(self.xp.sum(a * a)).reshape(1, 1)
 
     # elementwise
     def _Hadamard(self, e):
@@ -411,25 +413,25 @@ class _Evaluator:
         return self(e.num) / self(e.den)
 
     def _Log(self, e):
-        return jnp.log(self(e.arg))
+        return self.xp.log(self(e.arg))
 
     def _Exp(self, e):
-        return jnp.exp(self(e.arg))
+        return self.xp.exp(self(e.arg))
 
     def _Pow(self, e):
         p = e.p
         if isinstance(e.arg, E.Norm) and p == 2.0:
             a = self(e.arg.arg)
-            return jnp.sum(a * a).reshape(1, 1)
+            return self.xp.sum(a * a).reshape(1, 1)
         a = self(e.arg)
         if p == 2.0:
             return a * a
         if p == -1.0:
             return 1.0 / a
         if p == 0.5:
-            return jnp.sqrt(a)
+            return self.xp.sqrt(a)
         if float(p).is_integer():
-            return jax.lax.integer_pow(a, int(p))
+            return jax.lax.integer_pow(a, int(p)) if self.xp is jnp else a ** int(p)
         return a**p
 
 
@@ -587,6 +589,10 @@ def build_function(
     return jax.jit(fn)
 
 
-def evaluate(expr: E.Expr, env: dict, dtype) -> jax.Array:
-    """Evaluate ``expr`` as written (unjitted) on 2-D arrays ``env`` (for domain checks)."""
-    return _Evaluator(env, dtype, False, set())(expr)
+def evaluate(exprs: Sequence[E.Expr], env: dict) -> list[np.ndarray]:
+    """Evaluate ``exprs`` as written with NumPy in float64 on 2-D arrays ``env``: a quick host
+    evaluation (no compilation) for the sampler's domain checks."""
+    env = {n: np.asarray(a, np.float64) for n, a in env.items()}
+    ev = _Evaluator(env, np.float64, False, set(), xp=np)
+    with np.errstate(all="ignore"):
+        return [np.asarray(ev(e)) for e in exprs]

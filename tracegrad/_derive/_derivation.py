@@ -14,7 +14,7 @@ from .._check import check_grad
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._codegen import build_function
+from ._codegen import build_function, evaluate
 from ._errors import DeriveError, DeriveShapeError
 from ._lexer import CONSTANTS
 from ._parser import parse
@@ -102,36 +102,31 @@ class _Specialization:
         }
 
     def _sample(self, seed: int, fallback: tuple | None) -> tuple:
+        """float64 arguments in the objective's domain (see ``_sampling``), drawn and vetted
+        on the host; ``fallback`` (the caller's arrays) when no draw is acceptable."""
         needs = symbol_needs(self.objective_expr)
         inverted = inverted_arguments(self.objective_expr)
-        inverted_fn = (
-            build_function(inverted, self.argnames, self.shapes, optimize_=False)
-            if inverted
-            else None
-        )
         for attempt in range(_MAX_DRAWS):
             rng = np.random.default_rng([seed, attempt])
-            args = tuple(
-                jnp.asarray(
-                    draw(needs[n], self.shapes[n], rng).reshape(_natural_shape(self.shapes[n])),
-                    jnp.float64,
+            values = {n: draw(needs[n], self.shapes[n], rng) for n in self.argnames}
+            objective, *inv_values = evaluate([self.objective_expr, *inverted], values)
+            if acceptable(objective, inv_values):
+                return tuple(
+                    jnp.asarray(values[n].reshape(_natural_shape(self.shapes[n])), jnp.float64)
+                    for n in self.argnames
                 )
-                for n in self.argnames
-            )
-            inv_values = () if inverted_fn is None else inverted_fn(*args)
-            if not isinstance(inv_values, tuple):
-                inv_values = (inv_values,)
-            if acceptable(args, self.objective_fn(*args), inv_values):
-                return args
         if fallback is not None:
             args = tuple(jnp.asarray(a, jnp.float64) for a in fallback)
-            if np.isfinite(float(self.objective_fn(*args))):
+            env = {
+                n: np.reshape(a, self.shapes[n]) for n, a in zip(self.argnames, args, strict=True)
+            }
+            if np.isfinite(evaluate([self.objective_expr], env)[0]).all():
                 return args
         raise DeriveError(
             f"could not draw inputs where the objective is defined (finite, with "
             f"well-conditioned inverses) in {_MAX_DRAWS} tries, so the derived gradient cannot "
             f"be checked; the objective may be undefined almost everywhere (log of a "
-            f"non-positive expression?)"
+            f"non-positive expression? the inverse of a rank-deficient product?)"
         )
 
     def _check(self, source: str, seed: int, fallback) -> GradReport:

@@ -104,7 +104,7 @@ def inverted_arguments(expr: E.Expr) -> list[E.Expr]:
     return out
 
 
-def acceptable(values: dict[str, np.ndarray], objective_value, inverted_values) -> bool:
+def acceptable(objective_value, inverted_values) -> bool:
     """Whether a draw is in the domain: finite objective, well-conditioned inverses."""
     if not np.isfinite(np.asarray(objective_value)).all():
         return False

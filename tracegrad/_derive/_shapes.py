@@ -155,7 +155,10 @@ def parse_shape_spec(spec: str) -> dict[str, tuple[int, int]]:
             raise DeriveError(f"bad shape {item!r}: expected NAME=ROWSxCOLS (A=3x4) or NAME=N")
         if name in out:
             raise DeriveError(f"shape of {name} given twice in {spec!r}")
-        out[name] = _one_shape(name, value.strip())
+        try:
+            out[name] = _one_shape(name, value.strip())
+        except DeriveError as err:
+            raise DeriveError(f"bad shape {item!r}: {err}") from None
     if not out:
         raise DeriveError(f"no shapes in {spec!r}: expected NAME=ROWSxCOLS,... (A=3x4,x=5)")
     return out
@@ -384,7 +387,8 @@ class Elaboration:
                 missing.append(f"{name} ({self.show(r, c)})")
         for node, r, c in self.constants:
             if self.dims.get(r) is None or self.dims.get(c) is None:
-                missing.append(f"{node.kind} at column {node.span[0]} ({self.show(r, c)})")
+                what = "size" if node.kind == "I" else "shape"
+                missing.append(f"the {what} of {node.kind} at column {node.span[0]}")
         if missing:
             raise DeriveShapeError(
                 "the shapes of these are not determined by the expression and the given "

@@ -243,7 +243,7 @@ def hadamard(*args: E.Expr) -> E.Expr:
         factors = []
     if not factors:
         base = E.ONE if shape == (1, 1) else E.Ones(*shape)
-        if scalars:
+        if scalars and shape == (1, 1):
             base, scalars = scalars[-1], scalars[:-1]
     elif len(factors) == 1:
         base = factors[0]
@@ -459,8 +459,6 @@ def power(a: E.Expr, p: float) -> E.Expr:
         return power(a.arg, a.p * p)
     if isinstance(a, E.Scale) and (a.k > 0 or p.is_integer()):
         return scale(a.k**p, power(a.arg, p))
-    if isinstance(a, E.Transpose):
-        return transpose(power(a.arg, p))
     return E.Pow(a, p)
 
 
