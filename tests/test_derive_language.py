@@ -360,6 +360,15 @@ def test_an_objective_undefined_almost_everywhere_is_reported():
         tg.derive("logdet(X A)", wrt="X", shapes={"X": (4, 3), "A": (3, 4)})
 
 
+def test_cancelling_appearances_give_zero():
+    d = tg.derive("y' (X + A - X) x + tr(X - X')", wrt="X")
+    assert d.gradient == "0"
+    assert [t.text for t in d.terms] == ["y x^T", "-y x^T", "I", "-I"]
+    assert d.report.ok  # checked with an absolute tolerance scaled to the cancelling terms
+    arrays = _arrays({"y": 3, "x": 3, "A": S33, "X": S33})
+    assert not np.any(np.asarray(d(**arrays)))
+
+
 def test_terms_are_callable_and_sum_to_the_gradient():
     d = tg.derive("tr(A X B X C')", wrt="X", shapes={"A": (2, 3), "X": (3, 4), "B": (4, 3)})
     arrays = _arrays(d.shapes)
