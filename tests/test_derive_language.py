@@ -354,6 +354,27 @@ def test_a_wrong_rule_is_an_internal_error_never_a_result(monkeypatch):
     assert "an engine bug" in str(info.value)
 
 
+def test_the_projected_check_for_costly_objectives(monkeypatch):
+    """Where full finite differences would cost too much, the check compares with jax.grad
+    entry by entry and runs check_grad on the restriction to random directions; it still
+    catches a wrong gradient."""
+    from tracegrad._derive import _derivation
+
+    monkeypatch.setattr(_derivation, "_FD_FLOP_BUDGET", 0.0)
+    shapes = {"V": (3, 5), "A": (3, 4), "x": 4, "B": (4, 5)}
+    d = tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes)
+    assert d.report.ok
+    assert "of the restriction to 8 random directions" in d.report.references["fd64"].detail
+    assert d.report.references["reverse"].detail == "jax.grad in float64, every entry"
+    original = _derivation.appearance_terms
+    monkeypatch.setattr(
+        _derivation, "appearance_terms", lambda e, w: [E.Scale(2.0, t) for t in original(e, w)]
+    )
+    with pytest.raises(tg.DeriveInternalError) as info:
+        tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes)
+    assert "scaled by a constant: candidate = 2 x gradient" in info.value.report.diagnosis
+
+
 def test_an_objective_undefined_almost_everywhere_is_reported():
     # det(X A) with X 4x3, A 3x4 is the determinant of a rank-3 4x4 matrix: always singular
     with pytest.raises(tg.DeriveError, match="could not draw inputs"):

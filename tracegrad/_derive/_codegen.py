@@ -228,6 +228,10 @@ def _factor_sums(roots: Sequence[E.Expr]) -> list[E.Expr]:
     return [visit(r) for r in roots]
 
 
+def _implicit(e: E.Expr) -> bool:
+    return _inverse_of(e) is not None or isinstance(e, (E.Diag, E.Ones))
+
+
 def _factor_add(e: E.Add, counts: dict) -> E.Expr:
     terms = list(e.args)
     while True:
@@ -236,6 +240,13 @@ def _factor_add(e: E.Add, counts: dict) -> E.Expr:
             p = _as_product(t)
             if p is not None and counts.get(_canonical_product(p[1]), 1) <= 1:
                 products.append((i, p[0], p[1].args[0], p[1].args[1]))
+        # an inverse, a diagonal or an all-ones operand is never formed as a matrix when it
+        # multiplies (a solve, a scaling, a sum); adding it to another would form it
+        products = [
+            (i, k, left, right)
+            for i, k, left, right in products
+            if not any(_implicit(x) for x in (left, right))
+        ]
         best = None
         for side in (1, 0):  # a common right factor first, then a common left one
             groups: dict = {}
@@ -271,14 +282,32 @@ def _factor_add(e: E.Add, counts: dict) -> E.Expr:
 class _Evaluator:
     """Evaluates nodes on arrays, each distinct node once (a transposed one from the first)."""
 
-    def __init__(self, env: dict, dtype, optimize: bool, solve_inverses: set, xp=jnp):
+    def __init__(
+        self, env: dict, dtype, optimize: bool, solve_inverses: set, xp=jnp, lu: bool = True
+    ):
         self.xp = xp  # jax.numpy, or numpy for a quick host evaluation
+        self.lu = optimize and lu  # shared LU factorisations (else jnp.linalg per call)
         self.env = env
         self.dtype = dtype
         self.optimize = optimize
         self.solve_inverses = solve_inverses
         self.memo: dict = {}
         self.lus: dict = {}
+
+    def view(self, e: E.Expr):
+        """``(value, transposed)`` with ``e = value^T`` when ``transposed``: a transposed
+        operand is handed to ``dot_general`` as a contraction over its other axis rather than
+        copied (a materialised ``A^T`` makes ``A^T r`` several times slower than ``r^T A``)."""
+        if isinstance(e, E.Transpose) and e.shape != (1, 1):
+            value, transposed = self.view(e.arg)
+            return value, not transposed
+        if e in self.memo:
+            return self.memo[e], False
+        if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
+            t = tree_transpose(e)
+            if t in self.memo:
+                return self.memo[t], True
+        return self(e), False
 
     def __call__(self, e: E.Expr):
         if e in self.memo:
@@ -331,6 +360,11 @@ class _Evaluator:
             out = out @ self(a)
         return out
 
+    def _dot(self, a: E.Expr, b: E.Expr):
+        (av, ta), (bv, tb) = self.view(a), self.view(b)
+        dims = (((0 if ta else 1,), (1 if tb else 0,)), ((), ()))
+        return jax.lax.dot_general(av, bv, dims)
+
     def _product(self, a: E.Expr, b: E.Expr):
         if not self.optimize:
             return self(a) @ self(b)
@@ -338,11 +372,13 @@ class _Evaluator:
             return self(a.arg) * self(b)
         if isinstance(b, E.Diag):
             return self(a) * self(b.arg).T
-        if isinstance(b, E.Ones):
-            rows = self.xp.sum(self(a), axis=1, keepdims=True)
+        if isinstance(b, E.Ones):  # row sums
+            av, ta = self.view(a)
+            rows = self.xp.sum(av, axis=0 if ta else 1).reshape(-1, 1)
             return rows if b.cols == 1 else self.xp.broadcast_to(rows, (a.shape[0], b.cols))
-        if isinstance(a, E.Ones):
-            cols = self.xp.sum(self(b), axis=0, keepdims=True)
+        if isinstance(a, E.Ones):  # column sums
+            bv, tb = self.view(b)
+            cols = self.xp.sum(bv, axis=1 if tb else 0).reshape(1, -1)
             return cols if a.rows == 1 else self.xp.broadcast_to(cols, (a.rows, b.shape[1]))
         inv_a = _inverse_of(a)
         if inv_a is not None and inv_a[0] in self.solve_inverses:
@@ -353,10 +389,11 @@ class _Evaluator:
             # A M^-1 = (M^-T A^T)^T and A M^-T = (M^-1 A^T)^T
             m, transposed = inv_b
             return jsl.lu_solve(self._lu(m), self(a).T, trans=0 if transposed else 1).T
-        return self(a) @ self(b)
+        return self._dot(a, b)
 
     def _Transpose(self, e):
-        return self(e.arg).T
+        value, transposed = self.view(e)
+        return value.T if transposed else value
 
     # reductions and matrix functions
     def _Trace(self, e):
@@ -371,13 +408,13 @@ class _Evaluator:
         return self.lus[m]
 
     def _Inv(self, e):
-        if not self.optimize:
+        if not self.lu:
             return self.xp.linalg.inv(self(e.arg))
         n = e.shape[0]
         return jsl.lu_solve(self._lu(e.arg), self.xp.eye(n, dtype=self.dtype))
 
     def _Det(self, e):
-        if not self.optimize:
+        if not self.lu:
             return self.xp.linalg.det(self(e.arg)).reshape(1, 1)
         lu, piv = self._lu(e.arg)
         n = lu.shape[0]
@@ -386,7 +423,7 @@ class _Evaluator:
         return (sign * self.xp.prod(self.xp.diagonal(lu))).reshape(1, 1)
 
     def _LogDet(self, e):
-        if not self.optimize:
+        if not self.lu:
             return self.xp.linalg.slogdet(self(e.arg))[1].reshape(1, 1)
         lu, _ = self._lu(e.arg)
         return self.xp.sum(self.xp.log(self.xp.abs(self.xp.diagonal(lu)))).reshape(1, 1)
@@ -491,6 +528,18 @@ def _flop_estimate(e: E.Expr, seen: set | None = None) -> float:
     return own + sum(_flop_estimate(c, seen) for c in e.children)
 
 
+def objective_flops(e: E.Expr) -> float:
+    """Rough FLOPs of one evaluation of ``e`` (concrete shapes): products at their best
+    bracketing, ``2 n^3`` per matrix function (inverse, determinant), entries otherwise."""
+    total = _flop_estimate(e)
+    for node in set(E.walk(e)):
+        if isinstance(node, (E.Inv, E.Det, E.LogDet)):
+            total += 2.0 * float(node.arg.shape[0]) ** 3
+        elif E.concrete(node.shape):
+            total += float(node.shape[0] * node.shape[1])
+    return total
+
+
 def _parents(roots: Sequence[E.Expr]) -> dict:
     counts: dict = {}
     seen: set = set()
@@ -552,8 +601,13 @@ def build_function(
     *,
     optimize_: bool,
     output_like: str | None = None,
+    lu: bool = True,
 ) -> Callable:
     """A jitted function of ``argnames`` (positional) evaluating ``outputs``.
+
+    ``optimize_`` applies the optimisations of the module docstring; ``lu=False`` keeps
+    ``jnp.linalg`` for ``inv``, ``det`` and ``logdet`` (no shared factorisation, no solves):
+    the objective that ``jax.grad`` differentiates in the check is built that way.
 
     Arguments may be passed in their natural layout (a vector as ``(n,)`` or ``(n, 1)``, a
     scalar as ``()``); they are reshaped to the internal 2-D shapes.  A single output that is
@@ -561,7 +615,7 @@ def build_function(
     as a 0-d scalar.
     """
     exprs = optimize(outputs) if optimize_ else list(outputs)
-    solve = _solvable_inverses(exprs) if optimize_ else set()
+    solve = _solvable_inverses(exprs) if optimize_ and lu else set()
     names = tuple(argnames)
     index = {n: i for i, n in enumerate(names)}
 
@@ -575,7 +629,7 @@ def build_function(
             n: jnp.reshape(a, internal_shapes[n]).astype(dtype)
             for n, a in zip(names, arrays, strict=True)
         }
-        ev = _Evaluator(env, dtype, optimize_, solve)
+        ev = _Evaluator(env, dtype, optimize_, solve, lu=lu)
         values = [ev(e) for e in exprs]
         results = []
         for e, v in zip(outputs, values, strict=True):

@@ -3,6 +3,8 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import types
 from collections.abc import Callable, Mapping
 
@@ -10,12 +12,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._check import check_grad
-from .._report import GradReport
+from .._check import FD_FULL_MAX_SIZE, check_grad
+from .._diagnose import diagnose
+from .._report import GradReport, ReferenceResult
 from .._tolerances import tolerances
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._codegen import build_function, evaluate
+from ._codegen import build_function, evaluate, objective_flops
 from ._errors import DeriveError, DeriveShapeError
 from ._lexer import CONSTANTS
 from ._parser import parse
@@ -26,6 +29,12 @@ from ._shapes import Elaboration, normalize_shapes
 from ._simplify import simplify, tidy
 
 _MAX_DRAWS = 20
+_FD_FLOP_BUDGET = 5e9
+"""Above this many FLOPs of finite differences the check restricts the objective to a few
+random directions (``_Specialization._projected_check``)."""
+_PROJECTIONS = 8
+_PROJECTION_SEED = 20260
+_PATTERN_TOL = 20.0  # as check_grad: a pattern "matches" within 20 x rtol
 _DEFAULT_SIZES = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 
 
@@ -76,8 +85,11 @@ class _Specialization:
         raw = appearance_terms(self.objective_expr, wrt)
         self.term_exprs = [simplify(t) for t in raw]
         self.gradient_expr = simplify(raw[0] if len(raw) == 1 else E.Add(tuple(raw)))
+        # the objective that jax.grad differentiates in the check, with products bracketed by
+        # the cost model (its finite differences evaluate it thousands of times) but the
+        # plain jnp.linalg matrix functions
         self.objective_fn = build_function(
-            [self.objective_expr], argnames, self.shapes, optimize_=False
+            [self.objective_expr], argnames, self.shapes, optimize_=True, lu=False
         )
         self.gradient_fn = build_function(
             [self.gradient_expr], argnames, self.shapes, optimize_=True, output_like=wrt
@@ -149,20 +161,95 @@ class _Specialization:
         rtol, atol = tolerances(jnp.float64)
         return max(atol, rtol * scale) if np.isfinite(scale) else atol
 
+    def _projected_check(self, args: tuple, atol: float) -> GradReport:
+        """The check when full finite differences cost too much (a large variable and an
+        objective of O(n^3) per evaluation): ``jax.grad`` compared entry by entry, and
+        ``check_grad`` (reverse, forward and finite differences) on the restriction
+        ``g(z) = f(X + sum_i z_i U_i)`` to ``_PROJECTIONS`` random directions ``U_i``, whose
+        gradient at ``z = 0`` is ``(<U_i, grad f>)_i``: a wrong gradient differs from the true
+        one along almost every direction."""
+        idx = self.argnames.index(self.wrt)
+        x = args[idx]
+        f, grad = self.objective_fn, self.gradient_fn
+        rng = np.random.default_rng(_PROJECTION_SEED)
+        U = jnp.asarray(rng.standard_normal((_PROJECTIONS, *x.shape)), jnp.float64)
+
+        def moved(z, rest):
+            return (*rest[:idx], x + jnp.tensordot(z, U, axes=1), *rest[idx:])
+
+        def restricted(z, *rest):
+            return f(*moved(z, rest))
+
+        def restricted_grad(z, *rest):
+            return jnp.tensordot(U, grad(*moved(z, rest)), axes=x.ndim)
+
+        rest = args[:idx] + args[idx + 1 :]
+        z0 = jnp.zeros(_PROJECTIONS, jnp.float64)
+        scale = math.sqrt(x.size)  # <U_i, G> is about sqrt(size) times an entry of G
+        projected = check_grad(restricted, restricted_grad, z0, *rest, atol=atol * scale)
+        candidate = np.asarray(grad(*args), np.float64)
+        truth = np.asarray(jax.jit(jax.grad(f, argnums=idx))(*args), np.float64)
+        rtol = tolerances(jnp.float64)[0]
+        err = float(np.max(np.abs(candidate - truth)))
+        top = float(np.max(np.abs(truth)))
+        reverse = ReferenceResult(
+            "reverse",
+            err,
+            err / top if top > 0 else (0.0 if err == 0 else math.inf),
+            rtol,
+            bool(np.isfinite(err) and err <= atol + rtol * top),
+            "jax.grad in float64, every entry",
+        )
+        refs = {"reverse": reverse}
+        for name in ("forward", "fd64"):
+            r = projected.references[name]
+            refs[name] = dataclasses.replace(
+                r, detail=f"{r.detail}, of the restriction to {_PROJECTIONS} random directions"
+            )
+        ok = all(r.ok for r in refs.values())
+        diagnosis = "ok"
+        if not ok:
+            terms = {k: np.asarray(v, np.float64) for k, v in self._term_values(*args).items()}
+            diagnosis = diagnose(candidate, truth, tol=_PATTERN_TOL * rtol, terms=terms)
+        return GradReport(
+            ok=ok,
+            max_abs_err=max(r.max_abs_err for r in refs.values()),
+            max_rel_err=max(r.max_rel_err for r in refs.values()),
+            references=refs,
+            diagnosis=diagnosis,
+            dtype="float64",
+            shape=tuple(x.shape),
+            candidate_shape=candidate.shape,
+            candidate_dtype="float64",
+            rtol=rtol,
+            atol=atol,
+        )
+
+    def _finite_difference_cost(self) -> float:
+        """FLOPs ``check_grad``'s finite differences would spend: 4 objective evaluations per
+        entry of the variable (per direction beyond ``FD_FULL_MAX_SIZE`` entries)."""
+        size = math.prod(self.shapes[self.wrt])
+        evaluations = 4 * (size if size <= FD_FULL_MAX_SIZE else _PROJECTIONS)
+        return evaluations * objective_flops(self.objective_expr)
+
     def _check(self, source: str, seed: int, fallback) -> GradReport:
         from ._errors import DeriveInternalError
 
         with jax.enable_x64(True):
             args = self._sample(seed, fallback)
-            report = check_grad(
-                self.objective_fn,
-                self.gradient_fn,
-                *args,
-                argnum=self.argnames.index(self.wrt),
-                atol=self._cancellation_atol(args),
-                argnames=self.argnames,
-                terms=self._term_values,
-            )
+            atol = self._cancellation_atol(args)
+            if self._finite_difference_cost() <= _FD_FLOP_BUDGET:
+                report = check_grad(
+                    self.objective_fn,
+                    self.gradient_fn,
+                    *args,
+                    argnum=self.argnames.index(self.wrt),
+                    atol=atol,
+                    argnames=self.argnames,
+                    terms=self._term_values,
+                )
+            else:
+                report = self._projected_check(args, atol)
         if not report.ok:
             shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in self.shapes.items())
             raise DeriveInternalError(source, self.wrt, to_text(self.gradient_expr), report, shapes)
