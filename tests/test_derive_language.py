@@ -354,17 +354,18 @@ def test_a_wrong_rule_is_an_internal_error_never_a_result(monkeypatch):
     assert "an engine bug" in str(info.value)
 
 
-def test_the_projected_check_for_costly_objectives(monkeypatch):
-    """Where full finite differences would cost too much, the check compares with jax.grad
-    entry by entry and runs check_grad on the restriction to random directions; it still
-    catches a wrong gradient."""
+def test_costly_objectives_run_finite_differences_at_proxy_shapes(monkeypatch):
+    """Where full finite differences would cost too much, the same expression is checked in
+    full at small proxy shapes, and at the real shapes against jax.grad (every entry) and
+    jax.jvp; a wrong gradient is still caught."""
     from tracegrad._derive import _derivation
 
-    monkeypatch.setattr(_derivation, "_FD_FLOP_BUDGET", 0.0)
-    shapes = {"V": (3, 5), "A": (3, 4), "x": 4, "B": (4, 5)}
+    monkeypatch.setattr(_derivation, "_FD_FLOP_BUDGET", 1e3)
+    shapes = {"V": (3, 5), "A": (3, 7), "x": 7, "B": (7, 5)}
     d = tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes)
     assert d.report.ok
-    assert "of the restriction to 8 random directions" in d.report.references["fd64"].detail
+    fd = d.report.references["fd64"].detail
+    assert "at the proxy shapes V=3x4, A=3x5, x=5x1, B=5x4" in fd
     assert d.report.references["reverse"].detail == "jax.grad in float64, every entry"
     original = _derivation.appearance_terms
     monkeypatch.setattr(

@@ -6,10 +6,11 @@ Each symbol is drawn according to where it appears:
   fractional power: positive entries, uniform in ``[0.5, 1.5)`` (so products and sums of such
   symbols stay positive, as in the trace notes' ``log(A X B)``, eq. 25);
 * as the argument itself of ``inv``, ``det`` or ``logdet`` (possibly transposed or scaled): a
-  well-conditioned *non-symmetric* matrix ``U diag(s) V^T`` with ``s`` in ``[1, 4]``, so that a
+  well-conditioned *non-symmetric* matrix ``U diag(s) V^T`` with ``s`` spread geometrically
+  over ``[1/2, 2]`` (condition number 4, determinant 1 in magnitude at every size), so that a
   transposed gradient (``X^-1`` for ``X^-T``) cannot pass by symmetry;
 * a square symbol deeper inside such an argument (``P`` and ``R`` in ``inv(H P H' + R)``): a
-  symmetric positive-definite matrix with eigenvalues in ``[1, 4]``;
+  symmetric positive-definite matrix with eigenvalues spread the same way;
 * anything else: standard normal entries.
 
 Draws whose objective is not finite, or where an inverted matrix is ill-conditioned
@@ -75,6 +76,13 @@ def _orthogonal(rng, n: int) -> np.ndarray:
     return q * np.sign(np.diagonal(r))
 
 
+def _balanced_spectrum(rng, n: int) -> np.ndarray:
+    """``n`` values spread geometrically over ``[1/2, 2]``: condition number 4 and product 1,
+    so a determinant neither overflows nor underflows at any size (values in ``[1, 4]`` give
+    ``det ~ e^(0.85 n)``, beyond float64 from n ~ 830)."""
+    return rng.permutation(np.exp(np.linspace(-np.log(2.0), np.log(2.0), n)))
+
+
 def draw(needs: set[str], shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """One symbol's values (float64) according to ``needs``."""
     rows, cols = shape
@@ -85,12 +93,11 @@ def draw(needs: set[str], shape: tuple[int, int], rng: np.random.Generator) -> n
             values = values + rows * np.eye(rows)  # diagonally dominant: invertible
         return values
     if square and "invertible" in needs:
-        s = rng.permutation(np.linspace(1.0, 4.0, rows))
+        s = _balanced_spectrum(rng, rows)
         return (_orthogonal(rng, rows) * s) @ _orthogonal(rng, rows).T
     if square and "spd" in needs:
         q = _orthogonal(rng, rows)
-        lam = rng.permutation(np.linspace(1.0, 4.0, rows))
-        m = (q * lam) @ q.T
+        m = (q * _balanced_spectrum(rng, rows)) @ q.T
         return 0.5 * (m + m.T)
     return rng.standard_normal(shape)
 
