@@ -265,9 +265,11 @@ class _Specialization:
             args = self._sample(seed, fallback)
             atol = self._cancellation_atol(args)
             if self._full_check or self._finite_difference_cost() <= _FD_FLOP_BUDGET:
+                # the candidate as an array: computed by the jitted gradient itself (compiled
+                # once, and reused when the caller passes float64 arrays of these shapes)
                 report = check_grad(
                     self.objective_fn,
-                    self.gradient_fn,
+                    self.gradient_fn(*args),
                     *args,
                     argnum=self.argnames.index(self.wrt),
                     atol=atol,
@@ -404,13 +406,16 @@ class Derivation:
         if not self._symbolic:  # pragma: no cover - bind_arrays raised already
             raise DeriveShapeError(f"shapes {shapes} differ from {self.shapes}")
         concrete = all(not isinstance(a, jax.core.Tracer) for a in args)
-        spec = _Specialization(
-            bound,
-            self.wrt,
-            self.argnames,
-            self._seed,
-            tuple(args) if fallback and concrete else None,
-        )
+        # inside a caller's jit the shapes are known: derive and check for them on sampled,
+        # concrete inputs, evaluated now rather than staged into the caller's trace
+        with jax.ensure_compile_time_eval():
+            spec = _Specialization(
+                bound,
+                self.wrt,
+                self.argnames,
+                self._seed,
+                tuple(args) if fallback and concrete else None,
+            )
         self._specs[signature] = spec
         return spec
 
@@ -451,8 +456,9 @@ class Derivation:
         """The gradient as a function of the arrays in ``argnames`` order (positional).
 
         With ``shapes`` given this is the jitted function itself; for a symbolic derivation it
-        dispatches on the shapes to a jitted function per signature (derived and checked on
-        first use, which must happen outside ``jax.jit``; call it once eagerly per shape).
+        dispatches on the shapes to a jitted function per signature, derived and checked on
+        first use (also when first called inside a ``jax.jit``: the check runs on sampled
+        inputs at trace time).
         """
         if not self._symbolic:
             return self._default_spec.gradient_fn

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import operator
 import re
 from collections.abc import Mapping
 
@@ -121,7 +123,7 @@ def _one_shape(name: str, shape) -> tuple[int, int]:
             raise DeriveError(
                 f"shapes: {name}={shape!r} is not a shape; write ROWSxCOLS (3x4) or N for a vector"
             ) from None
-    if isinstance(shape, int) and not isinstance(shape, bool):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
     try:
         dims = tuple(shape)
@@ -136,10 +138,18 @@ def _one_shape(name: str, shape) -> tuple[int, int]:
             f"shapes: {name} has {len(dims)} dimensions {tuple(dims)}; symbols are matrices "
             f"(2 dimensions), vectors (1) or scalars (0)"
         )
+    out = []
     for d in dims:
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        try:
+            if isinstance(d, bool):
+                raise TypeError
+            d = operator.index(d)  # ints, NumPy integers
+        except TypeError:
+            d = 0
+        if d < 1:
             raise DeriveError(f"shapes: {name}={tuple(dims)} needs positive integer dimensions")
-    return (int(dims[0]), int(dims[1]))
+        out.append(d)
+    return (out[0], out[1])
 
 
 def parse_shape_spec(spec: str) -> dict[str, tuple[int, int]]:
