@@ -345,14 +345,14 @@ def test_symbolic_derivation_specialises_and_checks_each_new_shape():
 
 
 def test_a_wrong_rule_is_an_internal_error_never_a_result(monkeypatch):
-    from tracegrad._derive import _derivation
+    from tracegrad._derive import _specialization
 
-    original = _derivation.appearance_terms
+    original = _specialization.appearance_terms
 
     def forgot_a_transpose(objective, wrt):  # the classic slip: A B instead of (A B)^T
         return [E.Transpose(t) for t in original(objective, wrt)]
 
-    monkeypatch.setattr(_derivation, "appearance_terms", forgot_a_transpose)
+    monkeypatch.setattr(_specialization, "appearance_terms", forgot_a_transpose)
     with pytest.raises(tg.DeriveInternalError) as info:
         tg.derive("tr(A X B)", wrt="X", shapes={"A": (3, 3), "X": (3, 3), "B": (3, 3)})
     assert not info.value.report.ok
@@ -364,18 +364,18 @@ def test_costly_objectives_run_finite_differences_at_proxy_shapes(monkeypatch):
     """Where full finite differences would cost too much, the same expression is checked in
     full at small proxy shapes, and at the real shapes against jax.grad (every entry) and
     jax.jvp; a wrong gradient is still caught."""
-    from tracegrad._derive import _derivation
+    from tracegrad._derive import _specialization
 
-    monkeypatch.setattr(_derivation, "_FD_FLOP_BUDGET", 1e3)
+    monkeypatch.setattr(_specialization, "_FD_FLOP_BUDGET", 1e3)
     shapes = {"V": (3, 5), "A": (3, 7), "x": 7, "B": (7, 5)}
     d = tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes)
     assert d.report.ok
     fd = d.report.references["fd64"].detail
     assert "at the proxy shapes V=3x4, A=3x5, x=5x1, B=5x4" in fd
     assert d.report.references["reverse"].detail == "jax.grad in float64, every entry"
-    original = _derivation.appearance_terms
+    original = _specialization.appearance_terms
     monkeypatch.setattr(
-        _derivation, "appearance_terms", lambda e, w: [E.Scale(2.0, t) for t in original(e, w)]
+        _specialization, "appearance_terms", lambda e, w: [E.Scale(2.0, t) for t in original(e, w)]
     )
     with pytest.raises(tg.DeriveInternalError) as info:
         tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes)

@@ -1,7 +1,7 @@
 """Expressions to JAX functions: chain ordering, sum factoring, shared sub-products, jit.
 
-``build_function(outputs, ...)`` returns a function of the named arrays computing the given
-expressions.  With ``optimize=True`` (the derived gradient) it
+``build_function(outputs, ...)`` returns a jitted function of the named arrays computing the
+given expressions.  With ``optimize_=True`` it
 
 0. distributes a product over a sum factor where the cost model finds that at least 10%
    cheaper (``(X - W H) H^T -> X H^T - W (H H^T)``, eq. 24);
@@ -11,15 +11,16 @@ expressions.  With ``optimize=True`` (the derived gradient) it
    and FLOP cost model; a sub-product and its transpose are one product);
 3. factors sums of products sharing an operand: ``P X + Q X = (P + Q) X`` (the eq. 21 terms
    pair up this way), when the products are not needed elsewhere;
-4. evaluates each distinct sub-expression once (a transposed one is the transpose of the
-   first: XLA folds the transpose into the consuming product);
+4. evaluates each distinct sub-expression once; a transposed operand (``A^T``, or a product
+   whose transpose was computed already) is handed to ``lax.dot_general`` as a contraction
+   over its other axis, never copied;
 5. multiplies by ``diag(x)`` as a row or column scaling, by all-ones vectors as row or column
-   sums, and by an inverse as a solve against one shared LU factorisation (``det``,
-   ``logdet`` and ``inv`` of one matrix share it too).
+   sums, and (``lu=True``) by an inverse as a solve against one shared LU factorisation
+   (``det``, ``logdet`` and ``inv`` of one matrix share it too).
 
-With ``optimize=False`` (the objective, which ``jax.grad`` differentiates in the check) the
-expression is evaluated as written: products left to right, ``jnp.linalg`` for ``inv``,
-``det`` and ``slogdet``.
+The derived gradient is built with all of it.  The objective that ``jax.grad`` differentiates
+in the check is built with steps 0-4 and ``jnp.linalg`` for the matrix functions
+(``lu=False``).  ``evaluate`` runs an expression as written with NumPy on the host.
 """
 
 from __future__ import annotations
