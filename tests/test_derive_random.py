@@ -14,7 +14,7 @@ SHAPES = {"A": (3, 4), "B": (4, 3), "C": (3, 3), "D": (4, 4), "X": (3, 4), "x": 
 DIMS = (3, 4)
 NUMBERS = ("2", "0.5", "-1", "3")
 # square matrices that are safe to invert: symmetric positive definite plus a Gram matrix
-INVERTIBLE = {3: ("C", "(C + X X')"), 4: ("D", "(D + X' X)")}
+INVERTIBLE = {3: ("C", "C + X X'"), 4: ("D", "D + X' X")}
 
 
 def _leaves(shape):
@@ -80,7 +80,7 @@ def matrix(draw, shape, depth):
     if kind == "shift":  # the identity, its size inferred from the other term
         return f"({draw(matrix(shape, sub))} - 2 I)"
     if kind == "inv":
-        return f"inv{draw(st.sampled_from(INVERTIBLE[shape[0]]))} {draw(matrix(shape, sub))}"
+        return f"inv({draw(st.sampled_from(INVERTIBLE[shape[0]]))}) {draw(matrix(shape, sub))}"
     # diag of a vector: x (4), y (3), or a matrix-vector product
     vec = {4: ["x", "A' y", "B y"], 3: ["y", "A x", "X x"]}[shape[0]]
     return f"diag({draw(st.sampled_from(vec))})"
@@ -101,7 +101,7 @@ def objective(draw):
     if kind == "bilinear":
         return f"y' {draw(matrix((3, 4), 3))} x"
     if kind == "logdet":
-        return f"logdet{draw(st.sampled_from(INVERTIBLE[n]))} + tr({draw(matrix((n, n), 1))})"
+        return f"logdet({draw(st.sampled_from(INVERTIBLE[n]))}) + tr({draw(matrix((n, n), 1))})"
     k = draw(st.sampled_from(NUMBERS))
     return f"{k} tr({draw(matrix((n, n), 1))}) + sum({draw(matrix(shape, 1))})"
 

@@ -69,6 +69,31 @@ def scale(k: float, a: E.Expr) -> E.Expr:
     return E.Scale(k, a)
 
 
+def _scalar_product(s: E.Expr, a: E.Expr) -> E.Expr:
+    """``s a`` for two 1x1 factors: powers of a common base merged (``d^-2 d = d^-1``)."""
+    factors: list[E.Expr] = []
+    for x in (s, a):
+        while isinstance(x, E.Mul):
+            factors.append(x.s)
+            x = x.arg
+        factors.append(x)
+    order: list[E.Expr] = []
+    exponents: dict[E.Expr, float] = {}
+    for f in factors:
+        base, p = (f.arg, f.p) if isinstance(f, E.Pow) else (f, 1.0)
+        if base not in exponents:
+            order.append(base)
+            exponents[base] = 0.0
+        exponents[base] += p
+    kept = [power(b, exponents[b]) for b in order if exponents[b] != 0.0]
+    if not kept:
+        return E.ONE
+    out = kept[-1]
+    for f in reversed(kept[:-1]):
+        out = E.Mul(f, out)
+    return out
+
+
 def mul(s: E.Expr, a: E.Expr) -> E.Expr:
     """The 1x1 ``s`` times ``a``."""
     if isinstance(s, E.Const):
@@ -81,10 +106,10 @@ def mul(s: E.Expr, a: E.Expr) -> E.Expr:
         return scale(a.k, mul(s, a.arg))
     if isinstance(a, E.Const):
         return scale(a.value, s)
+    if _is_scalar(a):
+        return _scalar_product(s, a)
     if isinstance(a, E.Mul):
         return mul(mul(s, a.s), a.arg)
-    if _is_scalar(a) and isinstance(s, E.Mul):
-        return E.Mul(s.s, mul(s.arg, a))
     return E.Mul(s, a)
 
 
@@ -205,6 +230,12 @@ def matmul(*args: E.Expr) -> E.Expr:
             continue
         if isinstance(prev, E.Diag) and isinstance(f, E.Diag):
             merged[-1] = E.Diag(hadamard(prev.arg, f.arg))
+            continue
+        if isinstance(prev, E.Diag) and isinstance(f, E.Ones) and f.cols == 1:
+            merged[-1] = prev.arg  # diag(x) 1 = x
+            continue
+        if isinstance(prev, E.Ones) and prev.rows == 1 and isinstance(f, E.Diag):
+            merged[-1] = transpose(f.arg)  # 1^T diag(x) = x^T
             continue
         merged.append(f)
     factors = merged
