@@ -12,7 +12,7 @@ import tracegrad as tg
 # fixed rectangular shapes (3 != 4, so a transposed gradient cannot pass by symmetry)
 SHAPES = {"A": (3, 4), "B": (4, 3), "C": (3, 3), "D": (4, 4), "X": (3, 4), "x": (4, 1), "y": (3, 1)}
 DIMS = (3, 4)
-NUMBERS = ("2", "0.5", "-1", "3")
+NUMBERS = ("2", "0.5", "(-1)", "3")  # (-1): "y' -1 M x" would read y' - M x
 # square matrices that are safe to invert: symmetric positive definite plus a Gram matrix
 INVERTIBLE = {3: ("C", "C + X X'"), 4: ("D", "D + X' X")}
 
