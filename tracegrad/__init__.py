@@ -8,6 +8,12 @@ from . import kalman as kalman
 from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
+from ._derive import Derivation as Derivation
+from ._derive import DeriveError as DeriveError
+from ._derive import DeriveInternalError as DeriveInternalError
+from ._derive import DeriveShapeError as DeriveShapeError
+from ._derive import DeriveSyntaxError as DeriveSyntaxError
+from ._derive import derive as derive
 from ._diagnose import diagnose as diagnose
 from ._identity import Identity as Identity
 from ._identity import Sampler as Sampler

@@ -1,0 +1,140 @@
+"""Derived gradients (``tracegrad.derive``) against ``jax.grad`` of the registry's objectives.
+
+For every registry identity the derive language expresses (``_registry_expressions``), at each
+size ``n`` of the identity's sampler: derive the gradient at the sampled shapes (which checks
+it against ``jax.grad`` in float64 first), then time, side by side in one process, the derived
+function and ``jax.grad`` of the identity's own objective, both compiled ahead of time with
+every operand a jit argument.  The two are timed in alternation, twice each, and the smaller
+of the two medians kept for each (a shared machine slows either at random).  The ratio is
+``jax.grad time / derived time``: above 1 the derived function is faster.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import jax
+import jax.numpy as jnp
+
+from .._registry import registry
+from .._validate import shape_str
+from ._timing import compile_jitted, environment, time_compiled
+
+
+def _geomean(values) -> float:
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def run_derive(
+    sizes=(256, 1024),
+    dtype: str = "float32",
+    n_runs: int = 10,
+    only: str | None = None,
+    rounds: int = 2,
+) -> dict:
+    """Time derived gradients against ``jax.grad`` for each expressible registry identity.
+
+    Args:
+        sizes: the samplers' characteristic sizes ``n``.
+        dtype: floating dtype of the timed arrays.
+        n_runs: timed runs per median.
+        only: a regular expression selecting identity names.
+        rounds: alternating timing rounds per function (the smaller median is kept).
+
+    Returns:
+        ``{"environment", "dtype", "n_runs", "rounds", "rows": [...], "geomean": {n: ratio}}``;
+        each row has ``name``, ``n``, ``expression``, ``shapes``, ``jax_grad_s``, ``derived_s``,
+        ``ratio``, ``derive_s`` (deriving and checking, seconds) and ``gradient``.
+    """
+    from .._derive import derive
+    from .._derive._registry_expressions import EXPRESSIONS
+
+    dtype_ = jnp.dtype(dtype)
+    pattern = re.compile(only) if only else None
+    reg = registry()
+    names = [n for n in EXPRESSIONS if n in reg and (pattern is None or pattern.search(n))]
+    rows = []
+    for name in names:
+        identity = reg[name]
+        for n in sizes:
+            args = identity.arguments(0, dtype_, n)
+            shapes = {a: tuple(x.shape) for a, x in zip(identity.argnames, args, strict=True)}
+            start = time.perf_counter()
+            d = derive(EXPRESSIONS[name], wrt=identity.wrt_name, shapes=shapes)
+            derive_s = time.perf_counter() - start
+            order = [identity.argnames.index(a) for a in d.argnames]
+            function = d.function
+
+            def derived(*xs, _order=order, _f=function):
+                return _f(*(xs[i] for i in _order))
+
+            reference = jax.grad(identity.objective, argnums=identity.wrt)
+            compiled = {
+                "jax_grad": compile_jitted(reference, *args),
+                "derived": compile_jitted(derived, *args),
+            }
+            best = {k: math.inf for k in compiled}
+            for _ in range(rounds):
+                for key, fn in compiled.items():
+                    best[key] = min(best[key], time_compiled(fn, *args, n_runs=n_runs).median)
+            rows.append(
+                {
+                    "name": name,
+                    "n": n,
+                    "expression": EXPRESSIONS[name],
+                    "shapes": {a: shape_str(s) for a, s in shapes.items()},
+                    "jax_grad_s": best["jax_grad"],
+                    "derived_s": best["derived"],
+                    "ratio": best["jax_grad"] / best["derived"],
+                    "derive_s": derive_s,
+                    "gradient": d.gradient,
+                }
+            )
+    geomean = {n: _geomean([r["ratio"] for r in rows if r["n"] == n]) for n in sizes}
+    return {
+        "environment": environment(),
+        "dtype": str(dtype_),
+        "n_runs": n_runs,
+        "rounds": rounds,
+        "rows": rows,
+        "geomean": geomean,
+    }
+
+
+def format_derive(result: dict) -> str:
+    """The result of ``run_derive`` as a text table with the geometric mean per size."""
+    header = ("identity", "n", "jax.grad ms", "derived ms", "ratio", "derive+check s")
+    lines = []
+    for r in result["rows"]:
+        lines.append(
+            (
+                r["name"],
+                str(r["n"]),
+                f"{1e3 * r['jax_grad_s']:.3f}",
+                f"{1e3 * r['derived_s']:.3f}",
+                f"{r['ratio']:.2f}",
+                f"{r['derive_s']:.1f}",
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    out = [
+        f"derived gradient vs jax.grad ({result['dtype']}, median of {result['n_runs']} runs, "
+        f"best of {result['rounds']} alternating rounds; ratio = jax.grad / derived, > 1 is "
+        f"faster)",
+        fmt.format(*header),
+        fmt.format(*("-" * w for w in widths)),
+    ]
+    out += [fmt.format(*row) for row in lines]
+    for n, g in result["geomean"].items():
+        out.append(f"geometric mean ratio at n={n}: {g:.2f}")
+    env = result.get("environment", {})
+    if env:
+        out.append(
+            f"({env.get('device')}, {env.get('cpu_count')} CPUs, jax {env.get('jax')}, "
+            f"{env.get('date')})"
+        )
+    return "\n".join(out)

@@ -1,0 +1,653 @@
+"""Expressions to JAX functions: chain ordering, sum factoring, shared sub-products, jit.
+
+``build_function(outputs, ...)`` returns a jitted function of the named arrays computing the
+given expressions.  With ``optimize_=True`` it
+
+0. distributes a product over a sum factor where the cost model finds that at least 10%
+   cheaper (``(X - W H) H^T -> X H^T - W (H H^T)``, eq. 24);
+1. rewrites ``tr(F_1 ... F_k)`` as ``sum((F_1 ... F_j) ⊙ (F_{j+1} ... F_k)^T)``, an O(n^2)
+   contraction instead of a product, at the cheapest split;
+2. brackets every matrix product, jointly over the whole expression, with ``_chain`` (shapes
+   and FLOP cost model; a sub-product and its transpose are one product);
+3. factors sums of products sharing an operand: ``P X + Q X = (P + Q) X`` (the eq. 21 terms
+   pair up this way), when the products are not needed elsewhere;
+4. evaluates each distinct sub-expression once; a transposed operand (``A^T``, or a product
+   whose transpose was computed already) is handed to ``lax.dot_general`` as a contraction
+   over its other axis, never copied;
+5. multiplies by ``diag(x)`` as a row or column scaling, by all-ones vectors as row or column
+   sums, and (``lu=True``) by an inverse as a solve against one shared LU factorisation
+   (``det``, ``logdet`` and ``inv`` of one matrix share it too).
+
+The derived gradient is built with all of it.  The objective that ``jax.grad`` differentiates
+in the check is built with steps 0-4 and ``jnp.linalg`` for the matrix functions
+(``lu=False``).  ``evaluate`` runs an expression as written with NumPy on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+
+from . import _ast as E
+from ._chain import Factor, plan_chains
+
+# -- transposition without re-association ------------------------------------------------
+
+
+def tree_transpose(e: E.Expr) -> E.Expr:
+    """The transpose of ``e`` keeping its bracketing (binary products mirrored)."""
+    if e.shape == (1, 1) or isinstance(e, (E.Eye, E.Diag, E.Const)):
+        return e
+    if isinstance(e, E.Transpose):
+        return e.arg
+    if isinstance(e, E.Ones):
+        return E.Ones(e.cols, e.rows)
+    if isinstance(e, E.Zeros):
+        return E.Zeros(e.cols, e.rows)
+    if isinstance(e, E.MatMul):
+        return E.MatMul(tuple(tree_transpose(a) for a in reversed(e.args)))
+    return E.Transpose(e)
+
+
+# -- 1. traces of products -----------------------------------------------------------------
+
+
+def _chain_factors(e: E.MatMul) -> list[E.Expr]:
+    """The factors of an n-ary product, all-ones matrices split into column times row."""
+    out = []
+    for a in e.args:
+        if isinstance(a, E.Ones) and a.rows != 1 and a.cols != 1:
+            out.extend([E.Ones(a.rows, 1), E.Ones(1, a.cols)])
+        else:
+            out.append(a)
+    return out
+
+
+def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
+    if e in memo:
+        return memo[e]
+    children = [_rewrite_traces(c, memo) for c in e.children]
+    out = _rebuild(e, children)
+    if isinstance(out, E.Trace) and isinstance(out.arg, E.MatMul):
+        fs = out.arg.args
+        from ._chain import chain_cost
+
+        best = None
+        for j in range(1, len(fs)):
+            cost = chain_cost([f.shape for f in fs[:j]]) + chain_cost([f.shape for f in fs[j:]])
+            if best is None or cost < best[0]:
+                best = (cost, j)
+        j = best[1]
+        left = fs[0] if j == 1 else E.MatMul(fs[:j])
+        right = fs[j] if j == len(fs) - 1 else E.MatMul(fs[j:])
+        out = E.Sum(E.Hadamard((left, tree_transpose(right))))
+    memo[e] = out
+    return out
+
+
+def _rebuild(e: E.Expr, children: Sequence[E.Expr]) -> E.Expr:
+    """``e`` with its children replaced (same node type, no simplification)."""
+    if not children:
+        return e
+    if isinstance(e, (E.Add, E.MatMul, E.Hadamard)):
+        return type(e)(tuple(children))
+    if isinstance(e, E.Scale):
+        return E.Scale(e.k, children[0])
+    if isinstance(e, E.Pow):
+        return E.Pow(children[0], e.p)
+    if isinstance(e, (E.Mul, E.EDiv)):
+        return type(e)(children[0], children[1])
+    return type(e)(children[0])
+
+
+# -- 2. chain bracketing -------------------------------------------------------------------
+
+
+class _Interner:
+    def __init__(self):
+        self.ids: dict[E.Expr, int] = {}
+
+    def __call__(self, e: E.Expr) -> int:
+        if e not in self.ids:
+            self.ids[e] = len(self.ids)
+        return self.ids[e]
+
+
+def _kind(e: E.Expr) -> str:
+    if isinstance(e, E.Diag):
+        return "diag"
+    if isinstance(e, E.Ones):
+        return "ones"
+    return "dense"
+
+
+def _collect_chains(roots: Sequence[E.Expr]) -> list[E.MatMul]:
+    seen: set = set()
+    chains: list[E.MatMul] = []
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, E.MatMul):
+            chains.append(e)
+        stack.extend(e.children)
+    return chains
+
+
+def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
+    """Replace every n-ary product by binary products in the jointly cheapest order."""
+    chains = _collect_chains(roots)
+    intern = _Interner()
+    factor_lists = []
+    for chain in chains:
+        fs = _chain_factors(chain)
+        factor_lists.append(
+            [Factor(intern(f), intern(tree_transpose(f)), tuple(f.shape), _kind(f)) for f in fs]
+        )
+    trees, _ = plan_chains(factor_lists) if chains else ([], 0.0)
+    plans = {
+        chain: (tree, _chain_factors(chain)) for chain, tree in zip(chains, trees, strict=True)
+    }
+    memo: dict = {}
+
+    def realize(e: E.Expr) -> E.Expr:
+        if e in memo:
+            return memo[e]
+        if isinstance(e, E.MatMul):
+            tree, fs = plans[e]
+            realized = [realize(f) for f in fs]
+
+            def build(t):
+                if isinstance(t, int):
+                    return realized[t]
+                return E.MatMul((build(t[0]), build(t[1])))
+
+            out = build(tree)
+        else:
+            out = _rebuild(e, [realize(c) for c in e.children])
+        memo[e] = out
+        return out
+
+    return [realize(r) for r in roots]
+
+
+# -- 3. factoring sums of products ---------------------------------------------------------
+
+
+def _use_counts(roots: Sequence[E.Expr]) -> dict:
+    """How many distinct parent nodes use each product (a product and its transpose alike)."""
+    counts: dict = {}
+    seen: set = set()
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        for c in set(e.children):
+            if isinstance(c, E.MatMul):
+                key = _canonical_product(c)
+                counts[key] = counts.get(key, 0) + 1
+            stack.append(c)
+    return counts
+
+
+def _canonical_product(e: E.MatMul):
+    t = tree_transpose(e)
+    return e if hash(e) <= hash(t) else t
+
+
+def _as_product(term: E.Expr):
+    """``(k, left, right)`` when ``term`` is ``k`` times a binary product, else None."""
+    k = 1.0
+    if isinstance(term, E.Scale):
+        k, term = term.k, term.arg
+    if isinstance(term, E.MatMul) and len(term.args) == 2:
+        return k, term
+    return None
+
+
+def _factor_sums(roots: Sequence[E.Expr]) -> list[E.Expr]:
+    counts = _use_counts(roots)
+    memo: dict = {}
+
+    def visit(e: E.Expr) -> E.Expr:
+        if e in memo:
+            return memo[e]
+        out = _rebuild(e, [visit(c) for c in e.children])
+        if isinstance(out, E.Add):
+            out = _factor_add(out, counts)
+        memo[e] = out
+        return out
+
+    return [visit(r) for r in roots]
+
+
+def _implicit(e: E.Expr) -> bool:
+    return _inverse_of(e) is not None or isinstance(e, (E.Diag, E.Ones))
+
+
+def _factor_add(e: E.Add, counts: dict) -> E.Expr:
+    terms = list(e.args)
+    while True:
+        products = []
+        for i, t in enumerate(terms):
+            p = _as_product(t)
+            if p is not None and counts.get(_canonical_product(p[1]), 1) <= 1:
+                products.append((i, p[0], p[1].args[0], p[1].args[1]))
+        # an inverse, a diagonal or an all-ones operand is never formed as a matrix when it
+        # multiplies (a solve, a scaling, a sum); adding it to another would form it
+        products = [
+            (i, k, left, right)
+            for i, k, left, right in products
+            if not any(_implicit(x) for x in (left, right))
+        ]
+        best = None
+        for side in (1, 0):  # a common right factor first, then a common left one
+            groups: dict = {}
+            for i, k, left, right in products:
+                shared = right if side == 1 else left
+                groups.setdefault(shared, []).append((i, k, left, right))
+            for shared, members in groups.items():
+                if len(members) >= 2 and (best is None or len(members) > len(best[2])):
+                    best = (side, shared, members)
+        if best is None:
+            break
+        side, shared, members = best
+        others = [
+            (
+                E.Scale(k, left if side == 1 else right)
+                if k != 1.0
+                else (left if side == 1 else right)
+            )
+            for _, k, left, right in members
+        ]
+        summed = E.Add(tuple(others))
+        product = E.MatMul((summed, shared) if side == 1 else (shared, summed))
+        used = {i for i, *_ in members}
+        terms = [product] + [t for i, t in enumerate(terms) if i not in used]
+        if len(terms) == 1:
+            return terms[0]
+    return E.Add(tuple(terms)) if len(terms) > 1 else terms[0]
+
+
+# -- 4./5. evaluation ----------------------------------------------------------------------
+
+
+class _Evaluator:
+    """Evaluates nodes on arrays, each distinct node once (a transposed one from the first)."""
+
+    def __init__(
+        self, env: dict, dtype, optimize: bool, solve_inverses: set, xp=jnp, lu: bool = True
+    ):
+        self.xp = xp  # jax.numpy, or numpy for a quick host evaluation
+        self.lu = optimize and lu  # shared LU factorisations (else jnp.linalg per call)
+        self.env = env
+        self.dtype = dtype
+        self.optimize = optimize
+        self.solve_inverses = solve_inverses
+        self.memo: dict = {}
+        self.lus: dict = {}
+
+    def view(self, e: E.Expr):
+        """``(value, transposed)`` with ``e = value^T`` when ``transposed``: a transposed
+        operand is handed to ``dot_general`` as a contraction over its other axis rather than
+        copied (a materialised ``A^T`` makes ``A^T r`` several times slower than ``r^T A``)."""
+        if isinstance(e, E.Transpose) and e.shape != (1, 1):
+            value, transposed = self.view(e.arg)
+            return value, not transposed
+        if e in self.memo:
+            return self.memo[e], False
+        if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
+            t = tree_transpose(e)
+            if t in self.memo:
+                return self.memo[t], True
+        return self(e), False
+
+    def __call__(self, e: E.Expr):
+        if e in self.memo:
+            return self.memo[e]
+        if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
+            t = tree_transpose(e)
+            if t in self.memo:
+                value = self.memo[t].T
+                self.memo[e] = value
+                return value
+        value = getattr(self, f"_{type(e).__name__}")(e)
+        if value.shape != tuple(e.shape):  # pragma: no cover - an engine bug
+            raise E.ShapeBug(f"evaluated {type(e).__name__} to {value.shape}, expected {e.shape}")
+        self.memo[e] = value
+        return value
+
+    # leaves
+    def _Var(self, e):
+        return self.env[e.name]
+
+    def _Const(self, e):
+        return self.xp.full((1, 1), e.value, self.dtype)
+
+    def _Eye(self, e):
+        return self.xp.eye(e.n, dtype=self.dtype)
+
+    def _Ones(self, e):
+        return self.xp.ones(e.shape, self.dtype)
+
+    def _Zeros(self, e):
+        return self.xp.zeros(e.shape, self.dtype)
+
+    # linear structure
+    def _Add(self, e):
+        out = self(e.args[0])
+        for a in e.args[1:]:
+            out = out + self(a)
+        return out
+
+    def _Scale(self, e):
+        return self.xp.asarray(e.k, self.dtype) * self(e.arg)
+
+    def _Mul(self, e):
+        return self(e.s) * self(e.arg)
+
+    def _MatMul(self, e):
+        args = e.args
+        out = self._product(args[0], args[1])
+        for a in args[2:]:  # as written: left to right
+            out = out @ self(a)
+        return out
+
+    def _dot(self, a: E.Expr, b: E.Expr):
+        (av, ta), (bv, tb) = self.view(a), self.view(b)
+        dims = (((0 if ta else 1,), (1 if tb else 0,)), ((), ()))
+        return jax.lax.dot_general(av, bv, dims)
+
+    def _product(self, a: E.Expr, b: E.Expr):
+        if not self.optimize:
+            return self(a) @ self(b)
+        if isinstance(a, E.Diag):
+            return self(a.arg) * self(b)
+        if isinstance(b, E.Diag):
+            return self(a) * self(b.arg).T
+        if isinstance(b, E.Ones):  # row sums
+            av, ta = self.view(a)
+            rows = self.xp.sum(av, axis=0 if ta else 1).reshape(-1, 1)
+            return rows if b.cols == 1 else self.xp.broadcast_to(rows, (a.shape[0], b.cols))
+        if isinstance(a, E.Ones):  # column sums
+            bv, tb = self.view(b)
+            cols = self.xp.sum(bv, axis=1 if tb else 0).reshape(1, -1)
+            return cols if a.rows == 1 else self.xp.broadcast_to(cols, (a.rows, b.shape[1]))
+        inv_a = _inverse_of(a)
+        if inv_a is not None and inv_a[0] in self.solve_inverses:
+            m, transposed = inv_a
+            return jsl.lu_solve(self._lu(m), self(b), trans=1 if transposed else 0)
+        inv_b = _inverse_of(b)
+        if inv_b is not None and inv_b[0] in self.solve_inverses:
+            # A M^-1 = (M^-T A^T)^T and A M^-T = (M^-1 A^T)^T
+            m, transposed = inv_b
+            return jsl.lu_solve(self._lu(m), self(a).T, trans=0 if transposed else 1).T
+        return self._dot(a, b)
+
+    def _Transpose(self, e):
+        value, transposed = self.view(e)
+        return value.T if transposed else value
+
+    # reductions and matrix functions
+    def _Trace(self, e):
+        return self.xp.trace(self(e.arg)).reshape(1, 1)
+
+    def _Sum(self, e):
+        return self.xp.sum(self(e.arg)).reshape(1, 1)
+
+    def _lu(self, m: E.Expr):
+        if m not in self.lus:
+            self.lus[m] = jsl.lu_factor(self(m))
+        return self.lus[m]
+
+    def _Inv(self, e):
+        if not self.lu:
+            return self.xp.linalg.inv(self(e.arg))
+        n = e.shape[0]
+        return jsl.lu_solve(self._lu(e.arg), self.xp.eye(n, dtype=self.dtype))
+
+    def _Det(self, e):
+        if not self.lu:
+            return self.xp.linalg.det(self(e.arg)).reshape(1, 1)
+        lu, piv = self._lu(e.arg)
+        n = lu.shape[0]
+        swaps = self.xp.sum(piv != self.xp.arange(n, dtype=piv.dtype))
+        sign = self.xp.where(swaps % 2 == 0, 1.0, -1.0).astype(self.dtype)
+        return (sign * self.xp.prod(self.xp.diagonal(lu))).reshape(1, 1)
+
+    def _LogDet(self, e):
+        if not self.lu:
+            return self.xp.linalg.slogdet(self(e.arg))[1].reshape(1, 1)
+        lu, _ = self._lu(e.arg)
+        return self.xp.sum(self.xp.log(self.xp.abs(self.xp.diagonal(lu)))).reshape(1, 1)
+
+    def _Diag(self, e):
+        x = self(e.arg)
+        return self.xp.diag(x[:, 0])
+
+    def _DiagPart(self, e):
+        return self.xp.diagonal(self(e.arg))[:, None]
+
+    def _Norm(self, e):
+        a = self(e.arg)
+        return self.xp.sqrt(self.xp.sum(a * a)).reshape(1, 1)
+
+    # elementwise
+    def _Hadamard(self, e):
+        out = self(e.args[0])
+        for a in e.args[1:]:
+            out = out * self(a)
+        return out
+
+    def _EDiv(self, e):
+        return self(e.num) / self(e.den)
+
+    def _Log(self, e):
+        return self.xp.log(self(e.arg))
+
+    def _Exp(self, e):
+        return self.xp.exp(self(e.arg))
+
+    def _Pow(self, e):
+        p = e.p
+        if isinstance(e.arg, E.Norm) and p == 2.0:
+            a = self(e.arg.arg)
+            return self.xp.sum(a * a).reshape(1, 1)
+        a = self(e.arg)
+        if p == 2.0:
+            return a * a
+        if p == -1.0:
+            return 1.0 / a
+        if p == 0.5:
+            return self.xp.sqrt(a)
+        if float(p).is_integer():
+            return jax.lax.integer_pow(a, int(p)) if self.xp is jnp else a ** int(p)
+        return a**p
+
+
+def _inverse_of(e: E.Expr) -> tuple[E.Expr, bool] | None:
+    """``(M, transposed)`` when ``e`` is ``M^-1`` or ``M^-T``."""
+    if isinstance(e, E.Inv):
+        return e.arg, False
+    if isinstance(e, E.Transpose) and isinstance(e.arg, E.Inv):
+        return e.arg.arg, True
+    return None
+
+
+def _solvable_inverses(roots: Sequence[E.Expr]) -> set:
+    """Matrices whose inverse only ever multiplies something: those are solved, not formed."""
+    as_operand: set = set()
+    elsewhere: set = set()
+    seen: set = set()
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        operands = set()
+        if isinstance(e, E.MatMul) and len(e.args) == 2:
+            a, b = e.args
+            if not isinstance(b, (E.Diag, E.Ones)) and not isinstance(a, (E.Diag, E.Ones)):
+                operands = {a, b}
+        for c in e.children:
+            inv = _inverse_of(c)
+            if inv is not None:
+                (as_operand if c in operands else elsewhere).add(inv[0])
+            elif isinstance(c, E.Inv):
+                elsewhere.add(c.arg)
+            stack.append(c)
+    for r in roots:
+        inv = _inverse_of(r)
+        if inv is not None:
+            elsewhere.add(inv[0])
+    return as_operand - elsewhere
+
+
+# -- 0. distributing a product over a sum, when the cost model says it pays ----------------
+
+
+def _flop_estimate(e: E.Expr, seen: set | None = None) -> float:
+    """FLOPs of the products in ``e`` (each distinct product once, best bracketing alone)."""
+    from ._chain import chain_cost
+
+    seen = set() if seen is None else seen
+    if e in seen:
+        return 0.0
+    seen.add(e)
+    own = 0.0
+    if isinstance(e, E.MatMul) and all(E.concrete(a.shape) for a in e.args):
+        own = chain_cost([a.shape for a in _chain_factors(e)])
+    return own + sum(_flop_estimate(c, seen) for c in e.children)
+
+
+def objective_flops(e: E.Expr) -> float:
+    """Rough FLOPs of one evaluation of ``e`` (concrete shapes): products at their best
+    bracketing, ``2 n^3`` per matrix function (inverse, determinant), entries otherwise."""
+    total = _flop_estimate(e)
+    for node in set(E.walk(e)):
+        if isinstance(node, (E.Inv, E.Det, E.LogDet)):
+            total += 2.0 * float(node.arg.shape[0]) ** 3
+        elif E.concrete(node.shape):
+            total += float(node.shape[0] * node.shape[1])
+    return total
+
+
+def _parents(roots: Sequence[E.Expr]) -> dict:
+    counts: dict = {}
+    seen: set = set()
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        for c in e.children:
+            counts[c] = counts.get(c, 0) + 1
+            stack.append(c)
+    return counts
+
+
+def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
+    """``P (E + F) Q -> P E Q + P F Q`` where that is at least 10% cheaper, e.g. the gradient
+    ``-2 (X - W H) H^T`` of eq. (24) becomes ``-2 X H^T + 2 W (H H^T)``: the k x k Gram
+    matrix replaces one of the two m x n x k products.  A sum used elsewhere too is kept."""
+    from . import _simplify as simp
+
+    parents = _parents(roots)
+    memo: dict = {}
+
+    def visit(e: E.Expr) -> E.Expr:
+        if e in memo:
+            return memo[e]
+        out = _rebuild(e, [visit(c) for c in e.children])
+        if isinstance(out, E.MatMul) and all(E.concrete(a.shape) for a in out.args):
+            for i, f in enumerate(out.args):
+                if not (isinstance(f, E.Add) and len(f.args) <= 4 and parents.get(f, 0) <= 1):
+                    continue
+                expanded = simp.add(
+                    *(simp.matmul(*out.args[:i], t, *out.args[i + 1 :]) for t in f.args)
+                )
+                if _flop_estimate(expanded) < 0.9 * _flop_estimate(out):
+                    out = expanded
+                    break
+        memo[e] = out
+        return out
+
+    return [visit(r) for r in roots]
+
+
+def optimize(roots: Sequence[E.Expr]) -> list[E.Expr]:
+    """Steps 0-3 of the module docstring: distribution, traces of products, bracketing, sum
+    factoring."""
+    memo: dict = {}
+    roots = _distribute(roots)
+    roots = [_rewrite_traces(r, memo) for r in roots]
+    roots = _bracket(roots)
+    return _factor_sums(roots)
+
+
+def build_function(
+    outputs: Sequence[E.Expr],
+    argnames: Sequence[str],
+    internal_shapes: dict[str, tuple[int, int]],
+    *,
+    optimize_: bool,
+    output_like: str | None = None,
+    lu: bool = True,
+) -> Callable:
+    """A jitted function of ``argnames`` (positional) evaluating ``outputs``.
+
+    ``optimize_`` applies the optimisations of the module docstring; ``lu=False`` keeps
+    ``jnp.linalg`` for ``inv``, ``det`` and ``logdet`` (no shared factorisation, no solves):
+    the objective that ``jax.grad`` differentiates in the check is built that way.
+
+    Arguments may be passed in their natural layout (a vector as ``(n,)`` or ``(n, 1)``, a
+    scalar as ``()``); they are reshaped to the internal 2-D shapes.  A single output that is
+    the gradient w.r.t. ``output_like`` takes that argument's layout; a 1x1 output is returned
+    as a 0-d scalar.
+    """
+    exprs = optimize(outputs) if optimize_ else list(outputs)
+    solve = _solvable_inverses(exprs) if optimize_ and lu else set()
+    names = tuple(argnames)
+    index = {n: i for i, n in enumerate(names)}
+
+    def fn(*args):
+        if len(args) != len(names):
+            raise TypeError(f"expected {len(names)} arrays ({', '.join(names)}), got {len(args)}")
+        arrays = [jnp.asarray(a) for a in args]
+        floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+        dtype = jnp.result_type(*floats) if floats else jnp.result_type(float)
+        env = {
+            n: jnp.reshape(a, internal_shapes[n]).astype(dtype)
+            for n, a in zip(names, arrays, strict=True)
+        }
+        ev = _Evaluator(env, dtype, optimize_, solve, lu=lu)
+        values = [ev(e) for e in exprs]
+        results = []
+        for e, v in zip(outputs, values, strict=True):
+            if output_like is not None and len(outputs) == 1:
+                v = jnp.reshape(v, jnp.shape(arrays[index[output_like]]))
+            elif e.shape == (1, 1):
+                v = v.reshape(())
+            results.append(v)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    return jax.jit(fn)
+
+
+def evaluate(exprs: Sequence[E.Expr], env: dict) -> list[np.ndarray]:
+    """Evaluate ``exprs`` as written with NumPy in float64 on 2-D arrays ``env``: a quick host
+    evaluation (no compilation) for the sampler's domain checks."""
+    env = {n: np.asarray(a, np.float64) for n, a in env.items()}
+    ev = _Evaluator(env, np.float64, False, set(), xp=np)
+    with np.errstate(all="ignore"):
+        return [np.asarray(ev(e)) for e in exprs]

@@ -1,0 +1,76 @@
+"""The engine's errors: bad input points at the source; an engine bug carries its report."""
+
+from __future__ import annotations
+
+
+def pointer(source: str, start: int, end: int | None = None) -> str:
+    """The source on one line and, under it, a caret (or ``^^^`` run) under ``[start, end)``.
+
+    Both lines are indented by two spaces::
+
+          tr(A X))
+                 ^
+    """
+    end = start + 1 if end is None or end <= start else end
+    return f"  {source}\n  {' ' * start}{'^' * (end - start)}"
+
+
+class DeriveError(ValueError):
+    """Bad input to ``tracegrad.derive``: the expression, ``wrt``, ``shapes`` or the arrays."""
+
+
+class DeriveSyntaxError(DeriveError):
+    """The expression does not parse; the message ends with a caret under the bad token.
+
+    Attributes:
+        source: the expression.
+        position: 0-based column of the offending token (``len(source)`` at the end).
+        reason: the message without the pointer lines.
+    """
+
+    def __init__(self, reason: str, source: str, position: int, end: int | None = None):
+        self.reason = reason
+        self.source = source
+        self.position = position
+        super().__init__(f"{reason}\n{pointer(source, position, end)}")
+
+
+class DeriveShapeError(DeriveError):
+    """Shapes do not fit: names the offending sub-expression and underlines it in the source.
+
+    Attributes:
+        source: the expression.
+        span: ``(start, end)`` of the offending sub-expression, or None when it is the arrays
+            or ``shapes`` argument that are at fault.
+        subexpression: the text of that sub-expression.
+        reason: the message without the pointer lines.
+    """
+
+    def __init__(self, reason: str, source: str = "", span: tuple[int, int] | None = None):
+        self.reason = reason
+        self.source = source
+        self.span = span
+        self.subexpression = source[span[0] : span[1]] if span is not None else ""
+        text = reason if span is None else f"{reason}\n{pointer(source, *span)}"
+        super().__init__(text)
+
+
+class DeriveInternalError(AssertionError):
+    """A derived gradient disagreed with ``jax.grad``: a bug in the engine, never a result.
+
+    Attributes:
+        report: the ``GradReport`` of the failed check.
+        expression, wrt: what was being differentiated.
+        gradient: the derived formula that failed.
+    """
+
+    def __init__(self, expression: str, wrt: str, gradient: str, report, shapes=None):
+        self.report = report
+        self.expression = expression
+        self.wrt = wrt
+        self.gradient = gradient
+        where = f" at shapes {shapes}" if shapes else ""
+        super().__init__(
+            f"tracegrad.derive produced a wrong gradient (an engine bug; please report it)\n"
+            f"  objective: {expression}\n  wrt: {wrt}{where}\n  derived: {gradient}\n{report}"
+        )

@@ -1,0 +1,272 @@
+"""One derivation at one concrete shape signature: its code, and its check against jax.grad.
+
+The check (``Specialization.check``): inputs are drawn in the objective's domain
+(``_sampling``), then
+
+* ``tracegrad.check_grad`` compares the compiled gradient with ``jax.grad``, ``jax.jvp`` and
+  float64 finite differences of the objective, with an absolute tolerance scaled to the
+  per-appearance terms (``_cancellation_atol``);
+* where those finite differences would cost more than ``_FD_FLOP_BUDGET`` FLOPs (a large
+  variable and an O(n^3) objective), the same expression is checked that way at small proxy
+  shapes, and at the real shapes against ``jax.grad`` entry by entry and ``jax.jvp``.
+
+A failure raises ``DeriveInternalError``: an engine bug, never a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._check import FD_FULL_MAX_SIZE, check_grad
+from .._diagnose import diagnose
+from .._report import GradReport, ReferenceResult
+from .._tolerances import tolerances
+from .._validate import shape_str
+from . import _ast as E
+from ._codegen import build_function, evaluate, objective_flops
+from ._errors import DeriveError, DeriveInternalError
+from ._parser import parse
+from ._printing import to_text
+from ._rules import appearance_terms
+from ._sampling import acceptable, draw, inverted_arguments, symbol_needs
+from ._shapes import Elaboration
+from ._simplify import simplify, tidy
+
+_MAX_DRAWS = 20
+_FD_FLOP_BUDGET = 1e9
+"""Above this many FLOPs of finite differences, the check runs them at small proxy shapes
+instead (``_Specialization._check_at_size``)."""
+_DIRECTIONS = 2
+_DIRECTIONS_SEED = 20260
+_PATTERN_TOL = 20.0  # as check_grad: a pattern "matches" within 20 x rtol
+
+
+def _natural_shape(shape: tuple[int, int]) -> tuple[int, ...]:
+    """How a symbol of internal shape ``(r, c)`` is passed: a vector 1-D, a scalar 0-d."""
+    r, c = shape
+    if (r, c) == (1, 1):
+        return ()
+    if c == 1:
+        return (r,)
+    return (r, c)
+
+
+class Specialization:
+    """The derivation at one concrete shape signature: code, check report, term functions."""
+
+    def __init__(
+        self,
+        elaboration: Elaboration,
+        wrt: str,
+        argnames: tuple[str, ...],
+        seed: int,
+        fallback: tuple | None = None,
+        full_check: bool = False,
+    ):
+        self._full_check = full_check  # the proxy of _check_at_size: always check_grad
+        self.shapes = {n: tuple(int(d) for d in s) for n, s in elaboration.symbol_shapes().items()}
+        self.wrt = wrt
+        self.argnames = argnames
+        self.objective_expr, _ = elaboration.build()
+        raw = appearance_terms(self.objective_expr, wrt)
+        self.term_exprs = [simplify(t) for t in raw]
+        self.gradient_expr = simplify(raw[0] if len(raw) == 1 else E.Add(tuple(raw)))
+        # the objective that jax.grad differentiates in the check, with products bracketed by
+        # the cost model (its finite differences evaluate it thousands of times) but the
+        # plain jnp.linalg matrix functions
+        self.objective_fn = build_function(
+            [tidy(self.objective_expr)], argnames, self.shapes, optimize_=True, lu=False
+        )
+        self.gradient_fn = build_function(
+            [self.gradient_expr], argnames, self.shapes, optimize_=True, output_like=wrt
+        )
+        self._term_fns: dict[int, Callable] = {}
+        self.report = self._check(elaboration.source, seed, fallback)
+
+    def term_function(self, k: int) -> Callable:
+        if k not in self._term_fns:
+            self._term_fns[k] = build_function(
+                [self.term_exprs[k]],
+                self.argnames,
+                self.shapes,
+                optimize_=True,
+                output_like=self.wrt,
+            )
+        return self._term_fns[k]
+
+    def _term_values(self, *args) -> dict:
+        return {
+            f"[{k + 1}] {to_text(t)}": self.term_function(k)(*args)
+            for k, t in enumerate(self.term_exprs)
+        }
+
+    def _sample(self, seed: int, fallback: tuple | None) -> tuple:
+        """float64 arguments in the objective's domain (see ``_sampling``), drawn and vetted
+        on the host; ``fallback`` (the caller's arrays) when no draw is acceptable."""
+        needs = symbol_needs(self.objective_expr)
+        inverted = inverted_arguments(self.objective_expr)
+        for attempt in range(_MAX_DRAWS):
+            rng = np.random.default_rng([seed, attempt])
+            values = {n: draw(needs[n], self.shapes[n], rng) for n in self.argnames}
+            objective, *inv_values = evaluate([self.objective_expr, *inverted], values)
+            if acceptable(objective, inv_values):
+                return tuple(
+                    jnp.asarray(values[n].reshape(_natural_shape(self.shapes[n])), jnp.float64)
+                    for n in self.argnames
+                )
+        if fallback is not None:
+            args = tuple(jnp.asarray(a, jnp.float64) for a in fallback)
+            env = {
+                n: np.reshape(a, self.shapes[n]) for n, a in zip(self.argnames, args, strict=True)
+            }
+            if np.isfinite(evaluate([self.objective_expr], env)[0]).all():
+                return args
+        raise DeriveError(
+            f"could not draw inputs where the objective is defined (finite, with "
+            f"well-conditioned inverses) in {_MAX_DRAWS} tries, so the derived gradient cannot "
+            f"be checked; the objective may be undefined almost everywhere (log of a "
+            f"non-positive expression? the inverse of a rank-deficient product?)"
+        )
+
+    def _cancellation_atol(self, args) -> float:
+        """Absolute tolerance for the check: ``rtol`` times the largest entry of any
+        per-appearance term.
+
+        When terms cancel (``y' (X + A - X) x`` has the terms ``y x'`` and ``-y x'``) the
+        gradient is far smaller than its summands, and every way of computing it (autodiff,
+        finite differences, this code) carries rounding error of the summands' size, not of
+        the result's.  Without cancellation the largest term is about the gradient's own
+        scale, so this is no looser than the relative test.
+        """
+        env = {
+            n: np.reshape(np.asarray(a), self.shapes[n])
+            for n, a in zip(self.argnames, args, strict=True)
+        }
+        values = evaluate(self.term_exprs, env) if self.term_exprs else []
+        scale = max((float(np.max(np.abs(v))) for v in values if v.size), default=0.0)
+        rtol, atol = tolerances(jnp.float64)
+        return max(atol, rtol * scale) if np.isfinite(scale) else atol
+
+    def _proxy_shapes(self) -> dict[str, tuple[int, int]]:
+        """The shapes with every distinct size renamed to a small one (1 stays 1): the same
+        equalities between dimensions, so the same expression structure, checkable cheaply."""
+        sizes = sorted({d for shape in self.shapes.values() for d in shape} - {1})
+        small = {size: i + 3 for i, size in enumerate(sizes)}
+        small[1] = 1
+        return {n: (small[r], small[c]) for n, (r, c) in self.shapes.items()}
+
+    def _check_at_size(self, args: tuple, atol: float, source: str, seed: int) -> GradReport:
+        """The check when ``check_grad``'s finite differences would cost too much here.
+
+        The same expression at small proxy shapes (every distinct size renamed, see
+        ``_proxy_shapes``) passes the full ``check_grad`` first; at these shapes the compiled
+        gradient is then compared with ``jax.grad`` entry by entry (reverse) and with
+        ``jax.jvp`` along random directions (forward).  The report's ``fd64`` entry is the
+        proxy's.
+        """
+        idx = self.argnames.index(self.wrt)
+        proxy_shapes = self._proxy_shapes()
+        proxy = Specialization(
+            Elaboration(source, parse(source), proxy_shapes),
+            self.wrt,
+            self.argnames,
+            seed,
+            full_check=True,
+        )
+        f, grad = self.objective_fn, self.gradient_fn
+        x = args[idx]
+        rtol = tolerances(jnp.float64)[0]
+        candidate = np.asarray(grad(*args), np.float64)
+        truth = np.asarray(jax.jit(jax.grad(f, argnums=idx))(*args), np.float64)
+        err = float(np.max(np.abs(candidate - truth)))
+        top = float(np.max(np.abs(truth)))
+        refs = {
+            "reverse": ReferenceResult(
+                "reverse",
+                err,
+                err / top if top > 0 else (0.0 if err == 0 else math.inf),
+                rtol,
+                bool(np.isfinite(err) and err <= atol + rtol * top),
+                "jax.grad in float64, every entry",
+            )
+        }
+
+        def along(v, *args):
+            return jax.jvp(lambda w: f(*args[:idx], w, *args[idx + 1 :]), (args[idx],), (v,))[1]
+
+        rng = np.random.default_rng(_DIRECTIONS_SEED)
+        jvp = jax.jit(along)
+        f_abs, f_rel = [], []
+        gnorm = max(float(np.linalg.norm(truth)), np.finfo(np.float64).tiny)
+        for _ in range(_DIRECTIONS):
+            v = rng.standard_normal(x.shape)
+            d = abs(float(np.vdot(candidate, v)) - float(jvp(jnp.asarray(v), *args)))
+            f_abs.append(d)
+            f_rel.append(d / (gnorm * float(np.linalg.norm(v))))
+        refs["forward"] = ReferenceResult(
+            "forward",
+            max(f_abs),
+            max(f_rel),
+            rtol,
+            bool(max(f_rel) <= rtol + atol / gnorm),
+            f"jax.jvp along {_DIRECTIONS} random directions in float64",
+        )
+        fd = proxy.report.references["fd64"]
+        where = ", ".join(f"{n}={shape_str(s)}" for n, s in proxy_shapes.items())
+        refs["fd64"] = dataclasses.replace(
+            fd, detail=f"{fd.detail}, at the proxy shapes {where} (same expression structure)"
+        )
+        ok = all(r.ok for r in refs.values())
+        diagnosis = "ok"
+        if not ok:
+            terms = {k: np.asarray(v, np.float64) for k, v in self._term_values(*args).items()}
+            diagnosis = diagnose(candidate, truth, tol=_PATTERN_TOL * rtol, terms=terms)
+        return GradReport(
+            ok=ok,
+            max_abs_err=max(r.max_abs_err for r in refs.values()),
+            max_rel_err=max(r.max_rel_err for r in refs.values()),
+            references=refs,
+            diagnosis=diagnosis,
+            dtype="float64",
+            shape=tuple(x.shape),
+            candidate_shape=candidate.shape,
+            candidate_dtype="float64",
+            rtol=rtol,
+            atol=atol,
+        )
+
+    def _finite_difference_cost(self) -> float:
+        """FLOPs ``check_grad``'s finite differences would spend: 4 objective evaluations per
+        entry of the variable (per direction beyond ``FD_FULL_MAX_SIZE`` entries)."""
+        size = math.prod(self.shapes[self.wrt])
+        evaluations = 4 * (size if size <= FD_FULL_MAX_SIZE else 4)
+        return evaluations * objective_flops(self.objective_expr)
+
+    def _check(self, source: str, seed: int, fallback) -> GradReport:
+        with jax.enable_x64(True):
+            args = self._sample(seed, fallback)
+            atol = self._cancellation_atol(args)
+            if self._full_check or self._finite_difference_cost() <= _FD_FLOP_BUDGET:
+                # the candidate as an array: computed by the jitted gradient itself (compiled
+                # once, and reused when the caller passes float64 arrays of these shapes)
+                report = check_grad(
+                    self.objective_fn,
+                    self.gradient_fn(*args),
+                    *args,
+                    argnum=self.argnames.index(self.wrt),
+                    atol=atol,
+                    argnames=self.argnames,
+                    terms=self._term_values,
+                )
+            else:
+                report = self._check_at_size(args, atol, source, seed)
+        if not report.ok:
+            shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in self.shapes.items())
+            raise DeriveInternalError(source, self.wrt, to_text(self.gradient_expr), report, shapes)
+        return report
