@@ -22,10 +22,6 @@ def main() -> None:
     parser.add_argument("--only", help="regular expression selecting identity names")
     parser.add_argument("--out", default="out/bench_derive.json", help="JSON output path")
     args = parser.parse_args()
-    if args.dtype == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # a script, not the library: allowed here
     result = run_derive(tuple(args.sizes), args.dtype, args.runs, args.only)
     print(format_derive(result))
     write_json(args.out, result)

@@ -3,8 +3,8 @@
 The public API is exactly what this module names.
 """
 
-from . import nmf as nmf
 from . import kalman as kalman
+from . import nmf as nmf
 from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad

@@ -11,6 +11,7 @@ of the two medians kept for each (a shared machine slows either at random).  The
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -21,11 +22,7 @@ import jax.numpy as jnp
 from .._registry import registry
 from .._validate import shape_str
 from ._timing import compile_jitted, environment, time_compiled
-
-
-def _geomean(values) -> float:
-    values = [v for v in values if v > 0 and math.isfinite(v)]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+from .grads import geometric_mean
 
 
 def run_derive(
@@ -49,13 +46,30 @@ def run_derive(
         each row has ``name``, ``n``, ``expression``, ``shapes``, ``jax_grad_s``, ``derived_s``,
         ``ratio``, ``derive_s`` (deriving and checking, seconds) and ``gradient``.
     """
-    from .._derive import derive
     from .._derive._registry_expressions import EXPRESSIONS
 
     dtype_ = jnp.dtype(dtype)
     pattern = re.compile(only) if only else None
     reg = registry()
     names = [n for n in EXPRESSIONS if n in reg and (pattern is None or pattern.search(n))]
+    x64 = jax.enable_x64(True) if dtype_ == jnp.float64 else contextlib.nullcontext()
+    with x64:
+        rows = _time_rows(names, reg, sizes, dtype_, n_runs, rounds)
+    geomean = {n: geometric_mean([r["ratio"] for r in rows if r["n"] == n]) for n in sizes}
+    return {
+        "environment": environment(),
+        "dtype": str(dtype_),
+        "n_runs": n_runs,
+        "rounds": rounds,
+        "rows": rows,
+        "geomean": geomean,
+    }
+
+
+def _time_rows(names, reg, sizes, dtype_, n_runs: int, rounds: int) -> list[dict]:
+    from .._derive import derive
+    from .._derive._registry_expressions import EXPRESSIONS
+
     rows = []
     for name in names:
         identity = reg[name]
@@ -93,15 +107,7 @@ def run_derive(
                     "gradient": d.gradient,
                 }
             )
-    geomean = {n: _geomean([r["ratio"] for r in rows if r["n"] == n]) for n in sizes}
-    return {
-        "environment": environment(),
-        "dtype": str(dtype_),
-        "n_runs": n_runs,
-        "rounds": rounds,
-        "rows": rows,
-        "geomean": geomean,
-    }
+    return rows
 
 
 def format_derive(result: dict) -> str:

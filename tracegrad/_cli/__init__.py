@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _check_cmd, _demo_cmd, _list_cmd, _nmf_cmd
+from . import _bench_cmd, _check_cmd, _demo_cmd, _derive_cmd, _list_cmd, _nmf_cmd
 from ._errors import CLIError
 
-_COMMANDS = (_demo_cmd, _check_cmd, _list_cmd, _nmf_cmd)
+_COMMANDS = (_demo_cmd, _check_cmd, _list_cmd, _derive_cmd, _nmf_cmd, _bench_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,174 @@
+"""The CLI's derive, bench, nmf and demo commands, run in-process on tiny inputs."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracegrad._cli import _bench_cmd, _nmf_cmd, main
+from tracegrad._cli._config import load_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    """Every config in configs/ loads against its command's schema (a renamed key breaks it)."""
+    schema = _bench_cmd.SCHEMA if path.name.startswith("bench-") else _nmf_cmd.SCHEMA
+    config = load_config(path, schema)
+    assert set(config) == set(schema)
+
+
+def test_derive_prints_the_four_terms_of_the_beast(capsys):
+    assert main(["derive", "tr(A X X' B C X' X C)", "--wrt", "X"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dX = " in out and "PASS" in out
+    assert all(f"[{i}]" in out for i in (1, 2, 3, 4)) and "[5]" not in out
+
+
+def test_derive_latex_and_shapes(capsys):
+    assert main(["derive", "tr(A X B)", "--wrt", "X", "--latex", "--shapes", "A=2x3,B=4x2"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dX = A^{T} B^{T}" in out and "\\operatorname{tr}" in out
+    assert "X=3x4" in out  # inferred from A and B
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [("tr(A X B", "expected ')'"), ("tr(A X)", "cannot multiply"), ("tr(A Y)", "wrt")],
+)
+def test_derive_bad_expression_exits_2_with_a_caret(expr, message, capsys):
+    extra = ["--shapes", "A=3x4,X=3x3"] if expr == "tr(A X)" else []
+    assert main(["derive", expr, "--wrt", "X", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "tracegrad derive: error:" in err
+    assert message in err or message == "wrt"
+    if message != "wrt":
+        assert "^" in err.splitlines()[-1]
+
+
+TINY_BENCH = """
+[bench]
+suites = ["grads", "derive", "nmf", "bridge"]
+[grads]
+sizes = [8]
+n_runs = 1
+min_time = 0.0
+only = "eq9$|eq31"
+[derive]
+sizes = [8]
+n_runs = 1
+rounds = 1
+only = "eq9$"
+[nmf]
+iters = 10
+n_runs = 1
+single_m = 12
+single_n = 10
+single_rank = 2
+batch = 2
+batch_m = 9
+batch_n = 8
+batch_rank = 2
+peak_n = 32
+[bridge]
+n = 8
+n_runs = 1
+[output]
+dir = "{out}"
+"""
+
+
+def test_bench_runs_every_suite_and_writes_json_and_charts(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    config = tmp_path / "bench.toml"
+    config.write_text(TINY_BENCH.format(out=(tmp_path / "out").as_posix()))
+    assert main(["bench", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    for suite in ("grads", "derive", "nmf", "bridge"):
+        assert (tmp_path / "out" / f"{suite}.png").stat().st_size > 1000
+        result = json.loads((tmp_path / "out" / f"{suite}.json").read_text())
+        assert result  # each suite's own structure; spot-check below
+    grads = json.loads((tmp_path / "out" / "grads.json").read_text())
+    assert {r["identity"] for r in grads["rows"]} == {"traa.eq9", "traa.eq31"}
+    assert all(r["ratio"] > 0 and r["max_rel_diff"] < 1e-3 for r in grads["rows"])
+    nmf = json.loads((tmp_path / "out" / "nmf.json").read_text())
+    assert set(nmf["single"]) == {"frobenius", "kl"} and "speedup" in nmf["batch"]["kl"]
+    assert "geometric mean" in out and "NMF benchmark" in out and "bridge overhead" in out
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[bench]\nsuites = ["grads", "speed"]\n', "bench.suites"),
+        ("[grads]\nsizes = 256\n", "grads.sizes"),
+        ("[grads]\nsize = [256]\n", "unknown key 'grads.size'"),
+        ("[nmf]\nlosses = []\n", "must not be empty"),
+        ('[grads]\nonly = "("\n', "not a regular expression"),
+    ],
+)
+def test_bench_bad_config_exits_2(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["bench", "--config", str(config), "--no-plot", "--out-dir", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_missing_config_exits_2(tmp_path, capsys):
+    assert main(["bench", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    V = rng.random((12, 3)) @ rng.random((3, 10))
+    np.savez(tmp_path / "data.npz", V=V)
+    config = tmp_path / "run.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [data]
+            source = "file"
+            path = "data.npz"
+            [nmf]
+            rank = 3
+            loss = "frobenius"
+            max_iter = 60
+            tol = 0.0
+            [output]
+            plot = false
+            """
+        )
+    )
+    out = tmp_path / "result.npz"
+    assert main(["nmf", "--config", str(config), "--output", str(out), "--quiet"]) == 0
+    with np.load(out) as r:
+        assert r["W"].shape == (12, 3) and r["H"].shape == (3, 10)
+        assert (r["W"] >= 0).all() and (r["H"] >= 0).all()
+        losses = r["loss_history"][np.isfinite(r["loss_history"])]
+        assert losses[-1] < losses[0]
+        assert int(r["n_iter"]) == 60
+        assert json.loads(str(r["config"]))["nmf"]["rank"] == 3
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_nmf_bad_input_exits_2(tmp_path, capsys):
+    np.save(tmp_path / "neg.npy", -np.ones((4, 3)))
+    config = tmp_path / "neg.toml"
+    config.write_text('[data]\nsource = "file"\npath = "neg.npy"\n[nmf]\nrank = 2\n')
+    assert main(["nmf", "--config", str(config), "--quiet", "--no-plot"]) == 2
+    assert "negative" in capsys.readouterr().err
+    assert main(["nmf", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_demo_recovers_the_four_notes(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "loss.png"
+    assert main(["demo", "--skip-check", "--replicates", "4", "--quiet", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" yes") == 4 and "NO" not in out
+    assert png.stat().st_size > 1000

@@ -1,0 +1,186 @@
+"""``tracegrad bench --config configs/bench-*.toml``: run benchmark suites, tables, JSON, charts.
+
+Suites (``[bench] suites``): ``grads`` (every identity's closed form vs ``jax.grad``),
+``derive`` (derived gradients vs ``jax.grad``), ``nmf`` (tracegrad's NMF vs scikit-learn's MU
+solver and a same-run matmul peak), ``bridge`` (step time through ``with_grad``).  Each writes
+``<output.dir>/<suite>.json`` and, with matplotlib, ``<suite>.png``.  Timings are reported,
+never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .._io import write_json
+from ._config import Key, load_config, positive
+from ._errors import CLIError
+
+SUITES = ("grads", "derive", "nmf", "bridge")
+LOSSES = ("frobenius", "kl")
+
+
+def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False):
+    def check(value) -> str | None:
+        if not value and not allow_empty:
+            return "must not be empty"
+        for item in value:
+            if not isinstance(item, kind) or isinstance(item, bool):
+                return f"must hold only {kind.__name__} values"
+            if choices is not None and item not in choices:
+                return f"entries must be among {', '.join(map(repr, choices))}"
+            if kind is int and item < 1:
+                return "entries must be positive"
+        return None
+
+    return check
+
+
+SCHEMA = {
+    "bench": {
+        "suites": Key(list, ["grads"], "suites to run, in order", check=_list_of(str, SUITES)),
+    },
+    "grads": {
+        "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
+        "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
+        "n_runs": Key(int, 10, "least timed runs per median", check=positive),
+        "min_time": Key(float, 0.1, "run each side at least this long (s)"),
+        "only": Key(str, "", "regular expression selecting identities ('' for all)"),
+    },
+    "derive": {
+        "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
+        "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
+        "n_runs": Key(int, 10, "timed runs per median", check=positive),
+        "rounds": Key(int, 2, "alternating rounds; the smaller median is kept", check=positive),
+        "only": Key(str, "", "regular expression selecting identities ('' for all)"),
+    },
+    "nmf": {
+        "iters": Key(int, 200, "MU iterations per timed run", check=positive),
+        "n_runs": Key(int, 3, "alternating timing rounds", check=positive),
+        "losses": Key(list, list(LOSSES), "losses to time", check=_list_of(str, LOSSES)),
+        "sklearn": Key(bool, True, "also time scikit-learn's MU solver (needs scikit-learn)"),
+        "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
+        "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
+        "single_rank": Key(int, 32, "(a) rank of the single problem", check=positive),
+        "batch": Key(int, 64, "(b) number of problems in the batch", check=positive),
+        "batch_m": Key(int, 257, "(b) rows of each problem", check=positive),
+        "batch_n": Key(int, 200, "(b) columns of each problem", check=positive),
+        "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
+        "peak_n": Key(
+            int, 2048, "size of the float32 matmul that measures the peak", check=positive
+        ),
+        "seed": Key(int, 0, "PRNG seed of the data and initial factors"),
+    },
+    "bridge": {
+        "n": Key(int, 256, "size of the NMF Frobenius step", check=positive),
+        "n_runs": Key(int, 20, "timed runs per variant", check=positive),
+        "every": Key(int, 100, "N of the shadow variant check='every:N'", check=positive),
+    },
+    "output": {
+        "dir": Key(str, "bench-results", "directory for <suite>.json and <suite>.png"),
+        "plot": Key(bool, True, "write a bar chart per suite (needs matplotlib)"),
+    },
+}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run benchmark suites (grads, derive, nmf, bridge): tables, JSON, bar charts",
+        description="Run the benchmark suites a TOML config names (see configs/bench-*.toml). "
+        "For the nmf suite against scikit-learn, unset NumPy's OpenBLAS tuning variables for "
+        "the command: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tracegrad bench ...",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML config (default: grads suite)")
+    p.add_argument("--suites", nargs="+", choices=SUITES, help="override [bench] suites")
+    p.add_argument("--out-dir", metavar="DIR", dest="out_dir", help="override [output] dir")
+    p.add_argument("--no-plot", action="store_true", help="no bar-chart PNGs")
+    p.set_defaults(run=run)
+
+
+def _regex(text: str) -> str | None:
+    import re
+
+    if not text:
+        return None
+    try:
+        re.compile(text)
+    except re.error as err:
+        raise CLIError(f"not a regular expression: {text!r} ({err})") from None
+    return text
+
+
+def run_suite(suite: str, config: dict) -> tuple[dict, str]:
+    """Run one suite as the config says; returns ``(result, table text)``."""
+    c = config[suite]
+    say = lambda msg: print(f"... {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        if suite == "grads":
+            from .._bench.grads import format_grads, run_grads
+
+            result = run_grads(
+                tuple(c["sizes"]), c["dtype"], c["n_runs"], _regex(c["only"]),
+                lambda row: say(f"{row['identity']} n={row['n']}: {row['ratio']:.2f}x"),
+                min_time=c["min_time"],
+            )  # fmt: skip
+            return result, format_grads(result)
+        if suite == "derive":
+            from .._bench.derive import format_derive, run_derive
+
+            result = run_derive(
+                tuple(c["sizes"]), c["dtype"], c["n_runs"], _regex(c["only"]), c["rounds"]
+            )
+            return result, format_derive(result)
+        if suite == "nmf":
+            from .._bench.nmf import format_nmf, openblas_vars_set, run_nmf
+
+            found = openblas_vars_set()
+            if found and c["sklearn"]:
+                say(
+                    f"WARNING: {', '.join(found)} set: they slow NumPy's OpenBLAS (the "
+                    f"scikit-learn side); rerun with env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
+                )
+            result = run_nmf(
+                {
+                    "single": {"m": c["single_m"], "n": c["single_n"], "rank": c["single_rank"]},
+                    "batch": {
+                        "batch": c["batch"], "m": c["batch_m"], "n": c["batch_n"],
+                        "rank": c["batch_rank"],
+                    },
+                    "iters": c["iters"], "losses": list(c["losses"]), "n_runs": c["n_runs"],
+                    "peak_n": c["peak_n"], "seed": c["seed"], "sklearn": c["sklearn"],
+                },
+                progress=say,
+            )  # fmt: skip
+            return result, format_nmf(result)
+        if suite == "bridge":
+            from .._bench.bridge import format_bridge, run_bridge
+
+            result = run_bridge(n=c["n"], n_runs=c["n_runs"], every=c["every"])
+            return result, format_bridge(result)
+    except ImportError as err:
+        if err.name not in ("sklearn", "optax"):
+            raise
+        raise CLIError(f"suite {suite} needs {err.name}: pip install 'tracegrad[test]'") from None
+    raise CLIError(f"unknown suite {suite!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._bench._plot import bar_chart
+
+    config = load_config(args.config, SCHEMA)
+    suites = args.suites or config["bench"]["suites"]
+    out_dir = Path(args.out_dir or config["output"]["dir"])
+    plot = config["output"]["plot"] and not args.no_plot
+    for suite in suites:
+        print(f"== {suite}", file=sys.stderr, flush=True)
+        result, table = run_suite(suite, config)
+        print(table)
+        json_path = write_json(out_dir / f"{suite}.json", result)
+        print(f"wrote {json_path}")
+        if plot:
+            png = bar_chart(out_dir / f"{suite}.png", suite, result)
+            print(f"wrote {png}" if png else "matplotlib not installed: no chart written")
+        print()
+    return 0
