@@ -81,6 +81,19 @@ def test_float64_cases_stop_at_different_iterations(report):
         assert len(set(report["fits"][case]["n_iter"][0])) > 1, case
 
 
+def test_progress_mean_excludes_the_padding_copy(report):
+    p = report["progress"]
+    # one report per check of the loop, then the closing one
+    assert [d for d, _ in p["calls"]] == list(range(10, max(p["n_iter"]) + 1, 10)) + [
+        max(p["n_iter"])
+    ]
+    # every problem stopped before the last check, so that check's mean is the final mean of
+    # the 3 real problems (a mean over 4 would count the copy of the last one twice)
+    last_check, closing = p["calls"][-2][1], p["calls"][-1][1]
+    np.testing.assert_allclose(last_check, p["mean_loss"], rtol=tg.default_rtol(np.float64))
+    np.testing.assert_allclose(closing, p["mean_loss"], rtol=tg.default_rtol(np.float64))
+
+
 def test_mesh_errors_name_the_axes(report):
     errors = report["errors"]
     assert "pass mesh_axis=" in errors["two-axes-no-mesh_axis"]

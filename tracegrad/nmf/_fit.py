@@ -62,6 +62,7 @@ def fit_loop(
     progress_part: jax.Array | int = 0,
     progress_parts: int = 1,
     constrain=None,
+    progress_real: int | None = None,
 ):
     """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
 
@@ -85,6 +86,8 @@ def fit_loop(
         constrain: optional ``(W, H) -> (W, H)`` applied after every iteration (the sharded
             fit's ``with_sharding_constraint``s, so the loop keeps its layout); None adds
             nothing to the program.
+        progress_real: the reported mean loss is over the first ``progress_real`` problems
+            only (the sharded fit's padding copies follow them); None: all.
 
     Returns:
         ``(W, H, history, n_iter, converged, final_loss)``.
@@ -126,7 +129,8 @@ def fit_loop(
         prev = jnp.where(active, err, s.prev)
         if progress_token is not None:
             done = (progress_part * max_iter + it) // progress_parts
-            jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(prev))
+            shown = prev if progress_real is None else prev[:progress_real]
+            jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(shown))
         return _State(
             it=it,
             W=W,

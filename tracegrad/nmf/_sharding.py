@@ -21,7 +21,7 @@ Padding, so that any size runs on any mesh (results are those of the unpadded pr
 * batch: the problem axis is padded to a multiple of the device count with copies of the last
   problem (data, mask, initial factors).  A copy converges exactly when its original does, so
   it neither lengthens the loop nor changes any real problem; the copies are dropped from the
-  result.  The ``progress`` mean loss includes them.
+  result and from the ``progress`` mean loss.
 * rows: ``V`` (and ``mask``) get zero rows and ``W`` zero rows, after the initialisation (which
   sees only the real rows).  A zero row of ``W`` facing a zero row of ``V`` stays exactly zero
   under both MU rules (its numerator ``V H^T`` row is 0), so it adds exact zeros to every sum
@@ -168,7 +168,7 @@ def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progr
     outs = fit_loop(
         V, W0, H0, pen, tol, loss=loss, max_iter=max_iter, mask=mask,
         progress_token=token if with_progress else None, transposed=transposed,
-        constrain=constrain,
+        constrain=constrain, progress_real=spec.size if spec.mode == "batch" else None,
     )  # fmt: skip
     W, H, history, n_iter, converged, final = outs
     if pad and spec.mode == "batch":
