@@ -53,6 +53,15 @@ SCHEMA = {
         ),
         "dtype": Key(str, "float32", "computation dtype", ("float32", "float64")),
     },
+    "mesh": {
+        "devices": Key(
+            int,
+            1,
+            "devices to split the fit over (1: one device, as without a mesh; 0: every device "
+            "JAX sees); a batch is split by problems, a single V by rows",
+            check=non_negative,
+        ),
+    },
     "output": {
         "path": Key(
             str,
@@ -80,6 +89,13 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--replicates", type=int)
     p.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument(
+        "--devices",
+        type=int,
+        metavar="N",
+        help="split the fit over N devices (config [mesh] devices; 0 = all); on CPU N > 1 "
+        "needs XLA_FLAGS=--xla_force_host_platform_device_count=N set before starting",
+    )
     p.add_argument("--output", metavar="FILE", help="output .npz path")
     p.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -123,6 +139,33 @@ def load_data(config: dict, config_path: Path | None) -> tuple[np.ndarray, np.nd
     raise CLIError(f"unsupported data file type {path.suffix!r} (use .npy, .npz or .csv)")
 
 
+def make_mesh(devices: int) -> jax.sharding.Mesh | None:
+    """A one-axis mesh (axis ``"devices"``) over the first ``devices`` devices; None for 1.
+
+    ``0`` takes every device JAX sees.  Asking for more than exist is an error that says how
+    many there are and, on CPU, how to get more (the count is fixed when JAX starts).
+    """
+    if devices < 0:
+        raise CLIError(f"--devices must be >= 0, got {devices}")
+    available = jax.devices()
+    n = len(available) if devices == 0 else devices
+    if n == 1:
+        return None
+    if n > len(available):
+        platform = available[0].platform
+        hint = (
+            f"set XLA_FLAGS=--xla_force_host_platform_device_count={n} in the environment "
+            f"before starting tracegrad (JAX reads it once, at start-up)"
+            if platform == "cpu"
+            else "use a machine with more devices, or jax.distributed for several hosts"
+        )
+        raise CLIError(
+            f"mesh: {n} devices requested but JAX sees {len(available)} {platform} "
+            f"device{'s' if len(available) != 1 else ''}; {hint}"
+        )
+    return jax.sharding.Mesh(np.array(available[:n]), ("devices",))
+
+
 def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=None):
     """Run ``tracegrad.nmf.fit`` as the config's ``[nmf]`` table says; returns the result."""
     from .. import nmf
@@ -137,6 +180,7 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
         if V.ndim != 2:
             raise CLIError("nmf.replicates > 1 needs an unbatched (2-D) V")
         key = jax.random.split(key, opts["replicates"])
+    mesh = make_mesh(config["mesh"]["devices"])
     try:
         result = nmf.fit(
             jnp.asarray(V, dtype),
@@ -151,6 +195,7 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
             l1_ratio=opts["l1_ratio"],
             mask=None if mask is None else jnp.asarray(mask, dtype),
             progress=progress,
+            mesh=mesh,
         )
     except ValueError as err:
         raise CLIError(f"nmf: {err}") from None
@@ -208,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path, SCHEMA)
     for key in ("rank", "loss", "max_iter", "tol", "init", "seed", "replicates", "dtype"):
         override(config, "nmf", key, getattr(args, key))
+    override(config, "mesh", "devices", args.devices)
     override(config, "output", "path", args.output)
     if args.no_plot:
         config["output"]["plot"] = False

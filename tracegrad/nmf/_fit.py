@@ -31,6 +31,7 @@ from ._layout import plan
 from ._loss import sqrt_loss
 from ._regularization import Penalty, penalty
 from ._result import NMFResult
+from ._sharding import check_mesh, make_spec, place, sharded_loop
 from ._updates import mu_step
 from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
 
@@ -60,6 +61,8 @@ def fit_loop(
     transposed: bool = False,
     progress_part: jax.Array | int = 0,
     progress_parts: int = 1,
+    constrain=None,
+    progress_real: int | None = None,
 ):
     """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
 
@@ -80,6 +83,11 @@ def fit_loop(
         progress_part, progress_parts: this loop is part ``progress_part`` of
             ``progress_parts`` run one after another (chunks); ``done`` is then reported as
             ``(part * max_iter + iteration) // parts``, which rises steadily to ``max_iter``.
+        constrain: optional ``(W, H) -> (W, H)`` applied after every iteration (the sharded
+            fit's ``with_sharding_constraint``s, so the loop keeps its layout); None adds
+            nothing to the program.
+        progress_real: the reported mean loss is over the first ``progress_real`` problems
+            only (the sharded fit's padding copies follow them); None: all.
 
     Returns:
         ``(W, H, history, n_iter, converged, final_loss)``.
@@ -103,9 +111,12 @@ def fit_loop(
     def iterate(W, H, active, steps):
         # ``steps`` MU iterations; problems not ``active`` multiply by exactly 1
         act = active if B > 1 else None
-        return jax.lax.fori_loop(
-            0, steps, lambda _, wh: mu_step(data, wh[0], wh[1], loss, pen, mask, act), (W, H)
-        )
+
+        def step(_, wh):
+            wh = mu_step(data, wh[0], wh[1], loss, pen, mask, act)
+            return wh if constrain is None else constrain(*wh)
+
+        return jax.lax.fori_loop(0, steps, step, (W, H))
 
     def block(s: _State) -> _State:
         # CHECK_EVERY iterations, then the check: the test needs no conditional in the loop
@@ -118,7 +129,8 @@ def fit_loop(
         prev = jnp.where(active, err, s.prev)
         if progress_token is not None:
             done = (progress_part * max_iter + it) // progress_parts
-            jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(prev))
+            shown = prev if progress_real is None else prev[:progress_real]
+            jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(shown))
         return _State(
             it=it,
             W=W,
@@ -213,6 +225,8 @@ def fit(
     mask=None,
     dtype=None,
     progress: bool | _progress.ProgressFn | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | None = None,
 ) -> NMFResult:
     """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
 
@@ -250,17 +264,29 @@ def fit(
         progress: None (off: the compiled loop has no callback), True (a line on stderr at
             each check) or ``callable(iterations_done, mean_loss)``, called at each check and
             once at the end.
+        mesh: None (one device, the program as without this option) or a
+            ``jax.sharding.Mesh`` to split the fit over (``_sharding``): several problems
+            (batched ``V`` or replicates) are split along the problem axis; a single problem is
+            split by rows of ``V`` and ``W`` (``H`` replicated), the compiler inserting the
+            all-reduces of the ``H`` update's sums over ``M``.  Sizes that do not divide by the
+            device count are padded (copies of the last problem; zero rows), with results
+            those of the unpadded fit.  Results equal the one-device fit to float rounding and
+            come back as ``jax.Array``s that may be sharded over the mesh.
+        mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
+            mesh axes hold replicas.
 
     Returns:
         ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``.
 
     Raises:
         ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
-            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options.
-        TypeError: a dtype other than float32/float64.
+            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options, a multi-axis
+            ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks.
+        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``.
     """
     loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     dt = resolve_dtype(V, dtype)
+    mesh = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
         return _fit(
@@ -277,11 +303,17 @@ def fit(
             mask,
             dt,
             progress,
+            mesh,
         )
 
 
-def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress) -> NMFResult:
-    """``fit`` after the option checks, with x64 in force when ``dt`` is float64."""
+def _fit(
+    V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh
+) -> NMFResult:
+    """``fit`` after the option checks, with x64 in force when ``dt`` is float64.
+
+    ``mesh`` is None or ``check_mesh``'s ``(mesh, axis)``.
+    """
     alpha_W, alpha_H, l1_ratio = reg
     V, mask = check_data(V, mask, dt)
     custom = W0 is not None or H0 is not None
@@ -320,6 +352,11 @@ def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progres
     if custom:
         W0 = W0.reshape((B, m, rank))
         H0 = H0.reshape((B, rank, n))
+    spec = None
+    if mesh is not None:
+        spec = make_spec(*mesh, bool(v_batch), B, m)
+        vs = spec.v_sharding(bool(v_batch))
+        V, mask = place(V, vs, spec), place(mask, vs, spec)
 
     pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
     pen = jax.tree.map(lambda w: jnp.asarray(w, dt), pen)
@@ -334,18 +371,19 @@ def _fit(V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progres
     try:
         if not custom:
             W0, H0 = _initialize(V, mask, keys, rank=rank, init=init)
-        W, H, history, n_iter, converged, final = _loop(
-            V,
-            mask,
-            W0,
-            H0,
-            pen,
-            jnp.asarray(tol, dt),
-            jnp.asarray(token, jnp.int32),
-            loss=loss,
-            max_iter=int(max_iter),
-            with_progress=fn is not None,
-        )
+        args = (V, mask, W0, H0, pen, jnp.asarray(tol, dt), jnp.asarray(token, jnp.int32))
+        kw = dict(loss=loss, max_iter=int(max_iter), with_progress=fn is not None)
+        if spec is None:
+            W, H, history, n_iter, converged, final = _loop(*args, **kw)
+        else:
+            W0, H0 = place(W0, spec.w_sharding(), spec), place(H0, spec.h_sharding(), spec)
+            transposed = plan(
+                bool(v_batch), B, m // spec.n if spec.mode == "rows" else m, n,
+                V.dtype.itemsize, loss, mask is not None, jax.default_backend(),
+            ).transposed  # fmt: skip
+            W, H, history, n_iter, converged, final = sharded_loop(
+                *args, spec=spec, transposed=transposed, **kw
+            )
         if fn is not None and is_concrete(final):
             jax.block_until_ready(final)
             jax.effects_barrier()
