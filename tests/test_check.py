@@ -123,3 +123,27 @@ def test_tolerances_follow_the_dtype():
     assert tg.tolerances(jnp.float32, rtol=1e-2)[0] == 1e-2
     with pytest.raises(TypeError):
         tg.default_rtol(jnp.int32)
+
+
+def test_references_survive_the_xla_cpu_fusion_that_miscompiles_this_gradient():
+    """jax/jaxlib 0.10.2's default CPU YNN fusion returns NaN (float64) or garbage (float32)
+    for jit(grad) of this objective at these shapes; the checker's references must not."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((64, 72)), rng.standard_normal((72, 80))
+    x = rng.standard_normal(72)
+
+    def f(A, x, B):  # tr(J A diag(x) B), J all ones: trace notes eq. (32)-(34)
+        return jnp.sum(jnp.ones((80, 64), A.dtype) * (B.T @ (x[:, None] * A.T)))
+
+    def grad(A, x, B):  # eq. (34): (A^T 1) ⊙ (B 1)
+        return A.sum(axis=0) * B.sum(axis=1)
+
+    for dtype in (jnp.float64, jnp.float32):
+        args = tuple(jnp.asarray(a, dtype) for a in (A, x, B))
+        report = tg.check_grad(f, grad, *args, argnum=1)
+        assert report.ok, report
+
+
+def test_derive_checks_the_diag_identity_at_the_shapes_that_trip_the_fusion():
+    d = tg.derive("tr(J A diag(x) B)", wrt="x", shapes={"A": (64, 72), "B": (72, 80)})
+    assert d.report.ok

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _fd
 from ._diagnose import diagnose
+from ._reference import reference_jit
 from ._report import GradReport, ReferenceResult
 from ._tolerances import FD_RTOL_FLOOR, tolerances
 from ._validate import require_finite
@@ -34,12 +35,12 @@ def _replace(args: tuple, argnum: int, value) -> tuple:
     return args[:argnum] + (value,) + args[argnum + 1 :]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@reference_jit(static_argnums=(0, 1))
 def _reverse(f: Callable, argnum: int, *args) -> jax.Array:
     return jax.grad(f, argnums=argnum)(*args)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@reference_jit(static_argnums=(0, 1))
 def _autodiff(f: Callable, argnum: int, directions: jax.Array, *args):
     """Value, reverse-mode gradient and the directional derivatives along ``directions``
     (forward mode), in one compiled program."""

@@ -15,11 +15,12 @@ Callers enter ``jax.enable_x64(True)`` themselves; these functions assume float6
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from ._reference import reference_jit
 
 _REL_STEP = 1e-3
 _FLOOR = 1e-2
@@ -38,7 +39,7 @@ def _replace(args: tuple, argnum: int, value) -> tuple:
     return args[:argnum] + (value,) + args[argnum + 1 :]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@reference_jit(static_argnums=(0, 1))
 def fd_gradient(f: Callable, argnum: int, *args) -> jax.Array:
     """Full finite-difference gradient of scalar ``f`` w.r.t. ``args[argnum]`` (one entry each)."""
     x = args[argnum]
@@ -55,7 +56,7 @@ def fd_gradient(f: Callable, argnum: int, *args) -> jax.Array:
     return grads.reshape(x.shape)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@reference_jit(static_argnums=(0, 1))
 def fd_directional(f: Callable, argnum: int, directions: jax.Array, *args) -> jax.Array:
     """Finite-difference directional derivatives of ``f`` along each of ``directions``.
 
