@@ -60,7 +60,7 @@ only = "eq9$|eq31"
 [derive]
 sizes = [8]
 n_runs = 1
-rounds = 1
+min_time = 0.0
 only = "eq9$"
 [nmf]
 iters = 10

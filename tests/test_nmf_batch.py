@@ -182,3 +182,59 @@ def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
                             mask=None if mask is None else mask[i])  # fmt: skip
         _assert_same_fit(jax.tree.map(lambda x, i=i: x[i], r), single)
     assert calls == sorted(calls) and 0 < calls[0] and calls[-1] <= 60  # steady progress
+
+
+def test_worker_groups_cover_the_batch_in_order():
+    from tracegrad.nmf._workers import groups
+
+    for n, w in ((7, 2), (64, 2), (3, 8), (5, 5), (1, 4)):
+        gs = groups(n, w)
+        assert len(gs) == min(n, w)
+        assert [i for g in gs for i in range(n)[g]] == list(range(n))
+        sizes = [g.stop - g.start for g in gs]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_workers_rule():
+    from tracegrad.nmf._layout import MIN_WORKER_MNK, workers
+
+    big = (257, 200, 16)
+    assert workers(64, *big, False, "cpu", 2) == 2
+    assert workers(3, *big, False, "cpu", 16) == 3
+    assert workers(64, *big, True, "cpu", 2) == 1  # progress reports would interleave
+    assert workers(64, *big, False, "gpu", 2) == 1
+    assert workers(1, *big, False, "cpu", 2) == 1
+    assert workers(64, *big, False, "cpu", 1) == 1
+    assert workers(64, 8, 8, 2, False, "cpu", 2) == 1 and 8 * 8 * 2 < MIN_WORKER_MNK
+
+
+@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("replicates", [False, True], ids=["batch", "replicates"])
+def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
+    """Groups of problems fitted in threads give the one-loop result (to the last ulps)."""
+    from tracegrad.nmf import _fit
+
+    rng = np.random.default_rng(1)
+    m, n, k, b = 40, 31, 16, 5  # m n k >= MIN_WORKER_MNK; 5 problems: groups of 2 and 3
+    V = rng.random((m, n)) if replicates else rng.random((b, m, n))
+    kw = dict(loss=loss, max_iter=40, tol=1e-3, key=jax.random.split(jax.random.key(3), b))
+    calls = []
+    real_loop = _fit._loop
+
+    def counting_loop(*args, **kwargs):
+        calls.append(args[2].shape[0])
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(_fit, "_loop", counting_loop)
+    monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
+    split = tg.nmf.fit(V, k, **kw)
+    assert sorted(calls) == [2, 3]  # two groups, run by the worker threads
+    monkeypatch.setattr(_fit, "cpu_workers", lambda: 1)
+    whole = tg.nmf.fit(V, k, **kw)
+    assert calls[-1] == b
+    np.testing.assert_array_equal(split.n_iter, whole.n_iter)
+    np.testing.assert_array_equal(split.converged, whole.converged)
+    for x, y in ((split.W, whole.W), (split.H, whole.H), (split.loss_history, whole.loss_history)):
+        # the same updates; XLA may order a reduction differently for another batch size
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13, atol=0)
+    assert split.W.shape == (b, m, k)

@@ -12,7 +12,6 @@ of the two medians kept for each (a shared machine slows either at random).  The
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import time
 
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 
 from .._registry import registry
 from .._validate import shape_str
-from ._timing import compile_jitted, environment, time_compiled
+from ._timing import compile_jitted, environment, time_interleaved
 from .grads import geometric_mean
 
 
@@ -30,7 +29,7 @@ def run_derive(
     dtype: str = "float32",
     n_runs: int = 10,
     only: str | None = None,
-    rounds: int = 2,
+    min_time: float = 0.1,
 ) -> dict:
     """Time derived gradients against ``jax.grad`` for each expressible registry identity.
 
@@ -39,10 +38,10 @@ def run_derive(
         dtype: floating dtype of the timed arrays.
         n_runs: timed runs per median.
         only: a regular expression selecting identity names.
-        rounds: alternating timing rounds per function (the smaller median is kept).
+        min_time: keep alternating (beyond ``n_runs``) until each side has run this long (s).
 
     Returns:
-        ``{"environment", "dtype", "n_runs", "rounds", "rows": [...], "geomean": {n: ratio}}``;
+        ``{"environment", "dtype", "n_runs", "min_time", "rows": [...], "geomean": {n: ratio}}``;
         each row has ``name``, ``n``, ``expression``, ``shapes``, ``jax_grad_s``, ``derived_s``,
         ``ratio``, ``derive_s`` (deriving and checking, seconds) and ``gradient``.
     """
@@ -54,19 +53,19 @@ def run_derive(
     names = [n for n in EXPRESSIONS if n in reg and (pattern is None or pattern.search(n))]
     x64 = jax.enable_x64(True) if dtype_ == jnp.float64 else contextlib.nullcontext()
     with x64:
-        rows = _time_rows(names, reg, sizes, dtype_, n_runs, rounds)
+        rows = _time_rows(names, reg, sizes, dtype_, n_runs, min_time)
     geomean = {n: geometric_mean([r["ratio"] for r in rows if r["n"] == n]) for n in sizes}
     return {
         "environment": environment(),
         "dtype": str(dtype_),
         "n_runs": n_runs,
-        "rounds": rounds,
+        "min_time": min_time,
         "rows": rows,
         "geomean": geomean,
     }
 
 
-def _time_rows(names, reg, sizes, dtype_, n_runs: int, rounds: int) -> list[dict]:
+def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[dict]:
     from .._derive import derive
     from .._derive._registry_expressions import EXPRESSIONS
 
@@ -90,10 +89,10 @@ def _time_rows(names, reg, sizes, dtype_, n_runs: int, rounds: int) -> list[dict
                 "jax_grad": compile_jitted(reference, *args),
                 "derived": compile_jitted(derived, *args),
             }
-            best = {k: math.inf for k in compiled}
-            for _ in range(rounds):
-                for key, fn in compiled.items():
-                    best[key] = min(best[key], time_compiled(fn, *args, n_runs=n_runs).median)
+            t_grad, t_derived = time_interleaved(
+                [compiled["jax_grad"], compiled["derived"]], *args, n_runs=n_runs, min_time=min_time
+            )
+            best = {"jax_grad": t_grad.median, "derived": t_derived.median}
             rows.append(
                 {
                     "name": name,
@@ -128,9 +127,9 @@ def format_derive(result: dict) -> str:
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [
-        f"derived gradient vs jax.grad ({result['dtype']}, median of {result['n_runs']} runs, "
-        f"best of {result['rounds']} alternating rounds; ratio = jax.grad / derived, > 1 is "
-        f"faster)",
+        f"derived gradient vs jax.grad ({result['dtype']}, median of >= {result['n_runs']} "
+        f"alternating runs, more until each side ran {result['min_time']} s; ratio = jax.grad "
+        f"/ derived, > 1: the derived function is faster)",
         fmt.format(*header),
         fmt.format(*("-" * w for w in widths)),
     ]

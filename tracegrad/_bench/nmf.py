@@ -43,7 +43,9 @@ import numpy as np
 from ..nmf import _fit
 from ..nmf._constants import CHECK_EVERY
 from ..nmf._contract import v_ht
+from ..nmf._layout import workers
 from ..nmf._regularization import Penalty
+from ..nmf._workers import cpu_workers
 from ._timing import blas_info, compile_jitted, environment, time_calls
 
 DEFAULT_CONFIG: dict = {
@@ -102,18 +104,22 @@ def _problem(seed: int, batch: int | None, m: int, n: int, k: int):
 
 
 def _ours(V, W0, H0, loss: str, iters: int) -> Callable[[], object]:
-    """A blocking callable running the compiled loop (as ``fit`` does) from ``W0, H0``."""
+    """A blocking callable running what ``fit`` runs after validation, from ``W0, H0``: the
+    compiled loop, split over ``_workers`` threads where ``_layout.workers`` says so (compiled
+    here, before any timing)."""
     zero = jnp.zeros((), jnp.float32)
     pen = Penalty(zero, zero, zero, zero)
     token = jnp.zeros((), jnp.int32)
+    V, W0, H0 = jnp.asarray(V), jnp.asarray(W0), jnp.asarray(H0)
+    args = (V, None, W0, H0, pen, zero, token)
+    kw = dict(loss=loss, max_iter=iters, with_progress=False)
+    b, m, _ = W0.shape
 
-    def loop(V, W0, H0, pen, tol, token):
-        return _fit._loop(V, None, W0, H0, pen, tol, token, loss=loss, max_iter=iters,
-                          with_progress=False)  # fmt: skip
+    def run():
+        return jax.block_until_ready(_fit._run_loop(args, kw, V.ndim == 3, b, m, V.shape[-1]))
 
-    args = (jnp.asarray(V), jnp.asarray(W0), jnp.asarray(H0), pen, zero, token)
-    compiled = compile_jitted(loop, *args)
-    return lambda: jax.block_until_ready(compiled(*args))
+    run()
+    return run
 
 
 def _sklearn(V, W0, H0, loss: str, iters: int, threads: int | None) -> Callable[[], object]:
@@ -206,6 +212,9 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
                 cases[f"{name}/sklearn"] = _sklearn(V, W0, H0, loss, iters, None)
                 cases[f"{name}/sklearn1"] = _sklearn(V, W0, H0, loss, iters, 1)
             meta[name] = {"problems": b, "iters": iters, **w}
+            meta[name]["workers"] = workers(
+                b, w["m"], w["n"], w["rank"], False, jax.default_backend(), cpu_workers()
+            )
 
     say(f"timing {len(cases)} cases in {cfg['n_runs']} alternating rounds")
     timings = time_calls(cases, n_runs=int(cfg["n_runs"]), warmup=1)
@@ -250,6 +259,7 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
                 "flops_per_s": rate,
                 "fraction_of_peak": rate / peak,
                 "fraction_of_gemm": rate / result["gemm"][workload]["flops_per_s"],
+                "workers": m["workers"],
             }
             if cfg["sklearn"]:
                 s_default = timings[f"{name}/sklearn"].median
@@ -318,6 +328,15 @@ def format_nmf(result: dict) -> str:
             f"{g['flops_per_s'] / 1e9:8.1f} {g['fraction_of_peak']:8.0%}"
         )
     lines.append("(a): time per iteration; (b): problem-iterations per second.")
+    threads = {e.get("workers", 1) for wl in ("single", "batch") for e in result[wl].values()}
+    if threads != {1}:
+        lines.append(
+            "tracegrad: (b) runs its loop in "
+            + ", ".join(
+                f"{e.get('workers', 1)} thread(s) for {loss}" for loss, e in result["batch"].items()
+            )
+            + " (nmf/_workers.py), as fit does."
+        )
     lines.append(
         "sklearn: the faster of NumPy's default BLAS threads and one thread (* = one thread)."
     )

@@ -52,7 +52,7 @@ SCHEMA = {
         "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
         "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
         "n_runs": Key(int, 10, "timed runs per median", check=positive),
-        "rounds": Key(int, 2, "alternating rounds; the smaller median is kept", check=positive),
+        "min_time": Key(float, 0.1, "run each side at least this long (s)"),
         "only": Key(str, "", "regular expression selecting identities ('' for all)"),
     },
     "nmf": {
@@ -129,7 +129,7 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
             from .._bench.derive import format_derive, run_derive
 
             result = run_derive(
-                tuple(c["sizes"]), c["dtype"], c["n_runs"], _regex(c["only"]), c["rounds"]
+                tuple(c["sizes"]), c["dtype"], c["n_runs"], _regex(c["only"]), c["min_time"]
             )
             return result, format_derive(result)
         if suite == "nmf":

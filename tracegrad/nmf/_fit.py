@@ -27,13 +27,14 @@ from . import _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
 from ._init import init_factors
-from ._layout import plan
+from ._layout import plan, workers
 from ._loss import sqrt_loss
 from ._regularization import Penalty, penalty
 from ._result import NMFResult
 from ._sharding import check_mesh, make_spec, place, sharded_loop
 from ._updates import mu_step
 from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
+from ._workers import cpu_workers, groups, run_groups
 
 
 class _State(NamedTuple):
@@ -208,6 +209,21 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     return outs
 
 
+def _run_loop(args: tuple, kw: dict, v_batched: bool, B: int, m: int, n: int) -> tuple:
+    """``_loop`` on one device: split over ``_workers`` threads where ``_layout`` says so."""
+    V, mask, W0, H0, *rest = args
+    k = W0.shape[-1]
+    n_workers = workers(B, m, n, k, kw["with_progress"], jax.default_backend(), cpu_workers())
+    if n_workers == 1 or not all(is_concrete(x) for x in (V, W0, H0)):
+        return _loop(*args, **kw)
+    parts = []
+    for g in groups(B, n_workers):
+        v = V[g] if v_batched else V
+        msk = None if mask is None else (mask[g] if v_batched else mask)
+        parts.append((v, msk, W0[g], H0[g], *rest))
+    return run_groups(_loop, parts, kw)
+
+
 def fit(
     V,
     rank: int,
@@ -237,7 +253,9 @@ def fit(
     and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
     are independent problems, all advanced together in one compiled program (a
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
-    ``_layout``), each stopping on its own.
+    ``_layout``), each stopping on its own.  On a multi-core CPU, with progress off, a batch
+    is split into one contiguous group per core, each group's compiled loop run from its own
+    host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).
 
     Args:
         V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
@@ -374,7 +392,7 @@ def _fit(
         args = (V, mask, W0, H0, pen, jnp.asarray(tol, dt), jnp.asarray(token, jnp.int32))
         kw = dict(loss=loss, max_iter=int(max_iter), with_progress=fn is not None)
         if spec is None:
-            W, H, history, n_iter, converged, final = _loop(*args, **kw)
+            W, H, history, n_iter, converged, final = _run_loop(args, kw, bool(v_batch), B, m, n)
         else:
             W0, H0 = place(W0, spec.w_sharding(), spec), place(H0, spec.h_sharding(), spec)
             transposed = plan(

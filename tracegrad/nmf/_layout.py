@@ -66,3 +66,33 @@ def plan(
         return Layout(transposed=False, chunk=n_problems)
     chunk = 1 << (int(fit).bit_length() - 1)  # largest power of two <= fit
     return Layout(transposed=False, chunk=min(chunk, n_problems))
+
+
+MIN_WORKER_MNK = 1 << 14
+"""Below this ``M N K`` per problem a fit takes a few milliseconds and a thread costs more than
+it saves (16 problems of 8 x 8, rank 2: 3.2 ms in one loop, 5.4 ms in two threads)."""
+
+
+def workers(
+    n_problems: int,
+    m: int,
+    n: int,
+    k: int,
+    with_progress: bool,
+    backend: str,
+    cores: int,
+) -> int:
+    """Host threads that each run the compiled loop on a contiguous group of problems.
+
+    One group per core on a CPU, for several problems of at least ``MIN_WORKER_MNK``, and
+    without a progress callback (concurrent loops' reports would interleave).  Measured on 2
+    cores, float32, 100 iterations, one loop vs two threads: 64 problems 257 x 200 rank 16,
+    Frobenius 3.0 -> 1.6 ms and KL 7.9 -> 4.3 ms per batch iteration; 64 replicates of one
+    257 x 200 V, 1.92x (Frobenius) and 1.90x (KL); 10 problems 64 x 180 rank 8 (the digits
+    set's size), 1.31x and 1.94x; 4 problems 1024 x 1024 rank 32, 1.35x and 1.13x.
+    """
+    if backend != "cpu" or with_progress or n_problems < 2 or cores < 2:
+        return 1
+    if m * n * k < MIN_WORKER_MNK:
+        return 1
+    return min(cores, n_problems)

@@ -1,0 +1,55 @@
+"""Independent problems on a multi-core CPU: one compiled loop per core, run concurrently.
+
+XLA's CPU runtime parallelises *inside* an operation; the small batched matmuls of many
+small NMF problems (e.g. 64 problems of 257 x 200, rank 16) leave most of that parallelism
+unused.  Problems are independent, so ``fit`` splits such a batch into ``workers`` contiguous
+groups and runs the same compiled ``_loop`` on each group from its own host thread (JAX
+releases the GIL while a program runs, and the CPU client runs programs called from different
+threads at the same time).  Each problem's updates are unchanged, so results equal those of
+one loop over the whole batch up to the order XLA gives a reduction for another batch size
+(last-ulp differences; the grouping is fixed by the batch size and the core count, so the same
+key still gives bit-identical results on the same machine).  When to split: ``_layout.workers``,
+with the measurements.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def cpu_workers() -> int:
+    """Cores this process may run on (the CPU affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def groups(n_problems: int, workers: int) -> list[slice]:
+    """``workers`` contiguous slices of ``range(n_problems)``, sizes differing by at most 1."""
+    workers = max(1, min(workers, n_problems))
+    size, extra = divmod(n_problems, workers)
+    out, start = [], 0
+    for i in range(workers):
+        stop = start + size + (i < extra)
+        out.append(slice(start, stop))
+        start = stop
+    return out
+
+
+def run_groups(loop: Callable, parts: list[tuple], kwargs: dict) -> tuple:
+    """``loop(*part, **kwargs)`` for every part, concurrently; outputs joined on axis 0."""
+    if len(parts) == 1:
+        return loop(*parts[0], **kwargs)
+
+    def one(part):
+        return jax.block_until_ready(loop(*part, **kwargs))
+
+    with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
+        outs = list(pool.map(one, parts))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
