@@ -333,7 +333,10 @@ class _Evaluator:
         return self.xp.full((1, 1), e.value, self.dtype)
 
     def _Eye(self, e):
-        return self.xp.eye(e.n, dtype=self.dtype)
+        # a select on the diagonal mask: XLA's CPU code writes it about twice as fast as the
+        # bool-to-float conversion of eye(n, dtype=float) (as hu.trace's closed form does)
+        one, zero = self.xp.ones((), self.dtype), self.xp.zeros((), self.dtype)
+        return self.xp.where(self.xp.eye(e.n, dtype=bool), one, zero)
 
     def _Ones(self, e):
         return self.xp.ones(e.shape, self.dtype)
