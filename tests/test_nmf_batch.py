@@ -199,13 +199,12 @@ def test_workers_rule():
     from tracegrad.nmf._layout import MIN_WORKER_MNK, workers
 
     big = (257, 200, 16)
-    assert workers(64, *big, False, "cpu", 2) == 2
-    assert workers(3, *big, False, "cpu", 16) == 3
-    assert workers(64, *big, True, "cpu", 2) == 1  # progress reports would interleave
-    assert workers(64, *big, False, "gpu", 2) == 1
-    assert workers(1, *big, False, "cpu", 2) == 1
-    assert workers(64, *big, False, "cpu", 1) == 1
-    assert workers(64, 8, 8, 2, False, "cpu", 2) == 1 and 8 * 8 * 2 < MIN_WORKER_MNK
+    assert workers(64, *big, "cpu", 2) == 2
+    assert workers(3, *big, "cpu", 16) == 3
+    assert workers(64, *big, "gpu", 2) == 1
+    assert workers(1, *big, "cpu", 2) == 1
+    assert workers(64, *big, "cpu", 1) == 1
+    assert workers(64, 8, 8, 2, "cpu", 2) == 1 and 8 * 8 * 2 < MIN_WORKER_MNK
 
 
 @pytest.mark.parametrize("loss", ["frobenius", "kl"])
@@ -238,3 +237,35 @@ def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
         # the same updates; XLA may order a reduction differently for another batch size
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13, atol=0)
     assert split.W.shape == (b, m, k)
+
+
+def test_progress_from_concurrent_groups_is_one_monotone_stream(monkeypatch):
+    from tracegrad.nmf import _fit
+
+    monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
+    calls = []
+    real_loop = _fit._loop
+    monkeypatch.setattr(_fit, "_loop", lambda *a, **k: calls.append(1) or real_loop(*a, **k))
+    rng = np.random.default_rng(2)
+    V = rng.random((4, 40, 31))
+    seen = []
+    result = tg.nmf.fit(V, 16, max_iter=50, tol=0.0, progress=lambda d, l: seen.append((d, l)))
+    assert len(calls) == 2  # progress on, still two concurrent groups
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == 50 and len(seen) >= 5
+    assert all(np.isfinite(l) and l > 0 for _, l in seen)
+    # the last report is the mean final loss over all four problems, not one group's
+    np.testing.assert_allclose(seen[-1][1], float(jnp.mean(result.loss)), rtol=1e-12)
+
+
+def test_group_progress_reports_the_slowest_group_and_the_weighted_mean():
+    from tracegrad.nmf._workers import GroupProgress
+
+    out = []
+    combined = GroupProgress([1, 3], lambda d, l: out.append((d, l)))
+    a, b = combined.reporter(0), combined.reporter(1)
+    a(10, 4.0)
+    b(10, 2.0)
+    a(20, 2.0)
+    b(20, 1.0)
+    assert out == [(0, 4.0), (10, 2.5), (10, 2.0), (20, 1.25)]

@@ -213,7 +213,7 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
                 cases[f"{name}/sklearn1"] = _sklearn(V, W0, H0, loss, iters, 1)
             meta[name] = {"problems": b, "iters": iters, **w}
             meta[name]["workers"] = workers(
-                b, w["m"], w["n"], w["rank"], False, jax.default_backend(), cpu_workers()
+                b, w["m"], w["n"], w["rank"], jax.default_backend(), cpu_workers()
             )
 
     say(f"timing {len(cases)} cases in {cfg['n_runs']} alternating rounds")

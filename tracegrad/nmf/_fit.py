@@ -34,7 +34,7 @@ from ._result import NMFResult
 from ._sharding import check_mesh, make_spec, place, sharded_loop
 from ._updates import mu_step
 from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
-from ._workers import cpu_workers, groups, run_groups
+from ._workers import GroupProgress, cpu_workers, groups, run_groups
 
 
 class _State(NamedTuple):
@@ -209,19 +209,38 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     return outs
 
 
-def _run_loop(args: tuple, kw: dict, v_batched: bool, B: int, m: int, n: int) -> tuple:
-    """``_loop`` on one device: split over ``_workers`` threads where ``_layout`` says so."""
-    V, mask, W0, H0, *rest = args
+def _run_loop(
+    args: tuple, kw: dict, v_batched: bool, B: int, m: int, n: int, report=None
+) -> tuple:
+    """``_loop`` on one device: split over ``_workers`` threads where ``_layout`` says so.
+
+    ``report``: the fit's progress function when progress is on; each concurrent group then
+    reports through a token of its own into one ``GroupProgress``.
+    """
+    V, mask, W0, H0, pen, tol, token = args
     k = W0.shape[-1]
-    n_workers = workers(B, m, n, k, kw["with_progress"], jax.default_backend(), cpu_workers())
+    n_workers = workers(B, m, n, k, jax.default_backend(), cpu_workers())
     if n_workers == 1 or not all(is_concrete(x) for x in (V, W0, H0)):
         return _loop(*args, **kw)
+    slices = groups(B, n_workers)
+    tokens = [token] * len(slices)
+    if report is not None:
+        combined = GroupProgress([g.stop - g.start for g in slices], report)
+        tokens = [
+            jnp.asarray(_progress.register(combined.reporter(i)), jnp.int32)
+            for i in range(len(slices))
+        ]
     parts = []
-    for g in groups(B, n_workers):
+    for g, tok in zip(slices, tokens, strict=True):
         v = V[g] if v_batched else V
         msk = None if mask is None else (mask[g] if v_batched else mask)
-        parts.append((v, msk, W0[g], H0[g], *rest))
-    return run_groups(_loop, parts, kw)
+        parts.append((v, msk, W0[g], H0[g], pen, tol, tok))
+    try:
+        return run_groups(_loop, parts, kw)
+    finally:
+        if report is not None:
+            for tok in tokens:
+                _progress.unregister(int(tok))
 
 
 def fit(
@@ -253,7 +272,7 @@ def fit(
     and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
     are independent problems, all advanced together in one compiled program (a
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
-    ``_layout``), each stopping on its own.  On a multi-core CPU, with progress off, a batch
+    ``_layout``), each stopping on its own.  On a multi-core CPU a batch
     is split into one contiguous group per core, each group's compiled loop run from its own
     host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).
 
@@ -392,7 +411,9 @@ def _fit(
         args = (V, mask, W0, H0, pen, jnp.asarray(tol, dt), jnp.asarray(token, jnp.int32))
         kw = dict(loss=loss, max_iter=int(max_iter), with_progress=fn is not None)
         if spec is None:
-            W, H, history, n_iter, converged, final = _run_loop(args, kw, bool(v_batch), B, m, n)
+            W, H, history, n_iter, converged, final = _run_loop(
+                args, kw, bool(v_batch), B, m, n, report if fn is not None else None
+            )
         else:
             W0, H0 = place(W0, spec.w_sharding(), spec), place(H0, spec.h_sharding(), spec)
             transposed = plan(

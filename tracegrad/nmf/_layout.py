@@ -78,20 +78,18 @@ def workers(
     m: int,
     n: int,
     k: int,
-    with_progress: bool,
     backend: str,
     cores: int,
 ) -> int:
     """Host threads that each run the compiled loop on a contiguous group of problems.
 
-    One group per core on a CPU, for several problems of at least ``MIN_WORKER_MNK``, and
-    without a progress callback (concurrent loops' reports would interleave).  Measured on 2
+    One group per core on a CPU, for several problems of at least ``MIN_WORKER_MNK``.  Measured on 2
     cores, float32, 100 iterations, one loop vs two threads: 64 problems 257 x 200 rank 16,
     Frobenius 3.0 -> 1.6 ms and KL 7.9 -> 4.3 ms per batch iteration; 64 replicates of one
     257 x 200 V, 1.92x (Frobenius) and 1.90x (KL); 10 problems 64 x 180 rank 8 (the digits
     set's size), 1.31x and 1.94x; 4 problems 1024 x 1024 rank 32, 1.35x and 1.13x.
     """
-    if backend != "cpu" or with_progress or n_problems < 2 or cores < 2:
+    if backend != "cpu" or n_problems < 2 or cores < 2:
         return 1
     if m * n * k < MIN_WORKER_MNK:
         return 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 from collections.abc import Callable
 
 import jax
@@ -53,3 +54,30 @@ def run_groups(loop: Callable, parts: list[tuple], kwargs: dict) -> tuple:
     with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
         outs = list(pool.map(one, parts))
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
+
+
+class GroupProgress:
+    """One progress stream from concurrent groups: at each group's report, ``report`` gets
+    the iterations every group has done (the slowest group's count) and the mean loss over
+    all problems (each group's latest mean, weighted by its size)."""
+
+    def __init__(self, sizes: list[int], report: Callable[[int, float], None]):
+        self._sizes = sizes
+        self._report = report
+        self._done = [0] * len(sizes)
+        self._loss: list[float | None] = [None] * len(sizes)
+        self._lock = threading.Lock()
+
+    def reporter(self, i: int) -> Callable[[int, float], None]:
+        """The progress function of group ``i``."""
+
+        def update(done: int, loss: float) -> None:
+            with self._lock:
+                self._done[i] = max(self._done[i], done)
+                self._loss[i] = loss
+                pairs = zip(self._sizes, self._loss, strict=True)
+                known = [(s, v) for s, v in pairs if v is not None]
+                mean = sum(s * v for s, v in known) / sum(s for s, _ in known)
+                self._report(min(self._done), mean)
+
+        return update
