@@ -209,9 +209,7 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     return outs
 
 
-def _run_loop(
-    args: tuple, kw: dict, v_batched: bool, B: int, m: int, n: int, report=None
-) -> tuple:
+def _run_loop(args: tuple, kw: dict, v_batched: bool, B: int, m: int, n: int, report=None) -> tuple:
     """``_loop`` on one device: split over ``_workers`` threads where ``_layout`` says so.
 
     ``report``: the fit's progress function when progress is on; each concurrent group then
@@ -274,7 +272,9 @@ def fit(
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
     ``_layout``), each stopping on its own.  On a multi-core CPU a batch
     is split into one contiguous group per core, each group's compiled loop run from its own
-    host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).
+    host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).  The
+    split follows the core count, so results are bit-identical for the same key on the same
+    machine, and agree to rounding across machines.
 
     Args:
         V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
