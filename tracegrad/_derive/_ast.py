@@ -377,6 +377,19 @@ def walk(e: Expr):
         stack.extend(reversed(node.children))
 
 
+def distinct_nodes(roots):
+    """Every distinct node under ``roots`` once (a shared sub-expression is one node of the DAG)."""
+    seen: set = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        yield node
+        stack.extend(node.children)
+
+
 def variables(e: Expr) -> dict[str, Shape]:
     """The variables of ``e`` and their shapes, in order of first appearance."""
     out: dict[str, Shape] = {}

@@ -126,18 +126,7 @@ def _kind(e: E.Expr) -> str:
 
 
 def _collect_chains(roots: Sequence[E.Expr]) -> list[E.MatMul]:
-    seen: set = set()
-    chains: list[E.MatMul] = []
-    stack = list(roots)
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if isinstance(e, E.MatMul):
-            chains.append(e)
-        stack.extend(e.children)
-    return chains
+    return [e for e in E.distinct_nodes(roots) if isinstance(e, E.MatMul)]
 
 
 def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
@@ -183,18 +172,11 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
 def _use_counts(roots: Sequence[E.Expr]) -> dict:
     """How many distinct parent nodes use each product (a product and its transpose alike)."""
     counts: dict = {}
-    seen: set = set()
-    stack = list(roots)
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
+    for e in E.distinct_nodes(roots):
         for c in set(e.children):
             if isinstance(c, E.MatMul):
                 key = _canonical_product(c)
                 counts[key] = counts.get(key, 0) + 1
-            stack.append(c)
     return counts
 
 
@@ -489,13 +471,7 @@ def _solvable_inverses(roots: Sequence[E.Expr]) -> set:
     """Matrices whose inverse only ever multiplies something: those are solved, not formed."""
     as_operand: set = set()
     elsewhere: set = set()
-    seen: set = set()
-    stack = list(roots)
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
+    for e in E.distinct_nodes(roots):
         operands = set()
         if isinstance(e, E.MatMul) and len(e.args) == 2:
             a, b = e.args
@@ -507,7 +483,6 @@ def _solvable_inverses(roots: Sequence[E.Expr]) -> set:
                 (as_operand if c in operands else elsewhere).add(inv[0])
             elif isinstance(c, E.Inv):
                 elsewhere.add(c.arg)
-            stack.append(c)
     for r in roots:
         inv = _inverse_of(r)
         if inv is not None:
@@ -545,17 +520,11 @@ def objective_flops(e: E.Expr) -> float:
 
 
 def _parents(roots: Sequence[E.Expr]) -> dict:
+    """How many times each node is a child of a distinct node (with multiplicity)."""
     counts: dict = {}
-    seen: set = set()
-    stack = list(roots)
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
+    for e in E.distinct_nodes(roots):
         for c in e.children:
             counts[c] = counts.get(c, 0) + 1
-            stack.append(c)
     return counts
 
 
