@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from .._registry import registry
 from .._validate import shape_str
+from ._format import aligned_table
 from ._timing import compile_jitted, environment, time_interleaved
 from .grads import geometric_mean
 
@@ -124,16 +125,12 @@ def format_derive(result: dict) -> str:
                 f"{r['derive_s']:.1f}",
             )
         )
-    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [
         f"derived gradient vs jax.grad ({result['dtype']}, median of >= {result['n_runs']} "
         f"alternating runs, more until each side ran {result['min_time']} s; ratio = jax.grad "
         f"/ derived, > 1: the derived function is faster)",
-        fmt.format(*header),
-        fmt.format(*("-" * w for w in widths)),
+        *aligned_table(header, lines),
     ]
-    out += [fmt.format(*row) for row in lines]
     for n, g in result["geomean"].items():
         out.append(f"geometric mean ratio at n={n}: {g:.2f}")
     env = result.get("environment", {})

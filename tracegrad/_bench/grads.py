@@ -22,6 +22,7 @@ import numpy as np
 
 from .._registry import registry
 from .._validate import shape_str
+from ._format import aligned_table
 from ._timing import compile_jitted, environment, time_interleaved
 
 
@@ -130,15 +131,11 @@ def format_grads(result: dict) -> str:
         )
         for r in result["rows"]
     ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [
         f"closed form vs jax.grad ({result['dtype']}, median of >= {result['n_runs']} alternating "
         f"runs after compilation, more until each side ran {result.get('min_time', 0)} s; "
         f"ratio = jax.grad / closed form, > 1: the closed form is faster)",
-        fmt.format(*header),
-        fmt.format(*("-" * w for w in widths)),
-        *(fmt.format(*row) for row in body),
+        *aligned_table(header, body),
     ]
     for n, g in result["geomean_by_size"].items():
         out.append(f"geometric mean ratio at n={n}: {g:.2f}")

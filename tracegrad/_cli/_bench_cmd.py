@@ -10,6 +10,7 @@ never asserted.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -37,24 +38,21 @@ def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False
     return check
 
 
+_GRADIENT_SUITE = {
+    "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
+    "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
+    "n_runs": Key(int, 10, "least timed runs per median", check=positive),
+    "min_time": Key(float, 0.1, "run each side at least this long (s)"),
+    "only": Key(str, "", "regular expression selecting identities ('' for all)"),
+}
+"""Keys of the two suites timing gradients against jax.grad (closed forms, derived ones)."""
+
 SCHEMA = {
     "bench": {
         "suites": Key(list, ["grads"], "suites to run, in order", check=_list_of(str, SUITES)),
     },
-    "grads": {
-        "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
-        "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
-        "n_runs": Key(int, 10, "least timed runs per median", check=positive),
-        "min_time": Key(float, 0.1, "run each side at least this long (s)"),
-        "only": Key(str, "", "regular expression selecting identities ('' for all)"),
-    },
-    "derive": {
-        "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
-        "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
-        "n_runs": Key(int, 10, "timed runs per median", check=positive),
-        "min_time": Key(float, 0.1, "run each side at least this long (s)"),
-        "only": Key(str, "", "regular expression selecting identities ('' for all)"),
-    },
+    "grads": _GRADIENT_SUITE,
+    "derive": _GRADIENT_SUITE,
     "nmf": {
         "iters": Key(int, 200, "MU iterations per timed run", check=positive),
         "n_runs": Key(int, 3, "alternating timing rounds", check=positive),
@@ -100,8 +98,6 @@ def add_parser(sub) -> None:
 
 
 def _regex(text: str) -> str | None:
-    import re
-
     if not text:
         return None
     try:
