@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _frobenius import _frob, _frob_H, _frob_W
 
 import tracegrad as tg
 
@@ -23,18 +24,6 @@ def _assert_close(actual, expected, dtype, what=""):
 
 
 # -- local Frobenius objective (trace notes eq. 24) for the mechanics tests --------------------
-
-
-def _frob(X, W, H):
-    return jnp.sum((X - W @ H) ** 2)
-
-
-def _frob_W(X, W, H):
-    return 2.0 * (W @ (H @ H.T) - X @ H.T)
-
-
-def _frob_H(X, W, H):
-    return 2.0 * ((W.T @ W) @ H - W.T @ X)
 
 
 @pytest.fixture(scope="module")

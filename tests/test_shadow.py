@@ -7,20 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _frobenius import _frob, _frob_H, _frob_W
 
 import tracegrad as tg
-
-
-def _frob(X, W, H):
-    return jnp.sum((X - W @ H) ** 2)
-
-
-def _frob_W(X, W, H):
-    return 2.0 * (W @ (H @ H.T) - X @ H.T)
-
-
-def _frob_H(X, W, H):
-    return 2.0 * ((W.T @ W) @ H - W.T @ X)
 
 
 @pytest.fixture(scope="module")
