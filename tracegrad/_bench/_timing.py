@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -108,27 +107,6 @@ def time_interleaved(
 def time_jitted(fn: Callable, *args, n_runs: int = 10, warmup: int = 2) -> Timing:
     """Compile ``fn`` for ``args`` (excluded from the timing), then time it."""
     return time_compiled(compile_jitted(fn, *args), *args, n_runs=n_runs, warmup=warmup)
-
-
-def time_python(fn: Callable, *args, n_runs: int = 10, warmup: int = 1) -> Timing:
-    """Median wall time of a host (NumPy / scikit-learn) call."""
-    for _ in range(warmup):
-        fn(*args)
-    times = []
-    for _ in range(n_runs):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), min(times), n_runs)
-
-
-def matmul_peak(n: int = 2048, dtype=jnp.float32, n_runs: int = 10) -> float:
-    """Achieved FLOP/s of a jitted square ``n x n`` matmul on the default device, this run."""
-    ka, kb = jax.random.split(jax.random.key(0))
-    a = jax.random.normal(ka, (n, n), dtype)
-    b = jax.random.normal(kb, (n, n), dtype)
-    timing = time_jitted(jnp.matmul, a, b, n_runs=n_runs)
-    return 2.0 * n**3 / timing.median
 
 
 def environment() -> dict:

@@ -10,20 +10,19 @@ with the registry's closed forms (``traa.eq24_W``, ``traa.eq24_H``), in two mode
 
 Each variant is compiled once (excluded), every operand is a jit argument, each run is
 synchronised with ``block_until_ready``; medians over ``n_runs`` runs, all variants measured
-side by side in one process and interleaved run by run, and ratios against the hand-written
-``custom_vjp`` (the floor the bridge with ``check=None`` should sit on) and ``jax.grad``.
+side by side in one process and interleaved run by run (order reversed every round), and
+ratios against the hand-written ``custom_vjp`` (the floor the bridge with ``check=None``
+should sit on) and ``jax.grad``.
 """
 
 from __future__ import annotations
-
-import statistics
 
 import jax
 import jax.numpy as jnp
 
 from .._bridge import with_grad
 from .._registry import identity
-from ._timing import compile_jitted, environment, time_compiled
+from ._timing import compile_jitted, environment, time_calls
 
 LEARNING_RATE = 1e-4
 
@@ -88,17 +87,16 @@ def run_bridge(n: int = 256, n_runs: int = 20, every: int = 100, dtype=jnp.float
     ratios: dict = {}
     for mode in ("value_and_grad", "grad"):
         compiled = {name: compile_jitted(_step(f, mode), X, W, H) for name, f in variants.items()}
-        for c in compiled.values():  # warm up each (and run the shadow's first check)
-            time_compiled(c, X, W, H, n_runs=2, warmup=1)
-        # interleaved: one run of each variant per round, so drifting machine load (a shared
-        # CPU) affects every variant alike
-        samples: dict = {name: [] for name in compiled}
-        for _ in range(n_runs):
-            for name, c in compiled.items():
-                samples[name].append(time_compiled(c, X, W, H, n_runs=1, warmup=0).median)
+        # three warm-up calls each (the shadow's first check among them), then interleaved
+        # rounds (``time_calls``), so drifting machine load affects every variant alike
+        timings = time_calls(
+            {name: (lambda c=c: jax.block_until_ready(c(X, W, H))) for name, c in compiled.items()},
+            n_runs=n_runs,
+            warmup=3,
+        )
         results[mode] = {
-            name: {"median_s": statistics.median(t), "min_s": min(t), "runs": len(t)}
-            for name, t in samples.items()
+            name: {"median_s": t.median, "min_s": t.min, "runs": t.runs}
+            for name, t in timings.items()
         }
         base = results[mode]["custom_vjp"]["median_s"]
         grad = results[mode]["jax.grad"]["median_s"]
