@@ -286,3 +286,46 @@ def test_jitted_calls_are_guarded(kalman_problem):
         jax.block_until_ready(gain(P, H, R - 20.0 * jnp.eye(3)))
     with pytest.raises(Exception, match="R must be symmetric"):
         jax.block_until_ready(gain(P, H, R + jnp.triu(jnp.ones((3, 3)), 1)))
+
+
+def test_jitted_calls_guard_definiteness_and_nan(kalman_problem):
+    P, H, R = kalman_problem
+    x, z = jnp.zeros(4), jnp.zeros(3)
+    gain, update, predict = jax.jit(kalman.gain), jax.jit(kalman.update), jax.jit(kalman.predict)
+    with pytest.raises(Exception, match="P must be symmetric positive semi-definite"):
+        jax.block_until_ready(gain(-P, H, R))
+    with pytest.raises(Exception, match="z contains NaN or Inf"):
+        jax.block_until_ready(update(x, P, z.at[1].set(jnp.nan), H, R))
+    with pytest.raises(Exception, match="H contains NaN or Inf"):
+        jax.block_until_ready(gain(P, H.at[0, 0].set(jnp.inf), R))
+    with pytest.raises(Exception, match="Q must be symmetric positive semi-definite"):
+        jax.block_until_ready(predict(x, P, jnp.eye(4), -jnp.eye(4)))
+    with pytest.raises(Exception, match="x contains NaN or Inf"):
+        jax.block_until_ready(predict(x.at[0].set(jnp.nan), P, jnp.eye(4), jnp.eye(4)))
+    x_pred, _ = predict(x, P, jnp.eye(4), jnp.eye(4))  # the guards pass good input through
+    assert bool(jnp.all(jnp.isfinite(x_pred)))
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["x64-off", "x64-on"])
+def test_ill_conditioned_but_definite_R_is_accepted(x64):
+    """R = diag(1, 1e-8) in float32: condition number 1e8 > 1/eps_32, still positive definite."""
+    P = np.eye(2, dtype=np.float32)
+    R = np.diag(np.array([1.0, 1e-8], np.float32))
+    with jax.enable_x64(x64):
+        K = kalman.gain(P, np.eye(2, dtype=np.float32), R)
+        Kj = jax.jit(kalman.gain)(P, np.eye(2, dtype=np.float32), R)
+    for k in (K, Kj):
+        assert k.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(k), np.diag([0.5, 1 / (1 + 1e-8)]), rtol=1e-6)
+    singular = np.diag([1.0, 1e-17])  # beyond the float64 test's resolution: refused, named
+    with pytest.raises(ValueError, match="R must be symmetric positive definite.*condition"):
+        kalman.gain(np.eye(2), np.eye(2), singular)
+
+
+@pytest.mark.parametrize("half", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+def test_half_precision_is_refused_by_name(half):
+    P = jnp.eye(2, dtype=half)
+    with pytest.raises(TypeError, match=r"P is half precision.*float32"):
+        kalman.gain(P, jnp.eye(2), jnp.eye(2))
+    with pytest.raises(TypeError, match=r"z is half precision"):
+        kalman.update(jnp.zeros(2), jnp.eye(2), jnp.zeros(2, half), jnp.eye(2), jnp.eye(2))
