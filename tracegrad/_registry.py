@@ -71,7 +71,8 @@ def register(
         sample: ``sample(key, dtype, n=None)`` returning valid arguments.
         argnames: names of the arguments in order.
         wrt: index or name of the differentiated argument.
-        formula, latex: the result in plain text and in LaTeX.
+        formula: the result in plain text.
+        latex: the result in LaTeX.
         terms: optional per-appearance terms (see ``Identity``).
         optimum: optional map to a stationary point (see ``Identity``).
         replace: allow overriding an identity of the same name.

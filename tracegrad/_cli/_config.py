@@ -70,16 +70,16 @@ def _type_ok(value, types) -> bool:
     return isinstance(value, types)
 
 
-def _type_name(types) -> str:
+def _type_name(types: type | tuple[type, ...]) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    names = {
+    names: dict[type, str] = {
         bool: "a boolean",
         int: "an integer",
         float: "a number",
         str: "a string",
         list: "an array",
     }
-    return " or ".join(names.get(t, t.__name__) for t in types)
+    return " or ".join(names.get(t) or t.__name__ for t in types)
 
 
 def check_value(key: Key, value: Any, label: str) -> None:

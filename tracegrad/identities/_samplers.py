@@ -28,7 +28,7 @@ def float_dtype(dtype) -> jnp.dtype:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"samplers produce floating arrays, got dtype {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ValueError(
             "float64 samples need 64-bit mode: wrap the call in `with jax.enable_x64(True):`"
         )
