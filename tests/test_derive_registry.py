@@ -3,19 +3,15 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SHIPPED_IDENTITIES, assert_normwise_close
 
 import tracegrad as tg
 from tracegrad._derive._registry_expressions import EXPRESSIONS, NOT_EXPRESSIBLE
 
-# every name of /work/notes/identity_table.md (the registry contract); identities land from
-# several branches, so some may not be registered yet
-IDENTITY_TABLE = (
-    "traa.eq9", "traa.eq12", "traa.eq17", "traa.eq21", "traa.eq24_W", "traa.eq24_H",
-    "traa.eq27", "traa.eq28", "traa.eq31", "traa.eq34", "traa.eq41", "traa.eq46",
-    "kalman.trace_AB", "kalman.trace_ABAt", "kalman.trace_posterior_covariance",
-    "hu.inner", "hu.trace", "hu.trace_inner", "hu.det", "hu.logdet", "hu.inverse",
-    "hu.spectral_norm", "hu.gaussian_mean", "hu.gaussian_cov", "hu.least_squares",
-)  # fmt: skip
+# the registry contract: every identity tracegrad ships (trace derivative notes, the Kalman
+# gain derivation, the matrix calculus notes); identities land from several branches, so some
+# may not be registered yet
+IDENTITY_TABLE = SHIPPED_IDENTITIES
 
 
 def test_every_registered_identity_is_classified():
@@ -33,10 +29,7 @@ def test_the_identity_table_is_classified_once():
 
 
 def _normwise_close(got, want, dtype):
-    rtol, atol = tg.tolerances(dtype)
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = float(np.max(np.abs(got - want)))
-    assert err <= atol + rtol * float(np.max(np.abs(want))), f"normwise error {err:.3e}"
+    assert_normwise_close(got, want, dtype)
 
 
 @pytest.mark.parametrize("name", sorted(EXPRESSIONS))

@@ -14,7 +14,8 @@ import tracegrad as tg
 from tracegrad._check import evaluate
 from tracegrad.identities import _samplers
 
-# The identity table (notes/identity_table.md): argnames, wrt, and each argument's shape in
+# The registry contract (trace derivative notes, Kalman gain derivation, matrix calculus
+# notes; each identity cites its equation): argnames, wrt, and each argument's shape in
 # letters.  Distinct letters must be distinct sizes in the samplers (rectangular wherever the
 # mathematics allows), so a transposed gradient cannot pass by symmetry.
 CONTRACT = {
