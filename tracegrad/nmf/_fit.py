@@ -272,7 +272,7 @@ def fit(
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
     ``_layout``), each stopping on its own.  On a multi-core CPU a batch
     is split into one contiguous group per core, each group's compiled loop run from its own
-    host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).  The
+    host thread (``_workers``: XLA leaves most cores idle on small matmuls).  The
     split follows the core count, so results are bit-identical for the same key on the same
     machine, and agree to rounding across machines.
 
