@@ -322,3 +322,15 @@ def test_half_precision_is_refused_by_name(half):
         kalman.gain(P, jnp.eye(2), jnp.eye(2))
     with pytest.raises(TypeError, match=r"z is half precision"):
         kalman.update(jnp.zeros(2), jnp.eye(2), jnp.zeros(2, half), jnp.eye(2), jnp.eye(2))
+
+
+def test_non_arrays_and_empty_matrices_are_named():
+    eye = np.eye(2)
+    with pytest.raises(TypeError, match="P must be a floating-point array.*NoneType"):
+        kalman.gain(None, eye, eye)
+    with pytest.raises(TypeError, match="z must be a floating-point array.*str"):
+        kalman.update(np.zeros(2), eye, "z", eye, eye)
+    with pytest.raises(ValueError, match=r"P \(prior covariance\) is empty"):
+        kalman.gain(np.zeros((0, 0)), np.zeros((0, 0)), np.zeros((0, 0)))
+    with pytest.raises(ValueError, match=r"Q \(process noise covariance\) must be 2x2"):
+        kalman.predict(np.zeros(2), eye, eye, np.zeros((0, 0)))

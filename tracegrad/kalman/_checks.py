@@ -45,7 +45,15 @@ from .._validate import is_concrete, require_finite, shape_str
 
 def common_dtype(**arrays) -> tuple[dict[str, jax.Array], jnp.dtype]:
     """Convert to arrays of one floating dtype (JAX promotion); integer H or F are welcome."""
-    converted = {k: jnp.asarray(v) for k, v in arrays.items()}
+    converted = {}
+    for k, v in arrays.items():
+        try:
+            converted[k] = jnp.asarray(v)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{k} must be a floating-point array (or nested lists of numbers), "
+                f"got {type(v).__name__} {v!r:.60}"
+            ) from None
     dtype = jnp.result_type(*converted.values())
     listing = ", ".join(f"{k} {v.dtype}" for k, v in converted.items())
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -67,6 +75,8 @@ def square(name: str, M: jax.Array) -> int:
             f"{name} must be a square matrix (or a stack of them, shape (..., k, k)), "
             f"got shape {M.shape}"
         )
+    if M.shape[-1] == 0 or M.size == 0:
+        raise ValueError(f"{name} is empty (shape {M.shape}): a covariance is at least 1x1")
     return M.shape[-1]
 
 
