@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import jax
@@ -82,6 +83,7 @@ SCHEMA = {
             str,
             "nmf-result.npz",
             "where W, H and the loss history go (.npz); relative to the current directory",
+            check=lambda v: None if v.strip().lower().endswith(".npz") else "must end in .npz",
         ),
         "plot": Key(bool, True, "also write a loss-curve PNG beside it (needs matplotlib)"),
     },
@@ -147,15 +149,7 @@ def load_data(config: dict, config_path: Path | None) -> tuple[np.ndarray, np.nd
             f"data.path {path}: unsupported type {path.suffix!r} (use .npy, .npz or .csv)"
         )
     try:
-        if path.suffix == ".npy":
-            V, mask = np.load(path, allow_pickle=False), None
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if "V" not in npz:
-                    raise CLIError(f"{path}: no array named 'V' (found {', '.join(npz.files)})")
-                V, mask = npz["V"], (npz["mask"] if "mask" in npz else None)
-        else:
-            V, mask = np.loadtxt(path, delimiter=",", ndmin=2), None
+        V, mask = _read(path)
     except CLIError:
         raise
     except Exception as err:  # noqa: BLE001 - corrupt zip, bad header, pickled objects, ...
@@ -166,6 +160,20 @@ def load_data(config: dict, config_path: Path | None) -> tuple[np.ndarray, np.nd
     return _real_array(V, f"{path}: V"), None if mask is None else _real_array(
         mask, f"{path}: mask"
     )
+
+
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(V, mask)`` from a .npy, .npz or .csv file; NumPy's warnings are errors here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "input contained no data" and the like: refused
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False), None
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                if "V" not in npz:
+                    raise CLIError(f"{path}: no array named 'V' (found {', '.join(npz.files)})")
+                return npz["V"], (npz["mask"] if "mask" in npz else None)
+        return np.loadtxt(path, delimiter=",", ndmin=2), None
 
 
 def _real_array(x, name: str) -> np.ndarray:
