@@ -83,7 +83,7 @@ SCHEMA = {
             str,
             "nmf-result.npz",
             "where W, H and the loss history go (.npz); relative to the current directory",
-            check=lambda v: None if v.strip().lower().endswith(".npz") else "must end in .npz",
+            check=lambda v: None if v.strip().endswith(".npz") else "must end in .npz",
         ),
         "plot": Key(bool, True, "also write a loss-curve PNG beside it (needs matplotlib)"),
     },

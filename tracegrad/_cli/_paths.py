@@ -60,7 +60,7 @@ def output_file(path: str | os.PathLike, label: str, suffix: str | None = None) 
     if not text.strip():
         raise CLIError(f"{label} is empty: give a file name")
     target = Path(text)
-    if suffix is not None and target.suffix.lower() != suffix:
+    if suffix is not None and target.suffix != suffix:
         raise CLIError(f"{label} {target}: must end in {suffix}")
     if target.is_dir():
         raise CLIError(f"{label} {target}: is a directory, not a file")
