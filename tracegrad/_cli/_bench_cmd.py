@@ -81,7 +81,7 @@ SCHEMA = {
         "dir": Key(
             str,
             "bench-results",
-            "directory for <suite>.json and <suite>.png (overrides [output] dir)",
+            "directory for <suite>.json and <suite>.png ([output] dir)",
             check=lambda v: None if v.strip() else "must not be empty",
         ),
         "plot": Key(bool, True, "write a bar chart per suite (needs matplotlib)"),
