@@ -68,6 +68,7 @@ def fit_loop(
     progress_parts: int = 1,
     constrain=None,
     progress_real: int | None = None,
+    real_m: int | None = None,
 ):
     """Run ``solver`` from ``(W, H)`` until each problem stops or ``max_iter``; jittable.
 
@@ -98,13 +99,15 @@ def fit_loop(
             nothing to the program.
         progress_real: the reported mean loss is over the first ``progress_real`` problems
             only (the sharded fit's padding copies follow them); None: all.
+        real_m: the rows of the problem before the sharded fit's zero padding (None: ``M``).
 
     Returns:
         ``(W, H, history, n_iter, converged, final_loss)``.
     """
     loss = resolve_loss(loss)
     solver = resolve_solver(solver)
-    B = W.shape[0]
+    B, m, k = W.shape
+    dims = (m if real_m is None else real_m, H.shape[-1], k)
     dtype = W.dtype
     data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
@@ -123,7 +126,7 @@ def fit_loop(
     def iteration(_, s: _State) -> _State:
         active = ~s.done
         act = active if B > 1 or solver.stops_each_iteration else None
-        W, H, stat = solver.step(data, s.W, s.H, loss, pen, mask, act, update_W, update_H)
+        W, H, stat = solver.step(data, s.W, s.H, loss, pen, mask, act, update_W, update_H, dims)
         if constrain is not None:
             W, H = constrain(W, H)
         it = s.it + 1

@@ -174,6 +174,7 @@ def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progr
         update_W=update_W, update_H=update_H,
         progress_token=token if with_progress else None, transposed=transposed,
         constrain=constrain, progress_real=spec.size if spec.mode == "batch" else None,
+        real_m=spec.size if spec.mode == "rows" else None,
     )  # fmt: skip
     W, H, history, n_iter, converged, final = outs
     if pad and spec.mode == "batch":

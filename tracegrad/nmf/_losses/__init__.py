@@ -14,12 +14,14 @@ from ._frobenius import Frobenius as Frobenius
 from ._itakura_saito import ItakuraSaito as ItakuraSaito
 from ._kl import KullbackLeibler as KullbackLeibler
 
+_KL, _IS = KullbackLeibler(), ItakuraSaito()
+
 LOSSES: dict[str, AbstractLoss] = {
     "frobenius": Frobenius(),
-    "kl": KullbackLeibler(),
-    "kullback-leibler": KullbackLeibler(),
-    "itakura-saito": ItakuraSaito(),
-    "is": ItakuraSaito(),
+    "kl": _KL,
+    "kullback-leibler": _KL,
+    "itakura-saito": _IS,
+    "is": _IS,
 }
 """Accepted ``loss`` names (aliases included) and the loss object each means."""
 

@@ -72,7 +72,9 @@ class Beta(AbstractLoss):
         sum_x_wh = jnp.sum(jnp.where(observed, V * WHc ** (b - 1), zero), axis=(-2, -1))
         sum_x = jnp.sum(jnp.where(observed, jnp.where(observed, V, 1.0) ** b, zero), axis=(-2, -1))
         wh_b = WH**b
-        if mask is not None:
+        if b < 0:  # V > 0 wherever observed (``fit`` refuses zeros): skip masked/padded 0^b
+            wh_b = jnp.where(V > 0, wh_b, zero)
+        elif mask is not None:
             wh_b = jnp.where(mask != 0, wh_b, zero)
         sum_wh = jnp.sum(wh_b, axis=(-2, -1))
         return (sum_x - b * sum_x_wh + (b - 1) * sum_wh) / (b * (b - 1))

@@ -36,10 +36,10 @@ class ItakuraSaito(AbstractLoss):
         zero = jnp.zeros((), WH.dtype)
         s = jnp.sum(jnp.where(observed, div, zero), axis=(-2, -1))
         logs = jnp.sum(jnp.where(observed, jnp.log(div), zero), axis=(-2, -1))
-        if mask is None:
-            count = jnp.asarray(V.shape[-2] * V.shape[-1], WH.dtype)
-        else:
-            count = jnp.sum(mask, axis=(-2, -1))
+        # scikit-learn counts all M N entries; V > 0 holds for every observed entry (``fit``
+        # refuses zeros), so counting V > 0 is that count, and it leaves out masked entries
+        # and the sharded fit's zero padding rows.
+        count = jnp.sum((V > 0).astype(WH.dtype), axis=(-2, -1))
         return s - count - logs
 
     def mu_parts(self, factor, V, W, H, mask=None):

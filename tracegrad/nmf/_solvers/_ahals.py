@@ -25,9 +25,8 @@ class AcceleratedHALS(ViolationRule):
     def check(self, loss, masked):
         check_frobenius(self.name, loss, masked)
 
-    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H):
-        m, k = W.shape[-2:]
-        n = H.shape[-1]
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        m, n, k = dims
         viol = jnp.zeros(W.shape[:-2], W.dtype)
         if update_W:
             G, R = w_system(data, H, pen)

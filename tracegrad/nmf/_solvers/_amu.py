@@ -23,9 +23,8 @@ class AcceleratedMU(AbstractSolver):
     def check(self, loss, masked):
         check_frobenius(self.name, loss, masked)
 
-    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H):
-        m, k = W.shape[-2:]
-        n = H.shape[-1]
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        m, n, k = dims
         if update_W:
             num, G = v_ht(data, H), gram_h(H)
 

@@ -56,11 +56,14 @@ class AbstractSolver(eqx.Module):
         active,
         update_W: bool,
         update_H: bool,
+        dims: tuple[int, int, int],
     ) -> tuple[jax.Array, jax.Array, Any]:
         """One iteration for all problems: ``(W, H, stat)``; ``stat`` feeds the stop rule.
 
         ``data``: ``V`` or a ``_contract.Data``; ``W (B, M, K)``, ``H (B, K, N)``; ``active``:
         ``(B,)`` bool or None (all active); frozen problems keep their factors exactly.
+        ``dims``: the problem's real ``(M, N, K)`` (the sharded fit pads ``M`` with zero rows;
+        cost-based choices must not see the padding).
         """
 
     def stop_init(self, e0: jax.Array) -> Any:

@@ -98,7 +98,7 @@ class HALS(ViolationRule):
     def check(self, loss, masked):
         check_frobenius(self.name, loss, masked)
 
-    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H):
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         viol = jnp.zeros(W.shape[:-2], W.dtype)
         if update_W:
             G, R = w_system(data, H, pen)

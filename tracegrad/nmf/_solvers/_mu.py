@@ -59,7 +59,7 @@ class MultiplicativeUpdate(AbstractSolver):
 
     name = "mu"
 
-    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H):
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         if update_W:
             W = mu_W(data, W, H, loss, pen, mask, active)
         if update_H:
