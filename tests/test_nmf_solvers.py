@@ -3,7 +3,6 @@ transform, monotone decrease, compile counts, and a walk over every LOSSES x SOL
 
 import warnings
 
-import jax
 import numpy as np
 import pytest
 from sklearn.decomposition import NMF as SkNMF
