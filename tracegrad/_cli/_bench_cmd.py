@@ -22,6 +22,7 @@ from ._errors import CLIError
 
 SUITES = ("grads", "derive", "nmf", "nmf_solvers", "bridge")
 LOSSES = tuple(_LOSS_TABLE)
+NMF_SOLVERS = tuple(_SOLVER_TABLE)
 
 
 def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False):
@@ -74,7 +75,7 @@ SCHEMA = {
     },
     "nmf_solvers": {
         "solvers": Key(
-            list, list(_SOLVER_TABLE), "our solvers to time", check=_list_of(str, _SOLVER_TABLE)
+            list, list(_SOLVER_TABLE), "our solvers to time", check=_list_of(str, NMF_SOLVERS)
         ),
         "cd_iters": Key(int, 200, "scikit-learn cd iterations that set the target", check=positive),
         "max_iters": Key(int, 1000, "cap on our iterations to reach the target", check=positive),
