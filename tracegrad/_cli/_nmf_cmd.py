@@ -13,12 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
+from ..nmf import LOSSES as _LOSS_TABLE
+from ..nmf import SOLVERS as _SOLVER_TABLE
 from ._config import Key, add_flag, load_config, non_negative, override, positive, seed
 from ._errors import CLIError
 from ._output import Progress, print_table
 from ._paths import output_file
 
-LOSSES = ("frobenius", "kl", "kullback-leibler")
+LOSSES = tuple(_LOSS_TABLE)
+SOLVERS = tuple(_SOLVER_TABLE)
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 
 
@@ -45,7 +48,8 @@ SCHEMA = {
     },
     "nmf": {
         "rank": Key(int, 4, "number of components K", check=positive),
-        "loss": Key(str, "kl", "objective", LOSSES),
+        "loss": Key(str, "kl", "objective (a beta-divergence)", LOSSES),
+        "solver": Key(str, "mu", "mu (any loss), hals / amu / ahals (frobenius only)", SOLVERS),
         "max_iter": Key(int, 200, "iteration cap", check=positive),
         "tol": Key(float, 1e-4, "relative-decrease stopping tolerance", check=non_negative),
         "init": Key(str, "random", "initialisation scheme", INITS),
@@ -91,7 +95,10 @@ SCHEMA = {
 
 
 FLAGS = (
-    *(("nmf", key) for key in ("rank", "loss", "max_iter", "tol", "init", "seed", "replicates")),
+    *(
+        ("nmf", key)
+        for key in ("rank", "loss", "solver", "max_iter", "tol", "init", "seed", "replicates")
+    ),
     ("nmf", "dtype"),
     ("mesh", "devices"),
     ("output", "path"),
@@ -247,6 +254,7 @@ def _fit(config: dict, V: np.ndarray, mask: np.ndarray | None, dtype, progress):
             jnp.asarray(V, dtype),
             opts["rank"],
             loss=opts["loss"],
+            solver=opts["solver"],
             max_iter=opts["max_iter"],
             tol=opts["tol"],
             init=opts["init"],
