@@ -544,17 +544,18 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     else:
         with jax.enable_x64(True):
             args64 = _as_f64(args)
-            term_values = None
-            where = ""
             if terms is not None:
                 term_values = _terms_values(terms, args64, shape)
+                diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
             else:
-                found = appearance_terms(f, argnum, args64, argnames)
-                if found is not None:
-                    term_values, where = found
-        diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
-        if where and "per-appearance" in diagnosis:
-            diagnosis += where
+                # automatic terms from the jaxpr: try each basis until one explains the candidate
+                diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_)
+                if diagnosis.startswith("no simple pattern"):
+                    for basis, where in appearance_terms(f, argnum, args64, argnames):
+                        found = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=basis)
+                        if "per-appearance" in found:
+                            diagnosis = found + where
+                            break
     return GradReport(
         ok=ok,
         max_abs_err=max(r.max_abs_err for r in refs.values()),

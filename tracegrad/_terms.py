@@ -159,75 +159,165 @@ def _describe(k: int, app: _Appearance, name: str) -> str:
     return f"{name}#{k} [{expr}]"
 
 
-def appearance_terms(
-    f: Callable, argnum: int, args64: Sequence, argnames: Sequence[str] | None = None
-) -> tuple[dict[str, np.ndarray], str] | None:
-    """The per-appearance terms of ``d f / d args[argnum]`` at ``args64`` (float64), labelled.
+_PROGRAMS: dict = {}
 
-    Returns ``(terms, where)``: ``terms`` maps a label such as ``"X#2 [· @ X^T]"`` to its float64
-    term, and ``where`` is a sentence giving each term's source line; or ``None`` when ``f``
-    has a single appearance of the argument, more than ``MAX_APPEARANCES``, or cannot be split
-    (the diagnosis then falls back to the patterns that need no terms).
-    """
-    name = argnames[argnum] if argnames is not None and argnum < len(argnames) else "x"
+
+def _split_program(f: Callable, argnum: int, avals: tuple):
+    """``(jitted terms function, appearances)`` for ``f`` at these shapes, cached; or None."""
+    cache_key = (f, argnum, avals)
     try:
-        closed = jax.make_jaxpr(f)(*args64)
-        jaxpr = closed.jaxpr
-        if len(jaxpr.invars) != len(args64):
-            return None  # pytree arguments: not split
-        x = args64[argnum]
+        if cache_key in _PROGRAMS:
+            return _PROGRAMS[cache_key]
+    except TypeError:  # an unhashable callable: no cache
+        cache_key = None
+    specs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in avals]
+    closed = jax.make_jaxpr(f)(*specs)
+    jaxpr, consts = closed.jaxpr, closed.consts
+    program = None
+    if len(jaxpr.invars) == len(specs):  # pytree arguments are not split
         log: list[_Appearance] = []
 
-        def counting():
-            return x
-
-        def invals(extra=None):
-            vals = list(args64)
+        def with_alias(args):
+            vals = list(args)
             vals[argnum] = _Alias()
             return vals
 
-        jax.eval_shape(lambda: _evaluate(jaxpr, closed.consts, invals(), counting, log))
+        jax.eval_shape(
+            lambda *a: _evaluate(jaxpr, consts, with_alias(a), lambda: a[argnum], log), *specs
+        )
         k = len(log)
-        if not 2 <= k <= MAX_APPEARANCES:
-            return None
+        if 1 <= k <= MAX_APPEARANCES:
 
-        def split(*xs):
-            it = iter(xs)
-            return _evaluate(jaxpr, closed.consts, invals(), lambda: next(it), None)[0]
+            def terms(*args):
+                def split(*xs):
+                    it = iter(xs)
+                    return _evaluate(jaxpr, consts, with_alias(args), lambda: next(it), None)[0]
 
-        grads = jax.jit(jax.grad(split, argnums=tuple(range(k))))(*([x] * k))
-        raw = [np.asarray(g, np.float64) for g in grads]
-    except Exception:  # noqa: BLE001 - the diagnosis is best effort; the verdict does not use it
-        return None
-    labels = [_describe(i + 1, app, name) for i, app in enumerate(log)]
-    scale = max(float(np.linalg.norm(t)) for t in raw)
-    if scale == 0.0:
-        return None
-    # merge equal terms, drop vanishing ones
-    groups: list[tuple[list[int], np.ndarray]] = []
+                return jax.grad(split, argnums=tuple(range(k)))(*([args[argnum]] * k))
+
+            program = (jax.jit(terms), log)
+    if cache_key is not None:
+        if len(_PROGRAMS) > 256:
+            _PROGRAMS.clear()
+        _PROGRAMS[cache_key] = program
+    return program
+
+
+_DEGREE_STEPS = (0.0, 1.0, -1.0, 2.0)
+_DEGREE_CHECK = 0.5
+_DEGREE_WORDS = {
+    0: "independent of {x}",
+    1: "linear in {x}",
+    2: "quadratic in {x}",
+    3: "cubic in {x}",
+}
+
+
+def _group(raw: list[np.ndarray]) -> list[list[int]]:
+    """Indices of equal terms grouped together; vanishing terms left out."""
+    scale = max((float(np.linalg.norm(t)) for t in raw), default=0.0)
+    groups: list[list[int]] = []
     for i, t in enumerate(raw):
         if float(np.linalg.norm(t)) <= 1e-12 * scale:
             continue
-        for members, total in groups:
-            ref = total / len(members)
-            if float(np.linalg.norm(t - ref)) <= 1e-9 * max(float(np.linalg.norm(ref)), 1e-300):
+        for members in groups:
+            ref = raw[members[0]]
+            if float(np.linalg.norm(t - ref)) <= 1e-9 * float(np.linalg.norm(ref)):
                 members.append(i)
                 break
         else:
-            groups.append(([i], t))
-    if len(groups) < 2:
+            groups.append([i])
+    return groups
+
+
+def _degree_parts(values: dict[float, np.ndarray]) -> list[np.ndarray] | None:
+    """Parts ``C_d`` (d = 0..3) with ``T(s x) = sum_d s^d C_d``, when T is such a polynomial."""
+    steps = np.asarray(_DEGREE_STEPS)
+    vander = steps[:, None] ** np.arange(len(steps))[None, :]
+    stack = np.stack([values[s].ravel() for s in _DEGREE_STEPS])
+    if not np.isfinite(stack).all() or not np.isfinite(values[_DEGREE_CHECK]).all():
         return None
-    terms: dict[str, np.ndarray] = {}
-    at: dict[tuple[str, str], list[str]] = {}
-    for members, t in groups:
-        label = " = ".join(labels[m] for m in members)
-        terms[label] = t * len(members)
+    comps = np.linalg.solve(vander, stack)
+    predicted = sum(_DEGREE_CHECK**d * comps[d] for d in range(len(steps)))
+    scale = max(float(np.linalg.norm(values[1.0])), 1e-300)
+    if float(np.linalg.norm(predicted - values[_DEGREE_CHECK].ravel())) > 1e-7 * scale:
+        return None
+    shape = values[1.0].shape
+    return [c.reshape(shape) for c in comps]
+
+
+def appearance_terms(
+    f: Callable, argnum: int, args64: Sequence, argnames: Sequence[str] | None = None
+) -> list[tuple[dict[str, np.ndarray], str]]:
+    """Bases of labelled terms of ``d f / d args[argnum]`` at ``args64`` (float64), in order.
+
+    1. The per-appearance terms (equal ones merged, vanishing ones dropped), when there are two
+       or more.
+    2. When the terms are polynomials of degree <= 3 in the argument (quadratic objectives such
+       as ``||X - W H||^2`` or a Gaussian log-likelihood in its mean, whose gradient has one
+       appearance but two parts), each term split into its parts of each degree: the
+       ``W``-independent ``-2 X H^T`` and the linear ``2 W H H^T``.
+
+    Each basis is ``(terms, where)``: ``terms`` maps a label such as ``"X#2 [· @ X^T]"`` to a
+    float64 array, and ``where`` gives the appearances' source lines.  The list is empty when
+    ``f`` cannot be split (the diagnosis then uses only the patterns that need no terms).
+    """
+    name = argnames[argnum] if argnames is not None and argnum < len(argnames) else "x"
+    try:
+        avals = tuple((tuple(a.shape), str(a.dtype)) for a in args64)
+        program = _split_program(f, argnum, avals)
+        if program is None:
+            return []
+        compiled, log = program
+
+        def at(step: float) -> list[np.ndarray]:
+            args = list(args64)
+            args[argnum] = args64[argnum] * step
+            return [np.asarray(g, np.float64) for g in compiled(*args)]
+
+        raw = at(1.0)
+        groups = _group(raw)
+        if not groups:
+            return []
+        scaled = {s: at(s) for s in (*_DEGREE_STEPS, _DEGREE_CHECK) if s != 1.0}
+        scaled[1.0] = raw
+    except Exception:  # noqa: BLE001 - the diagnosis is best effort; the verdict does not use it
+        return []
+
+    labels = [_describe(i + 1, app, name) for i, app in enumerate(log)]
+    at_lines: dict[tuple[str, str], list[str]] = {}
+    for members in groups:
         for m in members:
             if log[m].where:
-                at.setdefault((log[m].where, log[m].line), []).append(f"{name}#{m + 1}")
+                at_lines.setdefault((log[m].where, log[m].line), []).append(f"{name}#{m + 1}")
     where = ""
-    if at:
+    if at_lines:
         where = "; source: " + "; ".join(
-            f"{', '.join(ids)} at {loc}: {line}" for (loc, line), ids in at.items()
+            f"{', '.join(ids)} at {loc}: {line}" for (loc, line), ids in at_lines.items()
         )
-    return terms, where
+    bases: list[tuple[dict[str, np.ndarray], str]] = []
+    group_labels = [" = ".join(labels[m] for m in members) for members in groups]
+    if len(groups) >= 2:
+        bases.append(
+            (
+                {lab: raw[ms[0]] * len(ms) for lab, ms in zip(group_labels, groups, strict=True)},
+                where,
+            )
+        )
+    refined: dict[str, np.ndarray] = {}
+    for lab, members in zip(group_labels, groups, strict=True):
+        parts = _degree_parts({s: v[members[0]] * len(members) for s, v in scaled.items()})
+        if parts is None:
+            return bases
+        nonzero = [
+            d
+            for d, p in enumerate(parts)
+            if np.linalg.norm(p) > 1e-9 * np.linalg.norm(raw[members[0]])
+        ]
+        for d in nonzero:
+            part = _DEGREE_WORDS[d].format(x=name)
+            key = f"the part of {lab} {part}" if len(groups) > 1 else f"the part {part}"
+            refined[key] = parts[d]
+    if len(refined) >= 2 and len(refined) > len(groups):
+        bases.append((refined, where))
+    return bases
