@@ -236,7 +236,7 @@ def _as_candidate(value, expected: str) -> jax.Array:
 
 
 def _terms_values(terms, args64, shape) -> dict[str, np.ndarray]:
-    value = terms(*args64) if callable(terms) else terms
+    value = evaluate(terms, *args64) if callable(terms) else terms
     if not isinstance(value, Mapping):
         raise TypeError(f"terms must give a mapping {{label: array}}, got {type(value).__name__}")
     out = {}
@@ -415,6 +415,11 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             abs_err / scale if scale > 0 else float("inf"),
         )
 
+    term_values = None
+    if terms is not None:  # validated now, so malformed terms fail even for a right gradient
+        with jax.enable_x64(True):
+            term_values = _terms_values(terms, _as_f64(args), shape)
+
     c = candidate.astype(dtype)
     refs: dict[str, ReferenceResult] = {}
 
@@ -544,8 +549,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     else:
         with jax.enable_x64(True):
             args64 = _as_f64(args)
-            if terms is not None:
-                term_values = _terms_values(terms, args64, shape)
+            if term_values is not None:
                 diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
             else:
                 # automatic terms from the jaxpr: try each basis until one explains the candidate
