@@ -274,9 +274,10 @@ def check_grad(
     rtol: float | None = None,
     atol: float | None = None,
     key: jax.Array | int | None = None,
-    n_directions: int = 4,
+    n_directions: int | None = None,
     terms: Callable[..., Mapping[str, jax.Array]] | Mapping[str, jax.Array] | None = None,
     argnames: Sequence[str] | None = None,
+    fd: bool | None = None,
 ) -> GradReport:
     """Check a hand-derived gradient of scalar ``f`` against independent references.
 
@@ -325,7 +326,11 @@ def check_grad(
         rtol, atol: normwise tolerances (finite, >= 0); default per dtype as above.
         key: seed (int >= 0) or JAX PRNG key for the random directions (default 0).
         n_directions: number of forward-mode (and large-input finite-difference) directions,
-            >= 1.
+            >= 1; default 4, or 1 above ``FD_FULL_MAX_SIZE`` entries.
+        fd: whether to compute the float64 finite differences.  Default: always up to
+            ``FD_FULL_MAX_SIZE`` entries; above it only for float64 arguments, since for
+            float32 the float64 reverse-mode truth already sets the tolerance and the
+            differences would cost several times the check (``True`` forces them).
         terms: optional per-appearance terms summing to the true gradient (a function of
             ``args`` or a mapping of label to array), used only for the diagnosis.
         argnames: optional names of ``args`` for messages.
@@ -342,7 +347,12 @@ def check_grad(
             is not finite at ``args``, ``argnum`` out of range, negative or NaN ``rtol`` /
             ``atol``, ``n_directions < 1``, terms of the wrong shape.
     """
-    _validate_options(argnum, key, n_directions, argnames, terms)
+    if n_directions is not None:
+        _validate_options(argnum, key, n_directions, argnames, terms)
+    else:
+        _validate_options(argnum, key, 1, argnames, terms)
+    if fd is not None and not isinstance(fd, bool | np.bool_):
+        raise TypeError(f"fd must be None, True or False, got {fd!r}")
     if grad is None or isinstance(grad, str | bytes | Mapping):
         raise TypeError(
             f"grad must be a function of the arguments or the gradient array, got "
@@ -351,17 +361,17 @@ def check_grad(
     if _x64_needed(args):
         with jax.enable_x64(True):
             report = _check(
-                f, grad, args, int(argnum), rtol, atol, key, int(n_directions), terms, argnames
+                f, grad, args, int(argnum), rtol, atol, key, n_directions, terms, argnames, fd
             )
         note = (
             "float64 arguments with jax_enable_x64 off: checked in float64 inside a "
             "jax.enable_x64(True) scope"
         )
         return dataclasses.replace(report, notes=(*report.notes, note))
-    return _check(f, grad, args, int(argnum), rtol, atol, key, int(n_directions), terms, argnames)
+    return _check(f, grad, args, int(argnum), rtol, atol, key, n_directions, terms, argnames, fd)
 
 
-def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames) -> GradReport:
+def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames, fd):
     args = _validate(f, args, argnum, argnames)
     argnum = argnum % len(args)
     x = args[argnum]
@@ -421,6 +431,27 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             term_values = _terms_values(terms, _as_f64(args), shape)
 
     c = candidate.astype(dtype)
+    large = x.size > FD_FULL_MAX_SIZE
+    if n_directions is None:
+        n_directions = 1 if large else 4
+    n_directions = int(n_directions)
+    if large:
+        return _check_large(
+            f,
+            c,
+            candidate,
+            args,
+            argnum,
+            rtol,
+            fixed_rtol,
+            atol_,
+            key,
+            n_directions,
+            term_values,
+            argnames,
+            fd,
+            grad,
+        )
     refs: dict[str, ReferenceResult] = {}
 
     # reverse and forward mode (random directions), same dtype, one compiled program;
@@ -491,7 +522,9 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     consistency = None
     with jax.enable_x64(True):
         args64 = _as_f64(args)
-        if x.size <= FD_FULL_MAX_SIZE:
+        if fd is False:
+            pass
+        elif x.size <= FD_FULL_MAX_SIZE:
             fd = np.asarray(_fd.fd_gradient(f, argnum, *args64))
             refs["fd64"] = _normwise(
                 "fd64",
@@ -531,13 +564,53 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
                     f"finite differences {fd[k]:.6g}"
                 )
 
+    return _verdict(
+        f,
+        c,
+        g64,
+        args,
+        argnum,
+        refs,
+        consistency,
+        term_values,
+        argnames,
+        rtol_,
+        atol_,
+        noise,
+        notes,
+        dtype,
+        shape,
+        candidate,
+    )
+
+
+def _verdict(
+    f,
+    c,
+    g64,
+    args,
+    argnum,
+    refs,
+    consistency,
+    term_values,
+    argnames,
+    rtol_,
+    atol_,
+    noise,
+    notes,
+    dtype,
+    shape,
+    candidate,
+) -> GradReport:
+    """The report: the verdict over ``refs`` and, on failure, the diagnosis against ``g64``."""
     ok = all(r.ok for r in refs.values()) and consistency is None
     if consistency is not None:
         agrees = [n for n in ("reverse", "fd64") if refs[n].ok]
-        side = {
+        sides: dict[tuple[str, ...], str] = {
             ("reverse",): "the candidate agrees with autodiff",
             ("fd64",): "the candidate agrees with the finite differences",
-        }.get(tuple(agrees), "the candidate agrees with neither")
+        }
+        side = sides.get(tuple(agrees), "the candidate agrees with neither")
         diagnosis = (
             f"inconclusive: the references disagree with each other ({consistency}); f is "
             f"probably not differentiable at these arguments (a kink: abs, max, relu or a sort "
@@ -608,3 +681,178 @@ def assert_grad_close(
     if not report.ok:
         raise AssertionError(f"hand-derived gradient disagrees with autodiff\n{report}")
     return report
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _device_directions(key, n: int, shape: tuple, dtype) -> jax.Array:
+    return jax.random.normal(key, (n, *shape), dtype)
+
+
+@reference_jit
+def _large_metrics(c, g, g64, directions, jvps):
+    """The scalars the large-argument check needs, computed where the arrays live (float64)."""
+    c, g, g64 = (a.astype(jnp.float64) for a in (c, g, g64))
+    v = directions.reshape(directions.shape[0], -1).astype(jnp.float64)
+    return {
+        "c_g": jnp.max(jnp.abs(c - g)),
+        "c_g64": jnp.max(jnp.abs(c - g64)),
+        "g_g64": jnp.max(jnp.abs(g - g64)),
+        "max_g": jnp.max(jnp.abs(g)),
+        "max_g64": jnp.max(jnp.abs(g64)),
+        "norm_g": jnp.linalg.norm(g.ravel()),
+        "norm_g64": jnp.linalg.norm(g64.ravel()),
+        "vnorm": jnp.linalg.norm(v, axis=1),
+        "vc": v @ c.ravel(),
+        "vg64": v @ g64.ravel(),
+        "jvp": jvps.astype(jnp.float64),
+    }
+
+
+def _check_large(
+    f,
+    c,
+    candidate,
+    args,
+    argnum,
+    rtol,
+    fixed_rtol,
+    atol_,
+    key,
+    n_directions,
+    term_values,
+    argnames,
+    fd,
+    grad,
+) -> GradReport:
+    """``check_grad`` above ``FD_FULL_MAX_SIZE`` entries: every array stays on the device.
+
+    Directions are drawn on the device, the error metrics are reduced there, and (for float32)
+    the finite differences are skipped unless ``fd=True``: the float64 reverse-mode truth
+    already measures the candidate at its own point, and the differences would cost several
+    times the whole check.  The references and tolerances are otherwise those of the small path.
+    """
+    x = args[argnum]
+    dtype = x.dtype
+    shape = tuple(x.shape)
+    notes: list[str] = []
+    if not isinstance(key, int | np.integer):
+        if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key)
+    else:
+        key = jax.random.key(int(key))
+    directions = _device_directions(key, n_directions, shape, jnp.dtype(dtype))
+    value, g, jvps = _autodiff(f, argnum, directions, *args)
+    if not np.isfinite(float(value)):
+        raise ValueError(
+            f"the objective is {float(value)} at these arguments; choose arguments in its "
+            f"domain (positive where it takes a log, well-conditioned where it inverts)"
+        )
+    evidence_dtype = uses_evidence(dtype)
+    with jax.enable_x64(True):
+        g64 = _reverse(f, argnum, *_as_f64(args)) if evidence_dtype else g
+        m = {
+            k: np.asarray(v, np.float64)
+            for k, v in _large_metrics(c, g, g64, directions, jvps).items()
+        }
+    max_g64, norm64 = float(m["max_g64"]), float(m["norm_g64"])
+    vnorm = m["vnorm"]
+    noise = None
+    if evidence_dtype:
+        if max_g64 > 0:
+            n_rev = float(m["g_g64"]) / max_g64
+            n_fwd = float(np.max(np.abs(m["jvp"] - m["vg64"]) / (norm64 * vnorm)))
+            noise = max(n_rev, n_fwd)
+        else:
+            noise = 0.0
+    evidence = rtol is None and noise is not None
+    rtol_ = evidence_rtol(dtype, noise) if noise is not None and rtol is None else fixed_rtol
+    if evidence and rtol_ >= NOISE_CAP:
+        notes.append(
+            f"the {dtype} noise of this computation ({noise:.1e}) is too large to resolve the "
+            f"gradient: tolerance capped at {NOISE_CAP:.0e}; check in float64"
+        )
+
+    def normwise(name, abs_err, scale, detail):
+        rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
+        ok = bool(np.isfinite(abs_err) and abs_err <= atol_ + rtol_ * scale)
+        return ReferenceResult(name, abs_err, rel, rtol_, ok, detail)
+
+    refs: dict[str, ReferenceResult] = {}
+    refs["reverse"] = normwise(
+        "reverse", float(m["c_g"]), float(m["max_g"]), f"jax.grad in {dtype}"
+    )
+    if evidence_dtype:
+        refs["reverse64"] = normwise(
+            "reverse64", float(m["c_g64"]), max_g64, "jax.grad in float64 at the same inputs"
+        )
+    gnorm = max(float(m["norm_g"]), float(np.finfo(dtype).tiny))
+    f_abs = np.abs(m["vc"] - m["jvp"])
+    f_rel = f_abs / (gnorm * vnorm)
+    refs["forward"] = ReferenceResult(
+        "forward",
+        float(f_abs.max()),
+        float(f_rel.max()),
+        rtol_,
+        bool(np.all(f_rel <= rtol_ + atol_ / gnorm)),
+        f"jax.jvp along {n_directions} random direction{'s' * (n_directions > 1)} in {dtype}",
+    )
+    consistency = None
+    if fd or (fd is None and not evidence_dtype):
+        fd_rtol = max(rtol_, FD_RTOL_FLOOR)
+        fd_atol = max(atol_, 8 * np.finfo(np.float64).eps)
+        with jax.enable_x64(True):
+            dirs64 = jnp.asarray(directions, jnp.float64)
+            fdv = np.asarray(_fd.fd_directional(f, argnum, dirs64, *_as_f64(args)))
+        norm = max(norm64, 1e-300)
+        d_abs = np.abs(m["vc"] - fdv)
+        d_rel = d_abs / (norm * vnorm)
+        refs["fd64"] = ReferenceResult(
+            "fd64",
+            float(d_abs.max()),
+            float(d_rel.max()),
+            fd_rtol,
+            bool(np.all(d_rel <= fd_rtol + fd_atol / norm)),
+            f"4th-order central differences in float64 along {n_directions} directions",
+        )
+        gap = np.abs(m["vg64"] - fdv) / (norm * vnorm)
+        if float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm:
+            k = int(np.argmax(gap))
+            consistency = (
+                f"along direction {k}: jax.jvp {float(m['vg64'][k]):.6g}, "
+                f"finite differences {fdv[k]:.6g}"
+            )
+    ok = all(r.ok for r in refs.values()) and consistency is None
+    if ok:  # the common case: nothing leaves the device
+        return GradReport(
+            ok=True,
+            max_abs_err=max(r.max_abs_err for r in refs.values()),
+            max_rel_err=max(r.max_rel_err for r in refs.values()),
+            references=refs,
+            diagnosis="ok",
+            dtype=str(dtype),
+            shape=shape,
+            candidate_shape=tuple(candidate.shape),
+            candidate_dtype=str(candidate.dtype),
+            rtol=rtol_,
+            atol=atol_,
+            noise=noise if evidence else None,
+            notes=tuple(notes),
+        )
+    return _verdict(
+        f,
+        c,
+        np.asarray(g64, np.float64),
+        args,
+        argnum,
+        refs,
+        consistency,
+        term_values,
+        argnames,
+        rtol_,
+        atol_,
+        noise if evidence else None,
+        notes,
+        dtype,
+        shape,
+        candidate,
+    )

@@ -43,6 +43,7 @@ from jax.experimental import io_callback
 from ._check import _PATTERN_TOL_FACTOR
 from ._diagnose import diagnose
 from ._tolerances import tolerances
+from ._validate import is_concrete
 
 __all__ = [
     "GradientMismatchError",
@@ -244,7 +245,7 @@ class Shadow:
             labels: a name per leaf for the report.
         """
         labels = tuple(labels)
-        if not any(isinstance(a, jax.core.Tracer) for a in (*candidates, *operands)):
+        if all(is_concrete(a) for a in (*candidates, *operands)):
             # eager backward pass (jax.grad outside jit): compare here, in Python, so that
             # on_mismatch="raise" raises GradientMismatchError itself
             if bool(self._tick()):
