@@ -11,6 +11,7 @@ import pytest
 
 import tracegrad as tg
 from tracegrad._bench.checker import KINDS, mutation_rows, summarize_mutations
+from tracegrad._tolerances import NOISE_FLOOR_ULPS
 
 SUBSET = [
     "cookbook.tr_AXBXt",
@@ -42,9 +43,8 @@ def test_float32_tolerance_is_set_from_the_measured_noise():
     x = jnp.linspace(0.1, 1.0, 50, dtype=jnp.float32)
     right = tg.check_grad(lambda x: jnp.sum(x**3), lambda x: 3 * x**2, x)
     assert right.ok, right
-    assert right.noise is not None and right.rtol == pytest.approx(
-        max(10 * right.noise, 32 * float(np.finfo(np.float32).eps))
-    )
+    floor = NOISE_FLOOR_ULPS * float(np.finfo(np.float32).eps)
+    assert right.noise is not None and right.rtol == pytest.approx(max(10 * right.noise, floor))
     assert right.rtol < tg.default_rtol(jnp.float32) / 10
     # an error of 1e-4 (relative): under the old fixed 2.4e-4, far above 10 x the noise
     off = tg.check_grad(lambda x: jnp.sum(x**3), 3 * x**2 * (1 + 1e-4), x)

@@ -299,7 +299,7 @@ def check_grad(
     re-evaluated in float64 at the same inputs and the float32 computations' distance from it
     (``jax.grad``, ``jax.jvp`` and, when ``grad`` is a function that also runs in float64, the
     candidate's own rounding) is the computation's float32 noise; ``rtol`` is ten times it,
-    floored at 32 ulps and capped at 1e-2 (``report.noise`` holds the measurement).  Explicit
+    floored at 16 ulps and capped at 1e-2 (``report.noise`` holds the measurement).  Explicit
     ``rtol``/``atol`` override.  At a stationary point the true gradient is ~0 and a relative
     test is meaningless: pass an ``atol`` scaled to the problem.
 

@@ -43,8 +43,8 @@ FD_RTOL_FLOOR = 1e-6
 NOISE_FACTOR = 10.0
 """Evidence tolerance: this many times the measured low-precision noise of the computation."""
 
-NOISE_FLOOR_ULPS = 32.0
-"""Evidence tolerance floor, in ulps of 1 of the dtype (3.8e-6 for float32)."""
+NOISE_FLOOR_ULPS = 16.0
+"""Evidence tolerance floor, in ulps of 1 of the dtype (1.9e-6 for float32)."""
 
 NOISE_CAP = 1e-2
 """Evidence tolerance ceiling: noise above ``NOISE_CAP / NOISE_FACTOR`` means the dtype cannot
