@@ -326,7 +326,7 @@ def check_grad(
         rtol, atol: normwise tolerances (finite, >= 0); default per dtype as above.
         key: seed (int >= 0) or JAX PRNG key for the random directions (default 0).
         n_directions: number of forward-mode (and large-input finite-difference) directions,
-            >= 1; default 4, or 1 above ``FD_FULL_MAX_SIZE`` entries.
+            >= 1; default 4, or 1 for float32 above ``FD_FULL_MAX_SIZE`` entries.
         fd: whether to compute the float64 finite differences.  Default: always up to
             ``FD_FULL_MAX_SIZE`` entries; above it only for float64 arguments, since for
             float32 the float64 reverse-mode truth already sets the tolerance and the
@@ -432,8 +432,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
 
     c = candidate.astype(dtype)
     large = x.size > FD_FULL_MAX_SIZE
-    if n_directions is None:
-        n_directions = 1 if large else 4
+    if n_directions is None:  # one forward direction for a large float32 check (its cost)
+        n_directions = 1 if large and uses_evidence(dtype) else 4
     n_directions = int(n_directions)
     if large:
         return _check_large(
