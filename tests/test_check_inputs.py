@@ -31,6 +31,8 @@ X3 = jnp.asarray([0.5, -1.0, 2.0])
         ({"n_directions": 0}, ValueError, "n_directions"),
         ({"n_directions": -3}, ValueError, "n_directions"),
         ({"n_directions": 2.5}, TypeError, "n_directions"),
+        ({"n_directions": 10**9}, ValueError, "n_directions"),
+        ({"fd": "yes"}, TypeError, "fd"),
         ({"argnum": 0.0}, TypeError, "argnum"),
         ({"argnum": True}, TypeError, "argnum"),
         ({"argnum": "0"}, TypeError, "argnum"),
@@ -84,6 +86,14 @@ def test_objective_that_is_not_a_real_float_is_refused(f, word):
     with pytest.raises(TypeError, match="objective") as err:
         tg.check_grad(f, _dsq, X3)
     assert word in str(err.value)
+
+
+def test_bfloat16_check_runs_and_caps_its_tolerance():
+    x = jnp.linspace(0.1, 1.0, 8, dtype=jnp.bfloat16)
+    report = tg.check_grad(lambda x: jnp.sum(x**3), lambda x: 3 * x**2, x)
+    assert report.ok, report
+    assert report.noise is not None and report.rtol <= 1e-2
+    assert not tg.check_grad(lambda x: jnp.sum(x**3), lambda x: -3 * x**2, x).ok
 
 
 def test_zero_size_and_non_array_arguments_are_named():

@@ -86,6 +86,8 @@ def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
     def is_int(i) -> bool:  # NumPy integers (np.int64(1)) count as ints
         return isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_)
 
+    if isinstance(argnums, np.ndarray) and argnums.ndim == 0:
+        argnums = argnums.item()
     if is_int(argnums):
         return (int(argnums),), True
     if isinstance(argnums, str) or not isinstance(argnums, Sequence | np.ndarray):

@@ -28,6 +28,9 @@ FD_FULL_MAX_SIZE = 4096
 """Up to this many entries the finite-difference reference is the full gradient; above it,
 directional derivatives along the same random directions as the forward-mode reference."""
 
+MAX_DIRECTIONS = 1024
+"""Most random directions a check draws (each is an array the size of the argument)."""
+
 _PATTERN_TOL_FACTOR = 20.0
 
 _CONSISTENCY_RTOL = 1e-4
@@ -137,8 +140,8 @@ def _validate_options(argnum, key, n_directions, argnames, terms) -> None:
         raise TypeError(
             f"n_directions must be an integer, got {type(n_directions).__name__} {n_directions!r}"
         )
-    if n_directions < 1:
-        raise ValueError(f"n_directions must be >= 1, got {n_directions}")
+    if not 1 <= n_directions <= MAX_DIRECTIONS:
+        raise ValueError(f"n_directions must be in 1..{MAX_DIRECTIONS}, got {n_directions}")
     if key is not None:
         if _is_int(key):
             if key < 0:
@@ -503,7 +506,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         )
 
     # forward mode: <c, v> against the directional derivatives
-    gnorm = max(float(np.linalg.norm(g_np)), np.finfo(dtype).tiny)
+    gnorm = max(float(np.linalg.norm(g_np)), float(jnp.finfo(dtype).tiny))
     f_abs = np.abs(v_np @ c_np.ravel() - jvp_np)
     f_rel = f_abs / (gnorm * vnorm)
     refs["forward"] = ReferenceResult(
@@ -785,7 +788,7 @@ def _check_large(
         refs["reverse64"] = normwise(
             "reverse64", float(m["c_g64"]), max_g64, "jax.grad in float64 at the same inputs"
         )
-    gnorm = max(float(m["norm_g"]), float(np.finfo(dtype).tiny))
+    gnorm = max(float(m["norm_g"]), float(jnp.finfo(dtype).tiny))
     f_abs = np.abs(m["vc"] - m["jvp"])
     f_rel = f_abs / (gnorm * vnorm)
     refs["forward"] = ReferenceResult(

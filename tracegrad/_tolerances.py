@@ -61,19 +61,19 @@ def _floating(dtype) -> np.dtype:
 def default_rtol(dtype) -> float:
     """Fixed normwise relative tolerance for ``dtype``: the square root of its machine epsilon."""
     dtype = _floating(dtype)
-    bits = np.finfo(dtype).nmant + 1  # significand bits including the implicit one
+    bits = jnp.finfo(dtype).nmant + 1  # significand bits including the implicit one
     return float(2.0 ** (-bits / 2))
 
 
 def default_atol(dtype) -> float:
     """Absolute floor: a few ulps of 1, so an exactly-zero reference does not demand exact zero."""
-    return float(8 * np.finfo(_floating(dtype)).eps)
+    return float(8 * jnp.finfo(_floating(dtype)).eps)
 
 
 def uses_evidence(dtype) -> bool:
     """True when the checker sets ``dtype``'s tolerance from measured noise (below float64)."""
     dtype = _floating(dtype)
-    return np.finfo(dtype).bits < 64 and not jnp.issubdtype(dtype, jnp.complexfloating)
+    return jnp.finfo(dtype).bits < 64 and not jnp.issubdtype(dtype, jnp.complexfloating)
 
 
 def evidence_rtol(dtype, noise: float) -> float:
@@ -81,7 +81,7 @@ def evidence_rtol(dtype, noise: float) -> float:
 
     ``clip(NOISE_FACTOR * noise, NOISE_FLOOR_ULPS * eps, NOISE_CAP)``; a NaN noise gives the cap.
     """
-    eps = float(np.finfo(_floating(dtype)).eps)
+    eps = float(jnp.finfo(_floating(dtype)).eps)
     if not math.isfinite(noise):
         return NOISE_CAP
     return float(min(max(NOISE_FACTOR * noise, NOISE_FLOOR_ULPS * eps), NOISE_CAP))
