@@ -625,17 +625,15 @@ def _verdict(
     else:
         with jax.enable_x64(True):
             args64 = _as_f64(args)
-            if term_values is not None:
-                diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
-            else:
-                # automatic terms from the jaxpr: try each basis until one explains the candidate
-                diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_)
-                if diagnosis.startswith("no simple pattern"):
-                    for basis, where in appearance_terms(f, argnum, args64, argnames):
-                        found = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=basis)
-                        if "per-appearance" in found:
-                            diagnosis = found + where
-                            break
+            diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
+            if diagnosis.startswith("no simple pattern"):
+                # automatic terms from the jaxpr (also when the given terms= explain nothing):
+                # try each basis until one explains the candidate
+                for basis, where in appearance_terms(f, argnum, args64, argnames):
+                    found = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=basis)
+                    if "per-appearance" in found:
+                        diagnosis = found + where
+                        break
     return GradReport(
         ok=ok,
         max_abs_err=max(r.max_abs_err for r in refs.values()),
