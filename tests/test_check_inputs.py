@@ -96,6 +96,18 @@ def test_bfloat16_check_runs_and_caps_its_tolerance():
     assert not tg.check_grad(lambda x: jnp.sum(x**3), lambda x: -3 * x**2, x).ok
 
 
+def test_objective_that_stays_float32_at_float64_inputs_keeps_the_fixed_tolerance():
+    def f(x):  # computes in float32 whatever its input
+        return jnp.sum(x.astype(jnp.float32) ** 3)
+
+    x = jnp.linspace(0.1, 1.0, 8, dtype=jnp.float32)
+    report = tg.check_grad(f, lambda x: 3 * x**2, x)
+    assert report.ok, report
+    assert report.noise is None and report.rtol == tg.default_rtol(jnp.float32)
+    assert any("float32 even at float64 inputs" in n for n in report.notes)
+    assert not tg.check_grad(f, lambda x: 3 * x**2 * 1.01, x).ok
+
+
 def test_zero_size_and_non_array_arguments_are_named():
     with pytest.raises(ValueError, match=r"argument 0 \(x\).*zero size"):
         tg.check_grad(_sq, _dsq, jnp.ones((0, 3)), argnames=("x",))

@@ -380,7 +380,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     x = args[argnum]
     dtype = x.dtype
     fixed_rtol, atol_ = tolerances(dtype, rtol, atol)
-    evidence = rtol is None and uses_evidence(dtype)
+    f64 = _runs_in_float64(f, args) if uses_evidence(dtype) else True
+    evidence = rtol is None and uses_evidence(dtype) and f64
     expected = f"{_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
     candidate = _as_candidate(evaluate(grad, *args) if callable(grad) else grad, expected)
     if key is None:
@@ -498,6 +499,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         )
     if not evidence or noise is None:
         noise = None
+    if not f64:
+        notes.append(_NOT_F64)
 
     refs["reverse"] = _normwise("reverse", c_np, g_np, rtol_, atol_, f"jax.grad in {dtype}")
     if uses_evidence(dtype):
@@ -525,8 +528,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     consistency = None
     with jax.enable_x64(True):
         args64 = _as_f64(args)
-        if fd is False:
-            pass
+        if fd is False or not f64:
+            pass  # off; or f rounds to float32 inside, where differences of it mean nothing
         elif x.size <= FD_FULL_MAX_SIZE:
             fd = np.asarray(_fd.fd_gradient(f, argnum, *args64))
             refs["fd64"] = _normwise(
@@ -539,7 +542,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             )
             gap = np.abs(g64 - fd)
             gap_scale = max(float(np.max(np.abs(g64))), float(np.max(np.abs(fd))))
-            if float(gap.max()) > _CONSISTENCY_RTOL * gap_scale + fd_atol:
+            if f64 and float(gap.max()) > _CONSISTENCY_RTOL * gap_scale + fd_atol:
                 idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
                 consistency = (
                     f"largest at index {idx}: jax.grad {g64[idx]:.6g}, finite differences "
@@ -560,7 +563,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
                 f"4th-order central differences in float64 along {n_directions} directions",
             )
             gap = np.abs(v_np @ g64.ravel() - fd) / (norm64 * vnorm)
-            if float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm64:
+            if f64 and float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm64:
                 k = int(np.argmax(gap))
                 consistency = (
                     f"along direction {k}: jax.jvp {float(v_np[k] @ g64.ravel()):.6g}, "
@@ -649,6 +652,23 @@ def _verdict(
         noise=noise,
         notes=tuple(notes),
     )
+
+
+_NOT_F64 = (
+    "f computes in float32 even at float64 inputs (its result is float32 there): the float64 "
+    "references are only float32-accurate, so the fixed tolerance is used and no finite "
+    "differences are taken"
+)
+
+
+def _runs_in_float64(f: Callable, args: tuple) -> bool:
+    """Whether ``f`` at the float64-upcast arguments returns float64 (the evidence needs it)."""
+    try:
+        with jax.enable_x64(True):
+            out = jax.eval_shape(f, *_as_f64(args))
+    except Exception:  # noqa: BLE001 - f that cannot even be traced in float64
+        return False
+    return getattr(out, "dtype", None) == jnp.float64
 
 
 def _candidate64(grad: Callable, args: tuple) -> np.ndarray | None:
@@ -749,6 +769,9 @@ def _check_large(
             f"domain (positive where it takes a log, well-conditioned where it inverts)"
         )
     evidence_dtype = uses_evidence(dtype)
+    f64 = _runs_in_float64(f, args) if evidence_dtype else True
+    if not f64:
+        notes.append(_NOT_F64)
     with jax.enable_x64(True):
         g64 = _reverse(f, argnum, *_as_f64(args)) if evidence_dtype else g
         m = {
@@ -765,6 +788,8 @@ def _check_large(
             noise = max(n_rev, n_fwd)
         else:
             noise = 0.0
+    if not f64:
+        noise = None
     evidence = rtol is None and noise is not None
     rtol_ = evidence_rtol(dtype, noise) if noise is not None and rtol is None else fixed_rtol
     if evidence and rtol_ >= NOISE_CAP:
@@ -798,7 +823,7 @@ def _check_large(
         f"jax.jvp along {n_directions} random direction{'s' * (n_directions > 1)} in {dtype}",
     )
     consistency = None
-    if fd or (fd is None and not evidence_dtype):
+    if f64 and (fd or (fd is None and not evidence_dtype)):
         fd_rtol = max(rtol_, FD_RTOL_FLOOR)
         fd_atol = max(atol_, 8 * np.finfo(np.float64).eps)
         with jax.enable_x64(True):
@@ -816,7 +841,7 @@ def _check_large(
             f"4th-order central differences in float64 along {n_directions} directions",
         )
         gap = np.abs(m["vg64"] - fdv) / (norm * vnorm)
-        if float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm:
+        if f64 and float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm:
             k = int(np.argmax(gap))
             consistency = (
                 f"along direction {k}: jax.jvp {float(m['vg64'][k]):.6g}, "
