@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
 from . import _shadow
@@ -82,14 +83,19 @@ def _positional_names(fn: Callable) -> tuple[str, ...] | None:
 
 
 def _normalize_argnums(argnums) -> tuple[tuple[int, ...], bool]:
-    if isinstance(argnums, bool) or not isinstance(argnums, int | Sequence):
+    def is_int(i) -> bool:  # NumPy integers (np.int64(1)) count as ints
+        return isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_)
+
+    if isinstance(argnums, np.ndarray) and argnums.ndim == 0:
+        argnums = argnums.item()
+    if is_int(argnums):
+        return (int(argnums),), True
+    if isinstance(argnums, str) or not isinstance(argnums, Sequence | np.ndarray):
         raise TypeError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
-    if isinstance(argnums, int):
-        return (argnums,), True
     nums = tuple(argnums)
-    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+    if not nums or not all(is_int(i) for i in nums):
         raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
-    return nums, False
+    return tuple(int(i) for i in nums), False
 
 
 def _resolve(nums: tuple[int, ...], n_args: int, name: str) -> tuple[int, ...]:

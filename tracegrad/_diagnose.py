@@ -49,7 +49,7 @@ def _multiple(c, basis, tol) -> str | None:
     if resid > tol:
         return None
     frac = _nice(a, tol)
-    return frac if frac is not None else f"{a:.4g}"
+    return frac if frac is not None else f"{a:.6g}"
 
 
 def _describe_multiple(a: str, what: str) -> str:
@@ -167,8 +167,7 @@ def diagnose(
         rel = float(np.abs(c - g).max() / np.abs(g).max())
         return (
             f"nearly right: candidate matches the gradient up to a normwise relative error of "
-            f"{rel:.3e}, beyond the tolerance (rounding in a long or ill-conditioned chain, or a "
-            f"tiny term missing)"
+            f"{rel:.3e} (rounding in a long or ill-conditioned chain, or a tiny term missing)"
         )
     if a is not None:
         return _describe_multiple(a, "gradient")

@@ -45,6 +45,11 @@ class GradReport:
         candidate_dtype: dtype of the gradient that was checked (a closed form should keep
             the dtype of its inputs).
         rtol, atol: tolerances used for the same-dtype references.
+        noise: for float32 (and lower) checks, the measured normwise rounding noise of the
+            computation in its own dtype (the evidence ``rtol`` was set from); ``None`` when
+            the tolerance is fixed (float64, or ``rtol`` given).
+        notes: remarks on how the check was run (a float64 scope entered, a tolerance
+            capped, references that disagree with each other).
     """
 
     ok: bool
@@ -58,6 +63,8 @@ class GradReport:
     candidate_dtype: str
     rtol: float
     atol: float
+    noise: float | None = None
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.ok
@@ -66,7 +73,8 @@ class GradReport:
         verdict = "PASS" if self.ok else "FAIL"
         lines = [
             f"gradient check {verdict}: shape {self.shape}, dtype {self.dtype}, "
-            f"rtol {self.rtol:.1e}, atol {self.atol:.1e}",
+            f"rtol {self.rtol:.1e}, atol {self.atol:.1e}"
+            + ("" if self.noise is None else f" (set from measured noise {self.noise:.1e})"),
         ]
         for ref in self.references.values():
             mark = "ok  " if ref.ok else "FAIL"
@@ -75,4 +83,5 @@ class GradReport:
                 f"  (tol {ref.rtol:.1e}; {ref.detail})"
             )
         lines.append(f"  diagnosis: {self.diagnosis}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)

@@ -14,8 +14,18 @@ to the compiled program:
 
 The host side diagnoses a disagreement with the checker's own ``tracegrad.diagnose`` (scaled,
 transposed, sign flipped, symmetrised...) and then raises, warns, records or calls the user's
-function.  With ``check=None`` none of this exists: ``make_shadow`` returns ``None`` and the
-backward rule is a plain ``custom_vjp`` rule.
+function.
+
+Where ``"raise"`` surfaces: on an eager backward pass (``jax.grad`` outside ``jit``) the values
+are concrete, the comparison runs in Python and ``GradientMismatchError`` is raised directly,
+catchable as such.  Inside ``jit`` the error is raised in a host callback, and JAX re-raises any
+exception from a callback as its own ``JaxRuntimeError`` (it has no channel for a typed error);
+the message carries the report, and ``f.shadow.mismatches`` holds it as a ``ShadowMismatch``.
+Use ``on_mismatch="record"`` and ``f.shadow.raise_if_mismatched()`` after the step to get the
+typed error from a jitted program.
+
+With ``check=None`` none of this exists: ``make_shadow`` returns ``None`` and the backward rule
+is a plain ``custom_vjp`` rule.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from jax.experimental import io_callback
 from ._check import _PATTERN_TOL_FACTOR
 from ._diagnose import diagnose
 from ._tolerances import tolerances
+from ._validate import is_concrete
 
 __all__ = [
     "GradientMismatchError",
@@ -112,6 +123,7 @@ def make_shadow(check, on_mismatch, *, rtol=None, atol=None, name="objective") -
         raise ValueError(
             f"on_mismatch must be 'raise', 'warn', 'record' or a callable, got {on_mismatch!r}"
         )
+    tolerances(jnp.float32, rtol, atol)  # ValueError/TypeError naming rtol or atol
     if every is None:
         return None
     return Shadow(every, on_mismatch, rtol=rtol, atol=atol, name=name)
@@ -145,6 +157,17 @@ class Shadow:
             f"Shadow({self.name!r}, check={spec!r}, calls={self.calls}, checked={self.checked}, "
             f"mismatches={len(self.mismatches)})"
         )
+
+    def raise_if_mismatched(self) -> None:
+        """Raise ``GradientMismatchError`` for the first recorded mismatch, if any.
+
+        The typed error for jitted programs: run with ``on_mismatch="record"`` and call this
+        after the step (``jax.block_until_ready`` first, so the checks have run).
+        """
+        with self._lock:
+            first = self.mismatches[0] if self.mismatches else None
+        if first is not None:
+            raise GradientMismatchError(str(first))
 
     def reset(self) -> None:
         """Forget the counts and recorded mismatches ("first" checks again)."""
@@ -222,6 +245,20 @@ class Shadow:
             labels: a name per leaf for the report.
         """
         labels = tuple(labels)
+        if all(is_concrete(a) for a in (*candidates, *operands)):
+            # eager backward pass (jax.grad outside jit): compare here, in Python, so that
+            # on_mismatch="raise" raises GradientMismatchError itself
+            if bool(self._tick()):
+                refs = reference(list(operands))
+                bad = []
+                for c, g in zip(candidates, refs, strict=True):
+                    c64, g64 = np.asarray(c, np.float64), np.asarray(g, np.float64)
+                    rtol, atol = tolerances(np.asarray(c).dtype, self.rtol, self.atol)
+                    err = float(np.max(np.abs(c64 - g64))) if c64.size else 0.0
+                    scale = float(np.max(np.abs(g64))) if g64.size else 0.0
+                    bad.append(not err <= atol + rtol * scale)
+                self._report(labels, bad, list(candidates), list(refs))
+            return
         # The selection bit crosses into the program only as the predicate (not as a branch
         # operand): a host-placed operand inside the branch trips XLA's sharding verifier once
         # the branch's unused operands are pruned.
