@@ -61,7 +61,12 @@ SCHEMA = {
     "nmf": {
         "iters": Key(int, 200, "MU iterations per timed run", check=positive),
         "n_runs": Key(int, 3, "alternating timing rounds", check=positive),
-        "losses": Key(list, ["frobenius", "kl"], "losses to time (any name of nmf.LOSSES)", check=_list_of(str, LOSSES)),
+        "losses": Key(
+            list,
+            ["frobenius", "kl"],
+            "losses to time (any name of nmf.LOSSES)",
+            check=_list_of(str, LOSSES),
+        ),
         "sklearn": Key(bool, True, "also time scikit-learn's MU solver (needs scikit-learn)"),
         "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
         "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
