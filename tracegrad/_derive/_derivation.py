@@ -3,6 +3,7 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable, Mapping
 
@@ -15,7 +16,7 @@ from .._validate import require_finite, shape_str
 from . import _ast as E
 from ._errors import DeriveError, DeriveShapeError
 from ._lexer import CONSTANTS
-from ._parser import parse
+from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
 from ._shapes import Elaboration, normalize_shapes
@@ -345,4 +346,13 @@ def derive(
     """
     if not isinstance(wrt, str):
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
-    return Derivation(expression, wrt, shapes, seed)
+    try:
+        return Derivation(expression, wrt, shapes, seed)
+    except RecursionError:
+        # the parser bounds the nesting (MAX_NESTING, MAX_DEPTH) so that no pass should get
+        # here at Python's default recursion limit; a caller's lower limit, or a deep stack
+        # at the call, still must not surface as a RecursionError
+        raise DeriveError(
+            f"the expression is nested too deeply for Python's recursion limit "
+            f"({sys.getrecursionlimit()}); the parser accepts up to {MAX_NESTING} levels"
+        ) from None
