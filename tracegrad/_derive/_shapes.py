@@ -602,4 +602,4 @@ class Elaboration:
 
 def _flat(e: E.Expr, kind: type[E.MatMul | E.Add | E.Hadamard]) -> tuple[E.Expr, ...]:
     """The operands of ``e`` when it is a ``kind`` node (an n-ary chain), else ``(e,)``."""
-    return tuple(getattr(e, "args")) if isinstance(e, kind) else (e,)
+    return tuple(e.args) if isinstance(e, kind) else (e,)
