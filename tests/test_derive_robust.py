@@ -90,3 +90,36 @@ def test_cli_prints_one_error_and_exits_2_for_deep_nesting(capsys):
     err = capsys.readouterr().err
     assert err.startswith("tracegrad derive: error: the expression is nested deeper than")
     assert "Traceback" not in err and len(err.splitlines()) == 3
+
+
+# -- long products: polynomial simplification, bracketing and code generation -----------------
+
+
+def test_a_long_product_derives_in_polynomial_time():
+    # 120 factors (the benchmark runs 300): once O(n^4) chain solving through the trace
+    # rewrite; the greedy bracketing of a long chain pairs equal factors into a balanced tree
+    d = tg.derive("tr(" + "A " * 120 + "X)", wrt="X")
+    assert d.gradient == " ".join(["A^T"] * 120) and d.report.ok
+
+
+def test_a_deep_bracketing_is_evaluated_without_recursion():
+    # a chain of matrix-vector products brackets into a tree as deep as the chain is long;
+    # hashing, equality, shapes, transposition and evaluation of it must not recurse
+    from tracegrad._derive import _ast as E
+    from tracegrad._derive._codegen import build_function
+
+    n, k = 3, 200
+    A, x = E.Var("A", (n, n)), E.Var("x", (n, 1))
+    deep = x
+    for _ in range(k):
+        deep = E.MatMul((A, deep))
+    objective = E.Sum(deep)
+    fn = build_function([objective], ("A", "x"), {"A": (n, n), "x": (n, 1)}, optimize_=True)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n))
+    a /= np.linalg.norm(a, 2)  # keep A^200 x finite
+    v = rng.standard_normal(n)
+    want = v
+    for _ in range(k):
+        want = a @ want
+    np.testing.assert_allclose(float(fn(a, v)), want.sum(), rtol=1e-10)
