@@ -123,3 +123,44 @@ def test_a_deep_bracketing_is_evaluated_without_recursion():
     for _ in range(k):
         want = a @ want
     np.testing.assert_allclose(float(fn(a, v)), want.sum(), rtol=1e-10)
+
+
+# -- self-check inputs: admissible draws, careful steps near domain edges ---------------------
+
+
+@pytest.mark.parametrize(
+    "expr, wrt, gradient",
+    [
+        ("-sum(log(b - A x))", "x", "A^T (b - A x).^-1"),  # the log barrier: b = A x + u
+        ("sum((b - A x).^0.5)", "x", "-0.5 A^T (b - A x).^-0.5"),
+    ],
+)
+def test_inputs_are_solved_into_the_domain(expr, wrt, gradient):
+    d = tg.derive(expr, wrt=wrt)
+    assert d.gradient == gradient and d.report.ok
+
+
+def test_a_high_degree_polynomial_gets_careful_steps():
+    # the fixed stencil's O(h^4) error exceeds its 1e-6 tolerance on X.^80 (a false
+    # DeriveInternalError before); the careful one takes smaller steps
+    d = tg.derive("sum(X.^80)", wrt="X")
+    assert d.gradient == "80 X.^79" and d.report.ok
+    assert "best-agreeing pair" in d.report.references["fd64"].detail
+
+
+def test_careful_steps_stay_in_the_domain_near_an_edge():
+    import jax
+    import jax.numpy as jnp
+
+    from tracegrad._derive._fdcheck import careful_fd
+
+    def f(x):
+        return jnp.sum(jnp.log(x))
+
+    x = jnp.asarray([1e-6, 0.7, 1.3, 0.9], jnp.float64)  # the first entry: h > x / 2
+    grad = 1.0 / np.asarray(x)
+    fixed = tg.check_grad(f, grad, x)
+    assert not fixed.references["fd64"].ok  # x - 2h < 0: NaN
+    with jax.enable_x64(True):
+        careful = careful_fd(f, grad, (x,), 0, 1.1e-8, 0.0)
+    assert careful.ok, careful
