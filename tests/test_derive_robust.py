@@ -164,3 +164,11 @@ def test_careful_steps_stay_in_the_domain_near_an_edge():
     with jax.enable_x64(True):
         careful = careful_fd(f, grad, (x,), 0, 1.1e-8, 0.0)
     assert careful.ok, careful
+
+
+def test_huge_shapes_are_checked_at_proxy_shapes():
+    # A X would be 100000 x 100000 (74 GiB in float64): the check runs at small proxy shapes
+    d = tg.derive("tr(A X)", wrt="X", shapes={"A": (100000, 3), "X": (3, 100000)})
+    assert d.gradient == "A^T" and d.report.ok
+    assert all("proxy shapes" in r.detail for r in d.report.references.values())
+    assert d.check_shapes == {"A": (100000, 3), "X": (3, 100000)}

@@ -8,7 +8,10 @@ The check (``Specialization.check``): inputs are drawn in the objective's domain
   per-appearance terms (``_cancellation_atol``);
 * where those finite differences would cost more than ``_FD_FLOP_BUDGET`` FLOPs (a large
   variable and an O(n^3) objective), the same expression is checked that way at small proxy
-  shapes, and at the real shapes against ``jax.grad`` entry by entry and ``jax.jvp``.
+  shapes, and at the real shapes against ``jax.grad`` entry by entry and ``jax.jvp``;
+* where a value of the check would hold more than ``_ENTRY_BUDGET`` entries (huge shapes),
+  the check runs at the small proxy shapes only: the same expression structure, every
+  distinct size renamed to a small one.
 
 A failure raises ``DeriveInternalError``: an engine bug, never a result.
 """
@@ -44,6 +47,10 @@ _MAX_DRAWS = 20
 _FD_FLOP_BUDGET = 1e9
 """Above this many FLOPs of finite differences, the check runs them at small proxy shapes
 instead (``_Specialization._check_at_size``)."""
+_ENTRY_BUDGET = 10_000_000
+"""Above this many entries in one value the check's expression (as written, as the sampler
+evaluates it) would hold (80 MB in float64; ``A X`` with ``A`` 100000x3 is 10^10), the whole
+check runs at small proxy shapes (``_Specialization._check_at_proxy``): never a MemoryError."""
 _DIRECTIONS = 2
 _DIRECTIONS_SEED = 20260
 _PATTERN_TOL = 20.0  # as check_grad: a pattern "matches" within 20 x rtol
@@ -167,6 +174,37 @@ class Specialization:
         small[1] = 1
         return {n: (small[r], small[c]) for n, (r, c) in self.shapes.items()}
 
+    def _largest_value(self) -> int:
+        """The most entries of any value the check evaluates (objective, gradient and terms
+        as written, which is how the sampler's host evaluation computes them)."""
+        roots = [self.objective_expr, self.gradient_expr, *self.term_exprs]
+        return max(
+            (int(math.prod(e.shape)) for e in E.distinct_nodes(roots) if E.concrete(e.shape)),
+            default=1,
+        )
+
+    def _proxy(self, source: str, seed: int) -> tuple[Specialization, dict]:
+        proxy_shapes = self._proxy_shapes()
+        proxy = Specialization(
+            Elaboration(source, parse(source), proxy_shapes),
+            self.wrt,
+            self.argnames,
+            seed,
+            full_check=True,
+        )
+        return proxy, proxy_shapes
+
+    def _check_at_proxy(self, source: str, seed: int) -> GradReport:
+        """The check when the shapes are too large to evaluate here: all of it at the proxy
+        shapes (``_proxy_shapes``), its report's references marked as such."""
+        proxy, proxy_shapes = self._proxy(source, seed)
+        where = ", ".join(f"{n}={shape_str(s)}" for n, s in proxy_shapes.items())
+        refs = {
+            name: dataclasses.replace(r, detail=f"{r.detail}, at the proxy shapes {where}")
+            for name, r in proxy.report.references.items()
+        }
+        return dataclasses.replace(proxy.report, references=refs)
+
     def _check_at_size(self, args: tuple, atol: float, source: str, seed: int) -> GradReport:
         """The check when ``check_grad``'s finite differences would cost too much here.
 
@@ -177,14 +215,7 @@ class Specialization:
         proxy's.
         """
         idx = self.argnames.index(self.wrt)
-        proxy_shapes = self._proxy_shapes()
-        proxy = Specialization(
-            Elaboration(source, parse(source), proxy_shapes),
-            self.wrt,
-            self.argnames,
-            seed,
-            full_check=True,
-        )
+        proxy, proxy_shapes = self._proxy(source, seed)
         f, grad = self.objective_fn, self.gradient_fn
         x = args[idx]
         rtol = tolerances(jnp.float64)[0]
@@ -255,6 +286,8 @@ class Specialization:
         return evaluations * objective_flops(self.objective_expr)
 
     def _check(self, source: str, seed: int, fallback) -> GradReport:
+        if not self._full_check and self._largest_value() > _ENTRY_BUDGET:
+            return self._check_at_proxy(source, seed)
         with jax.enable_x64(True):
             args = self._sample(seed, fallback)
             atol = self._cancellation_atol(args)
