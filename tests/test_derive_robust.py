@@ -5,8 +5,12 @@ that used to escape as ``RecursionError``, ``MemoryError``, a false ``DeriveInte
 a refusal, and the round trip of printed gradients back through the parser.
 """
 
+import re
+
 import numpy as np
 import pytest
+import test_derive_random as R
+from hypothesis import HealthCheck, assume, given, settings
 
 import tracegrad as tg
 from tracegrad._cli import main
@@ -172,3 +176,59 @@ def test_huge_shapes_are_checked_at_proxy_shapes():
     assert d.gradient == "A^T" and d.report.ok
     assert all("proxy shapes" in r.detail for r in d.report.references.values())
     assert d.check_shapes == {"A": (100000, 3), "X": (3, 100000)}
+
+
+# -- round trip: a printed gradient parses back to the same function --------------------------
+
+
+def _parse_back(text: str, shapes: dict, wrt: str):
+    """The typed expression of a printed gradient ``text`` (shaped like ``wrt``)."""
+    from tracegrad._derive._parser import parse
+    from tracegrad._derive._shapes import Elaboration
+
+    probe = "Wprobe"  # a fresh symbol of the gradient's shape fixes the sizes of J and I
+    source = f"sum({probe} ⊙ ({text}))"
+    used = {n: s for n, s in shapes.items() if re.search(rf"(?<![\w]){n}(?![\w])", text)}
+    elaboration = Elaboration(source, parse(source), {**used, probe: shapes[wrt]})
+    objective, _ = elaboration.build()
+    return objective.arg.args[1], elaboration  # sum(probe ⊙ G) -> G
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+@settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(R.objective())
+def test_printed_gradients_parse_back_to_the_same_function(source):
+    from tracegrad._derive._codegen import evaluate
+
+    names = set(re.findall(r"(?<![_\w])[A-Za-z]\w*", source)) - R.RESERVED
+    assume("X" in names)
+    shapes = {n: R.SHAPES[n] for n in names}
+    d = tg.derive(source, wrt="X", shapes=shapes)
+    args = d._default_spec._sample(seed=1, fallback=None)
+    env = {n: np.reshape(np.asarray(a), shapes[n]) for n, a in zip(d.argnames, args, strict=True)}
+    for text in (d.gradient, *(t.text for t in d.terms)):
+        expr, _ = _parse_back(text, R.SHAPES, "X")
+        (value,) = evaluate([expr], env)
+        want = np.asarray(d.function(*args)) if text == d.gradient else None
+        if want is None:
+            continue  # a term: it parsed (and its shape is checked by the probe)
+        scale = max(1.0, float(np.max(np.abs(want))))
+        assert np.max(np.abs(value - want)) <= 1e-9 * scale, (source, text)
+
+
+def test_an_all_ones_vector_prints_as_j_and_parses_back():
+    # once printed "A 1 1^T B^T", whose 1s parse as the number one
+    d = tg.derive("sum(A' X B)", wrt="X", shapes={"A": (3, 4), "X": (3, 5), "B": (5, 2)})
+    assert d.gradient == "A J B^T"  # J: 4 x 2, inferred from A and B
+    expr, _ = _parse_back(d.gradient, {"A": (3, 4), "X": (3, 5), "B": (5, 2)}, "X")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((5, 2))
+    from tracegrad._derive._codegen import evaluate
+
+    (value,) = evaluate([expr], {"A": a, "B": b})
+    np.testing.assert_allclose(value, a @ np.ones((4, 1)) @ np.ones((1, 2)) @ b.T, rtol=1e-12)
