@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import test_derive_random as R
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import tracegrad as tg
 from tracegrad._cli import main
@@ -232,3 +233,76 @@ def test_an_all_ones_vector_prints_as_j_and_parses_back():
 
     (value,) = evaluate([expr], {"A": a, "B": b})
     np.testing.assert_allclose(value, a @ np.ones((4, 1)) @ np.ones((1, 2)) @ b.T, rtol=1e-12)
+
+
+# -- fuzzing: strings and expression trees raise nothing but DeriveError ----------------------
+
+_TOKENS = (
+    "A", "B", "X", "x", "y", "I", "J", "pi", "0", "1", "2", "0.5", "1e308", "1e-320",
+    "(", ")", "[", "]", "+", "-", "*", "/", "⊙", ".*", "./", "⊘", "'", "^T", "^-T", "^",
+    ".^", "^-1", "||", "_F", "tr(", "inv(", "det(", "logdet(", "diag(", "log(", "exp(",
+    "sum(", "norm(", " ", "|", "@", "1e999", "ᵀ", "‖",
+)  # fmt: skip
+
+
+@st.composite
+def _trees(draw, depth=3):
+    """Syntactically valid expressions over every operator, well- or ill-typed."""
+    if depth == 0 or draw(st.booleans()):
+        return draw(st.sampled_from(["A", "B", "X", "x", "y", "I", "J", "2", "0", "pi"]))
+    kind = draw(st.sampled_from(["bin", "func", "post", "neg", "norm"]))
+    sub = _trees(depth - 1)
+    if kind == "bin":
+        op = draw(st.sampled_from([" ", " * ", " / ", " + ", " - ", " ⊙ ", " ⊘ ", " ./ "]))
+        return f"({draw(sub)}{op}{draw(sub)})"
+    if kind == "func":
+        f = draw(st.sampled_from(["tr", "inv", "det", "logdet", "diag", "log", "exp", "sum"]))
+        return f"{f}({draw(sub)})"
+    if kind == "post":
+        postfix = draw(st.sampled_from(["'", "^T", "^-T", "^2", "^-1", ".^3"]))
+        return f"{draw(sub)}{postfix}"
+    if kind == "neg":
+        return f"-{draw(sub)}"
+    return f"||{draw(sub)}||_F"
+
+
+def _derive_or_derive_error(source: str) -> None:
+    try:
+        tg.derive(source, wrt="X")
+    except tg.DeriveSyntaxError as err:
+        assert 0 <= err.position <= len(source) and "^" in str(err), source
+    except tg.DeriveShapeError as err:
+        if err.span is not None:
+            assert 0 <= err.span[0] <= err.span[1] <= len(source) and "^" in str(err), source
+    except tg.DeriveError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=12))
+def test_fuzzed_strings_raise_only_derive_errors(tokens):
+    _derive_or_derive_error("".join(tokens))
+
+
+@settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(_trees())
+def test_fuzzed_expression_trees_raise_only_derive_errors(source):
+    _derive_or_derive_error(source)
+
+
+@pytest.mark.parametrize(
+    "expr, error, caret",
+    [
+        ("tr(X) / 0", tg.DeriveDomainError, "^^^^^^^^^"),
+        ("tr(X) 1e999", tg.DeriveSyntaxError, "^^^^^"),
+        ("sum(X) / 1e-320", tg.DeriveDomainError, "^^^^^^^^^^^^^^^"),
+        ("tr(X) 1e308 1e308", tg.DeriveDomainError, "^^^^^^^^^^^^^^^^^"),
+    ],
+)
+def test_numbers_beyond_float64_are_domain_errors(expr, error, caret):
+    # were ZeroDivisionError and OverflowError from constant folding and printing
+    with pytest.raises(error) as info:
+        tg.derive(expr, wrt="X")
+    assert str(info.value).splitlines()[-1].strip() == caret

@@ -14,7 +14,7 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._errors import DeriveError, DeriveShapeError
+from ._errors import DeriveDomainError, DeriveError, DeriveShapeError
 from ._lexer import CONSTANTS
 from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
@@ -120,6 +120,7 @@ class Derivation:
         raw = appearance_terms(objective, wrt)
         term_exprs = [simplify(t) for t in raw]
         gradient = simplify(raw[0] if len(raw) == 1 else E.Add(tuple(raw)))
+        _require_finite_numbers(expression, [gradient, *term_exprs])
         self.objective_text = to_text(tidy(objective))
         self.objective_latex = to_latex(tidy(objective))
         self.gradient = to_text(gradient)
@@ -270,6 +271,19 @@ class Derivation:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _require_finite_numbers(expression: str, exprs) -> None:
+    """Raise ``DeriveDomainError`` when folding the expression's numbers left float64 (a
+    coefficient ``1e308 * 1e308``), before anything prints or compiles it."""
+    for e in E.distinct_nodes(exprs):
+        number = e.value if isinstance(e, E.Const) else e.k if isinstance(e, E.Scale) else 0.0
+        if not np.isfinite(number):
+            raise DeriveDomainError(
+                f"the numbers in the expression combine to {number} (beyond float64)",
+                expression,
+                (0, len(expression)),
+            )
 
 
 def _is_transposed(tree, span) -> bool:

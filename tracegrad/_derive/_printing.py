@@ -19,6 +19,8 @@ _ADD, _NEG, _HAD, _MUL, _POST, _ATOM = 1, 2, 3, 4, 5, 6
 
 
 def _number(v: float, latex: bool = False) -> str:
+    if not math.isfinite(v):
+        return repr(float(v))
     if float(v).is_integer() and abs(v) < 1e15:
         return str(int(v))
     for den in (1, 2, 3, 4, 6):  # a simple multiple of pi (from the constant pi)
@@ -130,7 +132,7 @@ class _Printer:
         return ("-" + text, _NEG) if k < 0 else (text, _MUL)
 
     def _coef(self, k: float) -> str:
-        if self.latex:
+        if self.latex and math.isfinite(k):
             for den in (2, 3, 4):
                 num = k * den
                 if abs(num - round(num)) < 1e-12 and not float(k).is_integer():
