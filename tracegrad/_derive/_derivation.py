@@ -290,21 +290,15 @@ def _is_transposed(tree, span) -> bool:
     """Whether the name at ``span`` is the direct operand of a transpose (or inverse transpose)."""
     from . import _syntax as S
 
-    found = False
-
-    def visit(node, parent):
-        nonlocal found
+    stack = [(tree, None)]  # without recursion: a long sum is a deep tree on its left
+    while stack:
+        node, parent = stack.pop()
         if isinstance(node, S.Name) and node.span == span:
-            found = isinstance(parent, S.Transpose) or (
+            return isinstance(parent, S.Transpose) or (
                 isinstance(parent, S.Power) and parent.exponent is None
             )
-            return
-        for value in vars(node).values():
-            if isinstance(value, S.Node):
-                visit(value, node)
-
-    visit(tree, None)
-    return found
+        stack.extend((v, node) for v in vars(node).values() if isinstance(v, S.Node))
+    return False
 
 
 def derive(
