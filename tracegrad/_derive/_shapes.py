@@ -350,12 +350,11 @@ class Elaboration:
             return self._record(node, r, one, "diagpart")
         raise AssertionError(f"unknown function {f}")
 
-    def _binary(self, node: S.Binary, left_shape: tuple[int, int]) -> tuple[int, int]:
-        """The shape of ``node`` whose left operand's shape, already inferred, is
-        ``left_shape``."""
+    def _binary(self, node: S.Binary, left: tuple[int, int]) -> tuple[int, int]:
+        """The shape of ``node`` whose left operand's shape, already inferred, is ``left``."""
         d = self.dims
         L, R = node.left, node.right
-        lr, lc = left_shape
+        lr, lc = left
         rr, rc = self._infer(R)
         lsc, rsc = self._scalar((lr, lc)), self._scalar((rr, rc))
         op = node.op
