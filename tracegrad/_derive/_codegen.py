@@ -26,7 +26,6 @@ in the check is built with steps 0-4 and ``jnp.linalg`` for the matrix functions
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -34,13 +33,13 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from . import _ast as E
-from ._chain import Factor, plan_chains
+from ._chain import Factor, best_split, plan_chains
 
 # -- transposition without re-association ------------------------------------------------
 
 
-def tree_transpose(e: E.Expr) -> E.Expr:
-    """The transpose of ``e`` keeping its bracketing (binary products mirrored)."""
+def _transpose_one(e: E.Expr) -> E.Expr:
+    """The transpose of ``e`` when it is not a (non-1x1) product."""
     if e.shape == (1, 1) or isinstance(e, (E.Eye, E.Diag, E.Const)):
         return e
     if isinstance(e, E.Transpose):
@@ -49,9 +48,38 @@ def tree_transpose(e: E.Expr) -> E.Expr:
         return E.Ones(e.cols, e.rows)
     if isinstance(e, E.Zeros):
         return E.Zeros(e.cols, e.rows)
-    if isinstance(e, E.MatMul):
-        return E.MatMul(tuple(tree_transpose(a) for a in reversed(e.args)))
     return E.Transpose(e)
+
+
+def _is_product(e: E.Expr) -> bool:
+    return isinstance(e, E.MatMul) and e.shape != (1, 1)
+
+
+def tree_transpose(e: E.Expr, memo: dict | None = None) -> E.Expr:
+    """The transpose of ``e`` keeping its bracketing (binary products mirrored).
+
+    Without recursion (a bracketed chain of matrix-vector products is as deep as it is long);
+    ``memo`` (product -> its transpose) may be shared between calls on overlapping trees.
+    """
+    if not _is_product(e):
+        return _transpose_one(e)
+    memo = {} if memo is None else memo
+    stack: list[tuple[E.Expr, bool]] = [(e, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in memo:
+            continue
+        assert isinstance(node, E.MatMul)
+        if not done:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if _is_product(a) and a not in memo)
+            continue
+        t = E.MatMul(
+            tuple(memo[a] if _is_product(a) else _transpose_one(a) for a in reversed(node.args))
+        )
+        hash(t)  # bottom-up, so that hashing the result never recurses
+        memo[node] = t
+    return memo[e]
 
 
 # -- 1. traces of products -----------------------------------------------------------------
@@ -68,26 +96,15 @@ def _chain_factors(e: E.MatMul) -> list[E.Expr]:
     return out
 
 
-def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
-    if e in memo:
-        return memo[e]
-    children = [_rewrite_traces(c, memo) for c in e.children]
+def _rewrite_traces(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+    """``e`` rebuilt from its rewritten ``children``, a trace of a product as a contraction."""
     out = _rebuild(e, children)
     if isinstance(out, E.Trace) and isinstance(out.arg, E.MatMul):
         fs = out.arg.args
-        from ._chain import chain_cost
-
-        best = None
-        for j in range(1, len(fs)):
-            cost = chain_cost([f.shape for f in fs[:j]]) + chain_cost([f.shape for f in fs[j:]])
-            if best is None or cost < best[0]:
-                best = (cost, j)
-        assert best is not None  # a product has at least two factors
-        j = best[1]
+        j = best_split([f.shape for f in fs])  # one DP table for every split, O(n^3)
         left = fs[0] if j == 1 else E.MatMul(fs[:j])
         right = fs[j] if j == len(fs) - 1 else E.MatMul(fs[j:])
         out = E.Sum(E.Hadamard((left, tree_transpose(right))))
-    memo[e] = out
     return out
 
 
@@ -95,16 +112,15 @@ def _rebuild(e: E.Expr, children: Sequence[E.Expr]) -> E.Expr:
     """``e`` with its children replaced (same node type, no simplification)."""
     if not children:
         return e
-    node: Any = type(e)  # a concrete node class: its dataclass fields are its children
     if isinstance(e, (E.Add, E.MatMul, E.Hadamard)):
-        return node(tuple(children))
+        return type(e)(tuple(children))
     if isinstance(e, E.Scale):
         return E.Scale(e.k, children[0])
     if isinstance(e, E.Pow):
         return E.Pow(children[0], e.p)
     if isinstance(e, (E.Mul, E.EDiv)):
-        return node(children[0], children[1])
-    return node(children[0])
+        return type(e)(children[0], children[1])
+    return type(e)(children[0])
 
 
 # -- 2. chain bracketing -------------------------------------------------------------------
@@ -118,11 +134,6 @@ class _Interner:
         if e not in self.ids:
             self.ids[e] = len(self.ids)
         return self.ids[e]
-
-
-def _int_shape(shape: E.Shape) -> tuple[int, int]:
-    """A concrete shape as ints (lowering happens at concrete sizes only)."""
-    return int(shape[0]), int(shape[1])
 
 
 def _kind(e: E.Expr) -> str:
@@ -141,12 +152,13 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """Replace every n-ary product by binary products in the jointly cheapest order."""
     chains = _collect_chains(roots)
     intern = _Interner()
+    transposes: dict = {}  # tree_transpose's memo, shared: nested chains transpose once
     factor_lists = []
     for chain in chains:
         fs = _chain_factors(chain)
         factor_lists.append(
             [
-                Factor(intern(f), intern(tree_transpose(f)), _int_shape(f.shape), _kind(f))
+                Factor(intern(f), intern(tree_transpose(f, transposes)), tuple(f.shape), _kind(f))
                 for f in fs
             ]
         )
@@ -154,27 +166,53 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     plans = {
         chain: (tree, _chain_factors(chain)) for chain, tree in zip(chains, trees, strict=True)
     }
-    memo: dict = {}
 
-    def realize(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        if isinstance(e, E.MatMul):
-            tree, fs = plans[e]
-            realized = [realize(f) for f in fs]
+    def realize(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        if not isinstance(e, E.MatMul):
+            return _rebuild(e, children)
+        tree, _ = plans[e]
+        realized: list[E.Expr] = []  # the realized factors, split as _chain_factors splits
+        for a, c in zip(e.args, children, strict=True):
+            if isinstance(a, E.Ones) and a.rows != 1 and a.cols != 1:
+                realized.extend([E.Ones(a.rows, 1), E.Ones(1, a.cols)])
+            else:
+                realized.append(c)
+        # the bracketing, built bottom-up without recursion (it is as deep as the chain is
+        # long for a chain of matrix-vector products)
+        stack: list = [(tree, False)]
+        out: list[E.Expr] = []
+        while stack:
+            t, done = stack.pop()
+            if isinstance(t, int):
+                out.append(realized[t])
+            elif not done:
+                stack += [(t, True), (t[1], False), (t[0], False)]
+            else:
+                right, left = out.pop(), out.pop()
+                node = E.MatMul((left, right))
+                hash(node)
+                out.append(node)
+        return out[0]
 
-            def build(t):
-                if isinstance(t, int):
-                    return realized[t]
-                return E.MatMul((build(t[0]), build(t[1])))
+    return _bottom_up(roots, realize)
 
-            out = build(tree)
-        else:
-            out = _rebuild(e, [realize(c) for c in e.children])
-        memo[e] = out
-        return out
 
-    return [realize(r) for r in roots]
+def _bottom_up(roots: Sequence[E.Expr], fn, memo: dict | None = None) -> list[E.Expr]:
+    """``fn(node, new_children)`` for every distinct node under ``roots``, children first and
+    without recursion; the results for ``roots``.  ``memo`` maps nodes done to results."""
+    memo = {} if memo is None else memo
+    for root in roots:
+        stack: list[tuple[E.Expr, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if node in memo:
+                continue
+            if not done:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(node.children) if c not in memo)
+                continue
+            memo[node] = fn(node, [memo[c] for c in node.children])
+    return [memo[r] for r in roots]
 
 
 # -- 3. factoring sums of products ---------------------------------------------------------
@@ -183,16 +221,17 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
 def _use_counts(roots: Sequence[E.Expr]) -> dict:
     """How many distinct parent nodes use each product (a product and its transpose alike)."""
     counts: dict = {}
+    transposes: dict = {}
     for e in E.distinct_nodes(roots):
         for c in set(e.children):
             if isinstance(c, E.MatMul):
-                key = _canonical_product(c)
+                key = _canonical_product(c, transposes)
                 counts[key] = counts.get(key, 0) + 1
     return counts
 
 
-def _canonical_product(e: E.MatMul):
-    t = tree_transpose(e)
+def _canonical_product(e: E.MatMul, transposes: dict | None = None):
+    t = tree_transpose(e, transposes)
     return e if hash(e) <= hash(t) else t
 
 
@@ -208,18 +247,12 @@ def _as_product(term: E.Expr):
 
 def _factor_sums(roots: Sequence[E.Expr]) -> list[E.Expr]:
     counts = _use_counts(roots)
-    memo: dict = {}
 
-    def visit(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        out = _rebuild(e, [visit(c) for c in e.children])
-        if isinstance(out, E.Add):
-            out = _factor_add(out, counts)
-        memo[e] = out
-        return out
+    def visit(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        out = _rebuild(e, children)
+        return _factor_add(out, counts) if isinstance(out, E.Add) else out
 
-    return [visit(r) for r in roots]
+    return _bottom_up(roots, visit)
 
 
 def _implicit(e: E.Expr) -> bool:
@@ -287,6 +320,7 @@ class _Evaluator:
         self.solve_inverses = solve_inverses
         self.memo: dict = {}
         self.lus: dict = {}
+        self.transposes: dict = {}  # tree_transpose's memo
 
     def view(self, e: E.Expr):
         """``(value, transposed)`` with ``e = value^T`` when ``transposed``: a transposed
@@ -298,16 +332,42 @@ class _Evaluator:
         if e in self.memo:
             return self.memo[e], False
         if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
-            t = tree_transpose(e)
+            t = tree_transpose(e, self.transposes)
             if t in self.memo:
                 return self.memo[t], True
         return self(e), False
 
+    def _products_first(self, e: E.MatMul) -> None:
+        """Evaluate the products nested (through products and transposes) in ``e``, innermost
+        first and without recursion: a bracketed chain of matrix-vector products is a tree as
+        deep as the chain is long."""
+        order: list[E.Expr] = []
+        stack: list[tuple[E.Expr, bool]] = [(e, False)]
+        seen: set = set()
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if node in seen or node in self.memo:
+                continue
+            seen.add(node)
+            stack.append((node, True))
+            for a in node.args:
+                while isinstance(a, E.Transpose):
+                    a = a.arg
+                if isinstance(a, E.MatMul):
+                    stack.append((a, False))
+        for node in order[:-1]:
+            self(node)
+
     def __call__(self, e: E.Expr):
         if e in self.memo:
             return self.memo[e]
+        if isinstance(e, E.MatMul):
+            self._products_first(e)
         if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
-            t = tree_transpose(e)
+            t = tree_transpose(e, self.transposes)
             if t in self.memo:
                 value = self.memo[t].T
                 self.memo[e] = value
@@ -389,8 +449,9 @@ class _Evaluator:
         return self._dot(a, b)
 
     def _Transpose(self, e):
-        value, transposed = self.view(e)
-        return value.T if transposed else value
+        # through the argument's view, never ``view(e)``: for a 1x1 ``e`` that calls back here
+        value, transposed = self.view(e.arg)
+        return value if transposed else value.T
 
     # reductions and matrix functions
     def _Trace(self, e):
@@ -509,13 +570,14 @@ def _flop_estimate(e: E.Expr, seen: set | None = None) -> float:
     from ._chain import chain_cost
 
     seen = set() if seen is None else seen
-    if e in seen:
-        return 0.0
-    seen.add(e)
-    own = 0.0
-    if isinstance(e, E.MatMul) and all(E.concrete(a.shape) for a in e.args):
-        own = chain_cost([a.shape for a in _chain_factors(e)])
-    return own + sum(_flop_estimate(c, seen) for c in e.children)
+    total = 0.0
+    for node in E.distinct_nodes([e]):  # without recursion
+        if node in seen:
+            continue
+        seen.add(node)
+        if isinstance(node, E.MatMul) and all(E.concrete(a.shape) for a in node.args):
+            total += chain_cost([a.shape for a in _chain_factors(node)])
+    return total
 
 
 def objective_flops(e: E.Expr) -> float:
@@ -546,12 +608,9 @@ def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
     from . import _simplify as simp
 
     parents = _parents(roots)
-    memo: dict = {}
 
-    def visit(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        out = _rebuild(e, [visit(c) for c in e.children])
+    def visit(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        out = _rebuild(e, children)
         if isinstance(out, E.MatMul) and all(E.concrete(a.shape) for a in out.args):
             for i, f in enumerate(out.args):
                 if not (isinstance(f, E.Add) and len(f.args) <= 4 and parents.get(f, 0) <= 1):
@@ -562,18 +621,16 @@ def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
                 if _flop_estimate(expanded) < 0.9 * _flop_estimate(out):
                     out = expanded
                     break
-        memo[e] = out
         return out
 
-    return [visit(r) for r in roots]
+    return _bottom_up(roots, visit)
 
 
 def optimize(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """Steps 0-3 of the module docstring: distribution, traces of products, bracketing, sum
     factoring."""
-    memo: dict = {}
     roots = _distribute(roots)
-    roots = [_rewrite_traces(r, memo) for r in roots]
+    roots = _bottom_up(roots, _rewrite_traces)
     roots = _bracket(roots)
     return _factor_sums(roots)
 

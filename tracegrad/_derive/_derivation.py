@@ -3,6 +3,7 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable, Mapping
 
@@ -14,9 +15,9 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._errors import DeriveError, DeriveShapeError
+from ._errors import DeriveDomainError, DeriveError, DeriveShapeError
 from ._lexer import CONSTANTS
-from ._parser import parse
+from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
 from ._shapes import Elaboration, normalize_shapes
@@ -120,6 +121,7 @@ class Derivation:
         raw = appearance_terms(objective, wrt)
         term_exprs = [simplify(t) for t in raw]
         gradient = simplify(raw[0] if len(raw) == 1 else E.Add(tuple(raw)))
+        _require_finite_numbers(expression, [gradient, *term_exprs])
         self.objective_text = to_text(tidy(objective))
         self.objective_latex = to_latex(tidy(objective))
         self.gradient = to_text(gradient)
@@ -272,25 +274,32 @@ class Derivation:
         return self.summary()
 
 
+def _require_finite_numbers(expression: str, exprs) -> None:
+    """Raise ``DeriveDomainError`` when folding the expression's numbers left float64 (a
+    coefficient ``1e308 * 1e308``), before anything prints or compiles it."""
+    for e in E.distinct_nodes(exprs):
+        number = e.value if isinstance(e, E.Const) else e.k if isinstance(e, E.Scale) else 0.0
+        if not np.isfinite(number):
+            raise DeriveDomainError(
+                f"the numbers in the expression combine to {number} (beyond float64)",
+                expression,
+                (0, len(expression)),
+            )
+
+
 def _is_transposed(tree, span) -> bool:
     """Whether the name at ``span`` is the direct operand of a transpose (or inverse transpose)."""
     from . import _syntax as S
 
-    found = False
-
-    def visit(node, parent):
-        nonlocal found
+    stack: list[tuple[S.Node, S.Node | None]] = [(tree, None)]  # a long sum is deep
+    while stack:
+        node, parent = stack.pop()
         if isinstance(node, S.Name) and node.span == span:
-            found = isinstance(parent, S.Transpose) or (
+            return isinstance(parent, S.Transpose) or (
                 isinstance(parent, S.Power) and parent.exponent is None
             )
-            return
-        for value in vars(node).values():
-            if isinstance(value, S.Node):
-                visit(value, node)
-
-    visit(tree, None)
-    return found
+        stack.extend((v, node) for v in vars(node).values() if isinstance(v, S.Node))
+    return False
 
 
 def derive(
@@ -346,4 +355,13 @@ def derive(
     """
     if not isinstance(wrt, str):
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
-    return Derivation(expression, wrt, shapes, seed)
+    try:
+        return Derivation(expression, wrt, shapes, seed)
+    except RecursionError:
+        # the parser bounds the nesting (MAX_NESTING, MAX_DEPTH) so that no pass should get
+        # here at Python's default recursion limit; a caller's lower limit, or a deep stack
+        # at the call, still must not surface as a RecursionError
+        raise DeriveError(
+            f"the expression is nested too deeply for Python's recursion limit "
+            f"({sys.getrecursionlimit()}); the parser accepts up to {MAX_NESTING} levels"
+        ) from None

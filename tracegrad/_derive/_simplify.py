@@ -298,7 +298,7 @@ def ediv(num: E.Expr, den: E.Expr) -> E.Expr:
         return scale(1.0 / den.k, ediv(num, den.arg))
     if isinstance(num, E.Mul):
         return mul(num.s, ediv(num.arg, den))
-    if isinstance(den, E.Const):
+    if isinstance(den, E.Const) and den.value != 0:
         return scale(1.0 / den.value, num)
     if num == den:
         return E.ONE if num.shape == (1, 1) else E.Ones(*num.shape)
@@ -407,16 +407,9 @@ def _diag_split(factors: tuple[E.Expr, ...]) -> int:
     last = len(factors) - 1
     if not all(E.concrete(f.shape) for f in factors):
         return last
-    from ._chain import chain_cost
+    from ._chain import best_split
 
-    best, best_cost = last, None
-    for j in range(len(factors) - 1, 0, -1):
-        cost = chain_cost([f.shape for f in factors[:j]]) + chain_cost(
-            [f.shape for f in factors[j:]]
-        )
-        if best_cost is None or cost < best_cost:
-            best, best_cost = j, cost
-    return best
+    return best_split([f.shape for f in factors], prefer_last=True)
 
 
 # -- matrix functions ------------------------------------------------------------------------
@@ -485,14 +478,27 @@ def power(a: E.Expr, p: float) -> E.Expr:
     if p == 0.0:
         return E.ONE if a.shape == (1, 1) else E.Ones(*a.shape)
     if isinstance(a, E.Const) and (a.value > 0 or p.is_integer()):
-        return const(a.value**p)
+        folded = _fold_power(a.value, p)
+        if folded is not None:
+            return const(folded)
     if isinstance(a, E.Ones):
         return a
     if isinstance(a, E.Pow) and p.is_integer():
         return power(a.arg, a.p * p)
     if isinstance(a, E.Scale) and (a.k > 0 or p.is_integer()):
-        return scale(a.k**p, power(a.arg, p))
+        folded = _fold_power(a.k, p)
+        if folded is not None:
+            return scale(folded, power(a.arg, p))
     return E.Pow(a, p)
+
+
+def _fold_power(v: float, p: float) -> float | None:
+    """``v ** p`` when it is a finite nonzero float64 (else the power stays unfolded)."""
+    try:
+        out = v**p
+    except (ZeroDivisionError, OverflowError):
+        return None
+    return out if math.isfinite(out) and (out != 0 or v == 0) else None
 
 
 def norm(a: E.Expr) -> E.Expr:
@@ -555,6 +561,8 @@ def _once(e: E.Expr, memo: dict) -> E.Expr:
         return memo[e]
     rebuild = _REBUILD.get(type(e))
     out = e if rebuild is None else rebuild(e, [_once(c, memo) for c in e.children])
+    if isinstance(out, (E.Eye, E.Ones)) and out.shape == (1, 1):
+        out = E.ONE  # a 1x1 identity or all-ones is the number 1 (else printed "I^63")
     if out.shape != e.shape:  # pragma: no cover - a rule bug
         raise E.ShapeBug(f"simplification changed the shape {e.shape} -> {out.shape}")
     memo[e] = out
