@@ -13,7 +13,6 @@ import jax.numpy as jnp
 from .._registry import register
 from ..kalman import gain
 from ._samplers import dims, gaussians, scaled, spd_from
-from ._shapes import shapes
 
 # ---------------------------------------------------------------------------------------------
 # d tr(A B) / dA = B^T          A: m x n, B: n x m
@@ -24,7 +23,6 @@ def _trace_AB_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (m, q), (q, m))
 
 
-@shapes(A="m n", B="n m")
 def _trace_AB_objective(A, B):
     return jnp.trace(A @ B)
 
@@ -34,12 +32,12 @@ def _trace_AB_objective(A, B):
     objective=_trace_AB_objective,
     source="Kalman gain derivation: d tr(AB)/dA = B^T",
     sample=_trace_AB_sample,
-    argnames=("A", "B"),
+    shapes={"A": "m n", "B": "n m"},
+    expression="tr(A B)",
     wrt="A",
     formula="d tr(A B)/dA = B^T",
     latex=r"\frac{\partial\,\mathrm{tr}(AB)}{\partial A} = B^T",
 )
-@shapes(A="m n", B="n m")
 def trace_AB_gradient(A, B):
     """``d tr(AB)/dA = B^T`` (Kalman gain derivation, the rule used for ``2 tr(K H P)``).
 
@@ -58,7 +56,6 @@ def _trace_ABAt_sample(key, dtype=jnp.float64, n=None):
     return tuple(map(scaled, gaussians(key, dtype, (m, q), (q, q))))
 
 
-@shapes(A="m n", B="n n")
 def _trace_ABAt_objective(A, B):
     return jnp.trace(A @ B @ A.T)
 
@@ -72,13 +69,13 @@ def _trace_ABAt_terms(A, B):
     objective=_trace_ABAt_objective,
     source="Kalman gain derivation: d tr(ABA^T)/dA = 2AB for symmetric B; A(B + B^T) in general",
     sample=_trace_ABAt_sample,
-    argnames=("A", "B"),
+    shapes={"A": "m n", "B": "n n"},
+    expression="tr(A B A')",
     wrt="A",
     formula="d tr(A B A^T)/dA = A (B + B^T)   (= 2 A B only for symmetric B)",
     latex=r"\frac{\partial\,\mathrm{tr}(ABA^T)}{\partial A} = A(B + B^T)",
     terms=_trace_ABAt_terms,
 )
-@shapes(A="m n", B="n n")
 def trace_ABAt_gradient(A, B):
     """``d tr(A B A^T)/dA = A B^T + A B = A (B + B^T)`` (Kalman gain derivation).
 
@@ -100,7 +97,6 @@ def _posterior_sample(key, dtype=jnp.float64, n=None):
     return K, spd_from(zp), scaled(H), spd_from(zr)
 
 
-@shapes(K="n m", P="n n", H="m n", R="m m")
 def _posterior_objective(K, P, H, R):
     I_KH = jnp.eye(P.shape[0], dtype=P.dtype) - K @ H
     return jnp.trace(I_KH @ P @ I_KH.T + K @ R @ K.T)
@@ -124,7 +120,8 @@ def _posterior_optimum(K, P, H, R):
     objective=_posterior_objective,
     source="Kalman gain derivation: d tr(P_{n,n})/dK_n (covariance update equation)",
     sample=_posterior_sample,
-    argnames=("K", "P", "H", "R"),
+    shapes={"K": "n m", "P": "n n", "H": "m n", "R": "m m"},
+    expression="tr((I - K H) P (I - K H)' + K R K')",
     wrt="K",
     formula="d tr[(I - K H) P (I - K H)^T + K R K^T]/dK = -2 (H P)^T + 2 K (H P H^T + R)"
     "   (P, R symmetric)",
@@ -133,7 +130,6 @@ def _posterior_optimum(K, P, H, R):
     terms=_posterior_terms,
     optimum=_posterior_optimum,
 )
-@shapes(K="n m", P="n n", H="m n", R="m m")
 def trace_posterior_covariance_gradient(K, P, H, R):
     """``d tr(P_{n,n})/dK = -2 (H P)^T + 2 K (H P H^T + R)`` (Kalman gain derivation).
 
