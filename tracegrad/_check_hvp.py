@@ -73,8 +73,7 @@ def _second_order(f: Callable, argnum: int, directions: jax.Array, *args):
     return value, grad(x), jax.lax.map(fwd_rev, directions), jax.lax.map(rev_rev, directions)
 
 
-@reference_jit(static_argnums=(0, 1))
-def _fd_hvp(f: Callable, argnum: int, directions: jax.Array, *args):
+def _fd_hvp_body(f: Callable, argnum: int, directions: jax.Array, *args):
     """Central differences of the gradient along each direction (call in float64)."""
     x = args[argnum]
     x_rms = jnp.sqrt(jnp.mean(x * x))
@@ -97,12 +96,14 @@ def _fd_hvp(f: Callable, argnum: int, directions: jax.Array, *args):
 
 
 @reference_jit(static_argnums=(0, 1))
-def _taylor_values(f: Callable, argnum: int, v: jax.Array, ts: jax.Array, *args):
-    """``f(x)``, ``<grad f(x), v>`` and ``f(x + t v)`` for each step ``t`` (call in float64)."""
+def _float64_refs(f: Callable, argnum: int, directions: jax.Array, ts: jax.Array, *args):
+    """The fd64 products, and for the Taylor check ``f(x)``, ``<grad f(x), v>`` and
+    ``f(x + t v)`` for each step ``t`` along the first direction; one program (in float64)."""
     x = args[argnum]
+    v = directions[0]
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
     along = jax.lax.map(lambda t: f(*_replace(args, argnum, x + t * v)), ts)
-    return value, jnp.vdot(g, v), along
+    return _fd_hvp_body(f, argnum, directions, *args), value, jnp.vdot(g, v), along
 
 
 @reference_jit(static_argnums=(0, 1))
@@ -209,21 +210,17 @@ def _products(hvp: Callable, args: tuple, directions) -> jax.Array:
         return jnp.stack([jnp.asarray(hvp(*args, v)) for v in directions])
 
 
-def _one(hvp, args, v, what, shape):
-    return _as_array(evaluate(lambda *a: hvp(*a[:-1], a[-1]), *args, v), what, shape)
+def _taylor_steps(x, v) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    v = np.asarray(v, np.float64)
+    x_rms = float(np.sqrt(np.mean(x * x))) or 1.0
+    v_rms = float(np.sqrt(np.mean(v * v))) or 1.0
+    return 0.05 * x_rms / v_rms * 0.5 ** np.arange(_TAYLOR_STEPS)
 
 
-def _taylor(f, argnum, args, v, cv, rtol_c) -> PropertyResult:
+def _taylor(ts, value, gv, along, v, cv, rtol_c) -> PropertyResult:
     """Order of the second-order Taylor remainder along ``v`` (float64)."""
-    with jax.enable_x64(True):
-        args64 = _as_f64(args)
-        x = np.asarray(args64[argnum])
-        v64 = np.asarray(v, np.float64)
-        x_rms = float(np.sqrt(np.mean(x * x))) or 1.0
-        v_rms = float(np.sqrt(np.mean(v64 * v64))) or 1.0
-        t0 = 0.05 * x_rms / v_rms
-        ts = t0 * 0.5 ** np.arange(_TAYLOR_STEPS)
-        value, gv, along = _taylor_values(f, argnum, jnp.asarray(v64), jnp.asarray(ts), *args64)
+    v64 = np.asarray(v, np.float64)
     value, gv, along = float(value), float(gv), np.asarray(along, np.float64)
     vhv = float(np.vdot(v64.ravel(), np.asarray(cv, np.float64).ravel()))
     rem = np.abs(along - value - ts * gv - 0.5 * ts**2 * vhv)
@@ -277,8 +274,14 @@ def _check(
     argname = argnames[argnum] if argnames is not None and argnum < len(argnames) else "x"
     directions = _directions(0 if key is None else key, n_directions, shape, dtype)
 
-    # the candidate along the directions, then a linear combination for the linearity check
-    cand = _as_array(_products(hvp, args, directions), what, shape)
+    # the candidate along the directions and a linear combination (for the linearity check),
+    # in one call
+    a, b = 0.75, -1.25
+    combo = a * directions[0] + b * directions[1]
+    cand_all = _as_array(
+        _products(hvp, args, jnp.concatenate([directions, combo[None]])), what, shape
+    )
+    cand = cand_all[:-1]
     if cand.shape[1:] != shape or jnp.iscomplexobj(cand):
         bad = (
             f"returns shape {tuple(cand.shape[1:])} where the argument's {shape} belongs"
@@ -311,10 +314,12 @@ def _check(
     ):
         r = np.asarray(ref, np.float64).reshape(n_directions, -1)
         refs[name] = _normwise(name, c_np, r, rtol_, atol_, f"{detail}, {n_directions} dirs")
+    ts = _taylor_steps(x, directions[0])
     with jax.enable_x64(True):
         args64 = _as_f64(args)
         dirs64 = jnp.asarray(directions, jnp.float64)
-        fd = np.asarray(_fd_hvp(f, argnum, dirs64, *args64), np.float64)
+        fd, t_value, t_gv, t_along = _float64_refs(f, argnum, dirs64, jnp.asarray(ts), *args64)
+        fd = np.asarray(fd, np.float64)
     refs["fd64"] = _normwise(
         "fd64",
         c_np,
@@ -329,9 +334,7 @@ def _check(
 
     # properties of the candidate alone
     props: dict[str, PropertyResult] = {}
-    a, b = 0.75, -1.25
-    combo = a * directions[0] + b * directions[1]
-    c_combo = np.asarray(_one(hvp, args, combo, what, shape), np.float64).ravel()
+    c_combo = np.asarray(cand_all[-1], np.float64).ravel()
     expect = a * c_np[0] + b * c_np[1]
     scale = max(float(np.max(np.abs(expect))), float(np.max(np.abs(c_combo))), 1e-300)
     lin = float(np.max(np.abs(c_combo - expect))) / scale
@@ -358,7 +361,7 @@ def _check(
         bool(np.isfinite(sym) and sym <= rtol_),
         "|<u, Hw> - <Hu, w>| / (|u||Hw| + |Hu||w|) over consecutive directions",
     )
-    props["taylor"] = _taylor(f, argnum, args, directions[0], c_np[0], rtol_)
+    props["taylor"] = _taylor(ts, t_value, t_gv, t_along, directions[0], c_np[0], rtol_)
 
     ok = all(r.ok for r in refs.values()) and all(p.ok for p in props.values())
     if ok:

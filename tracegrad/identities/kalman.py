@@ -64,6 +64,11 @@ def _trace_ABAt_terms(A, B):
     return {"A B^T": A @ B.T, "A B": A @ B}
 
 
+def _trace_ABAt_hvp(A, B, V):
+    """Derivative of ``A (B + B^T)`` along V: ``V (B + B^T)`` (a constant Hessian)."""
+    return V @ (B + B.T)
+
+
 @register(
     "kalman.trace_ABAt",
     objective=_trace_ABAt_objective,
@@ -71,6 +76,7 @@ def _trace_ABAt_terms(A, B):
     sample=_trace_ABAt_sample,
     shapes={"A": "m n", "B": "n n"},
     expression="tr(A B A')",
+    hvp=_trace_ABAt_hvp,
     wrt="A",
     formula="d tr(A B A^T)/dA = A (B + B^T)   (= 2 A B only for symmetric B)",
     latex=r"\frac{\partial\,\mathrm{tr}(ABA^T)}{\partial A} = A(B + B^T)",
@@ -115,6 +121,14 @@ def _posterior_optimum(K, P, H, R):
     return gain(P, H, R), P, H, R
 
 
+def _posterior_hvp(K, P, H, R, V):
+    """Derivative of ``2 (K S - (H P)^T)`` along V: ``2 V S``, ``S = H P H^T + R``.
+
+    The Hessian ``2 (S kron I)`` is positive definite: the Kalman gain is the minimum.
+    """
+    return 2.0 * (V @ (H @ P @ H.T + R))
+
+
 @register(
     "kalman.trace_posterior_covariance",
     objective=_posterior_objective,
@@ -122,6 +136,7 @@ def _posterior_optimum(K, P, H, R):
     sample=_posterior_sample,
     shapes={"K": "n m", "P": "n n", "H": "m n", "R": "m m"},
     expression="tr((I - K H) P (I - K H)' + K R K')",
+    hvp=_posterior_hvp,
     wrt="K",
     formula="d tr[(I - K H) P (I - K H)^T + K R K^T]/dK = -2 (H P)^T + 2 K (H P H^T + R)"
     "   (P, R symmetric)",

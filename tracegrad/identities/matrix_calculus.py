@@ -156,6 +156,17 @@ def _lu_det(lu: jax.Array, piv: jax.Array) -> jax.Array:
     return parity * jnp.prod(jnp.sign(d), axis=-1) * jnp.exp(jnp.sum(jnp.log(jnp.abs(d)), -1))
 
 
+def _det_hvp(X, V):
+    """Derivative of ``det(X) X^{-T}`` along V (section 2.8 and Theorem 7).
+
+    ``d det X = det X tr(X^{-1} V)`` and ``d X^{-T} = -X^{-T} V^T X^{-T}``, so the HVP is
+    ``det(X) (tr(X^{-1} V) X^{-T} - X^{-T} V^T X^{-T})``.
+    """
+    Xi = jnp.linalg.inv(X)
+    XiT = Xi.T
+    return jnp.linalg.det(X) * (jnp.trace(Xi @ V) * XiT - XiT @ V.T @ XiT)
+
+
 @register(
     "hu.det",
     objective=_det_objective,
@@ -163,6 +174,7 @@ def _lu_det(lu: jax.Array, piv: jax.Array) -> jax.Array:
     sample=_det_sample,
     shapes={"X": "n n"},
     expression="det(X)",
+    hvp=_det_hvp,
     wrt="X",
     formula="d det X/dX = det(X) X^{-T}",
     latex=r"\frac{\partial\,\det X}{\partial X} = \det(X)\,X^{-T}",
@@ -196,6 +208,12 @@ def _logdet_objective(X):
     return jnp.linalg.slogdet(X)[1]
 
 
+def _logdet_hvp(X, V):
+    """Derivative of ``X^{-T}`` along V: ``-X^{-T} V^T X^{-T}`` (Theorem 7 on ``X X^{-1} = I``)."""
+    XiT = jnp.linalg.inv(X).T
+    return -(XiT @ V.T @ XiT)
+
+
 @register(
     "hu.logdet",
     objective=_logdet_objective,
@@ -203,6 +221,7 @@ def _logdet_objective(X):
     sample=_logdet_sample,
     shapes={"X": "n n"},
     expression="logdet(X)",
+    hvp=_logdet_hvp,
     wrt="X",
     formula="d log|det X|/dX = X^{-T}",
     latex=r"\frac{\partial\,\log|\det X|}{\partial X} = X^{-T}",
@@ -230,6 +249,17 @@ def _inverse_objective(A, X):
     return jnp.trace(A @ jnp.linalg.inv(X))
 
 
+def _inverse_hvp(A, X, V):
+    """Derivative of ``-(X^{-1} A X^{-1})^T`` along V (Theorem 7: ``d X^{-1} = -X^{-1} V X^{-1}``).
+
+    ``(X^{-1} V X^{-1} A X^{-1} + X^{-1} A X^{-1} V X^{-1})^T``, one inversion and six products.
+    """
+    Xi = jnp.linalg.inv(X)
+    XiA = Xi @ A @ Xi
+    XiV = Xi @ V @ Xi
+    return (XiV @ A @ Xi + XiA @ V @ Xi).T
+
+
 @register(
     "hu.inverse",
     objective=_inverse_objective,
@@ -237,6 +267,7 @@ def _inverse_objective(A, X):
     sample=_inverse_sample,
     shapes={"A": "n n", "X": "n n"},
     expression="tr(A inv(X))",
+    hvp=_inverse_hvp,
     wrt="X",
     formula="d tr(A X^{-1})/dX = -X^{-T} A^T X^{-T}",
     latex=r"\frac{\partial\,\mathrm{tr}(AX^{-1})}{\partial X} = -X^{-T}A^TX^{-T}",
@@ -352,6 +383,11 @@ def _gaussian_mean_optimum(mu, Sigma, Y):
     return jnp.mean(Y, axis=0), Sigma, Y
 
 
+def _gaussian_mean_hvp(mu, Sigma, Y, v):
+    """Derivative of ``Sigma^{-1} sum_i (y_i - mu)`` along v: ``-N Sigma^{-1} v`` (one solve)."""
+    return -Y.shape[-2] * jnp.linalg.solve(Sigma, v)
+
+
 @register(
     "hu.gaussian_mean",
     objective=_gaussian_objective,
@@ -359,6 +395,7 @@ def _gaussian_mean_optimum(mu, Sigma, Y):
     sample=_gaussian_sample,
     shapes={"mu": "d", "Sigma": "d d", "Y": "N d"},
     expression=_GAUSSIAN,
+    hvp=_gaussian_mean_hvp,
     wrt="mu",
     formula="d sum_i log N(y_i; mu, Sigma)/dmu = Sigma^{-1} sum_i (y_i - mu)   (Sigma symmetric)",
     latex=r"\frac{\partial\sum_i\log\mathcal{N}(y_i;\mu,\Sigma)}{\partial\mu}"
@@ -397,6 +434,20 @@ def _gaussian_cov_optimum(mu, Sigma, Y):
     return mean, (D.T @ D) / N, Y
 
 
+def _gaussian_cov_hvp(mu, Sigma, Y, V):
+    """Derivative of ``1/2 W (S - N Sigma^T) W``, ``W = Sigma^{-T}``, along V.
+
+    ``dW = -W V^T W`` (Theorem 7), so the HVP is
+    ``1/2 (-W V^T W S W - W S W V^T W + N W V^T W)`` with ``S = D^T D``.
+    """
+    N = Y.shape[-2]
+    D = Y - mu
+    W = jnp.linalg.inv(Sigma).T
+    S = D.T @ D
+    dW = -(W @ V.T @ W)
+    return 0.5 * (dW @ S @ W + W @ S @ dW - N * dW)
+
+
 @register(
     "hu.gaussian_cov",
     objective=_gaussian_objective,
@@ -404,6 +455,7 @@ def _gaussian_cov_optimum(mu, Sigma, Y):
     sample=_gaussian_sample,
     shapes={"mu": "d", "Sigma": "d d", "Y": "N d"},
     expression=_GAUSSIAN,
+    hvp=_gaussian_cov_hvp,
     wrt="Sigma",
     formula="d sum_i log N(y_i; mu, Sigma)/dSigma = 1/2 (Sigma^-T S Sigma^-T - N Sigma^-T),"
     " S = sum_i (y_i - mu)(y_i - mu)^T",
@@ -456,6 +508,11 @@ def _lsq_optimum(A, x, b):
     return A, jnp.linalg.lstsq(A, b)[0], b
 
 
+def _lsq_hvp(A, x, b, v):
+    """Derivative of ``2 A^T (A x - b)`` along v: ``2 A^T A v`` (two matrix-vector products)."""
+    return (2.0 * (A @ v)) @ A
+
+
 @register(
     "hu.least_squares",
     objective=_lsq_objective,
@@ -463,6 +520,7 @@ def _lsq_optimum(A, x, b):
     sample=_lsq_sample,
     shapes={"A": "m n", "x": "n", "b": "m"},
     expression="||A x - b||^2",
+    hvp=_lsq_hvp,
     wrt="x",
     formula="d ||A x - b||^2/dx = 2 A^T (A x - b)",
     latex=r"\frac{\partial\,\|Ax-b\|^2}{\partial x} = 2A^T(Ax-b)",

@@ -91,6 +91,16 @@ def _eq17_terms(A, X, B, C):
     }
 
 
+def _eq17_hvp(A, X, B, C, V):
+    """Derivative of eq. (17)'s gradient along V: ``M (B V)^T + (V B)^T M``, ``M = A^T C``.
+
+    The gradient ``M (B X)^T + (X B)^T M`` is linear in X, so the HVP is the gradient with X
+    replaced by V (the quadratic form's Hessian is constant).
+    """
+    M = A.T @ C
+    return M @ (B @ V).T + (V @ B).T @ M
+
+
 @register(
     "traa.eq17",
     objective=_eq17_objective,
@@ -98,6 +108,7 @@ def _eq17_terms(A, X, B, C):
     sample=_eq17_sample,
     shapes={"A": "p m", "X": "m n", "B": "n m", "C": "p n"},
     expression="tr(A X B X C')",
+    hvp=_eq17_hvp,
     wrt="X",
     formula="d tr(A X B X C^T)/dX = A^T C X^T B^T + B^T X^T A^T C",
     latex=r"\frac{\partial\,\mathrm{tr}(AXBXC^T)}{\partial X}"
@@ -138,6 +149,22 @@ def _eq21_terms(A, X, B, C):
     }
 
 
+def _eq21_hvp(A, X, B, C, V):
+    """Derivative of eq. (21)'s gradient ``(F + F^T) X + X (Q + Q^T)`` along V (product rule).
+
+    ``dP = C (V^T X + X^T V) C``, ``dF = B dP A``, ``dQ = C A (V X^T + X V^T) B C``, and
+    ``dG = (dF + dF^T) X + (F + F^T) V + V (Q + Q^T) + X (dQ + dQ^T)``.
+    """
+    XtX, XXt = X.T @ X, X @ X.T
+    P = C @ XtX @ C
+    F = (B @ P) @ A
+    Q = C @ ((A @ XXt) @ B) @ C
+    dP = C @ (V.T @ X + X.T @ V) @ C
+    dF = (B @ dP) @ A
+    dQ = C @ ((A @ (V @ X.T + X @ V.T)) @ B) @ C
+    return (dF + dF.T) @ X + (F + F.T) @ V + V @ (Q + Q.T) + X @ (dQ + dQ.T)
+
+
 @register(
     "traa.eq21",
     objective=_eq21_objective,
@@ -145,6 +172,7 @@ def _eq21_terms(A, X, B, C):
     sample=_eq21_sample,
     shapes={"A": "n m", "X": "m n", "B": "m n", "C": "n n"},
     expression="tr(A X X' B C X' X C)",
+    hvp=_eq21_hvp,
     wrt="X",
     formula="d tr(A X X^T B C X^T X C)/dX = A^T C^T X^T X C^T B^T X + B C X^T X C A X"
     " + X C A X X^T B C + X C^T B^T X X^T A^T C^T",
@@ -197,6 +225,11 @@ def _eq24_W_terms(X, W, H):
     return {"-2 X H^T": -2.0 * X @ H.T, "2 W H H^T": 2.0 * W @ (H @ H.T)}
 
 
+def _eq24_W_hvp(X, W, H, V):
+    """Derivative of ``2 (W H H^T - X H^T)`` along V: ``2 V (H H^T)`` (trace notes eq. 24)."""
+    return 2.0 * (V @ (H @ H.T))
+
+
 @register(
     "traa.eq24_W",
     objective=_eq24_objective,
@@ -204,6 +237,7 @@ def _eq24_W_terms(X, W, H):
     sample=_eq24_sample,
     shapes={"X": "m n", "W": "m k", "H": "k n"},
     expression="||X - W H||_F^2",
+    hvp=_eq24_W_hvp,
     wrt="W",
     formula="d ||X - W H||_F^2/dW = -2 X H^T + 2 W H H^T",
     latex=r"\frac{\partial\,\|X-WH\|_F^2}{\partial W} = -2XH^T + 2WHH^T",
@@ -222,6 +256,11 @@ def _eq24_H_terms(X, W, H):
     return {"-2 W^T X": -2.0 * W.T @ X, "2 W^T W H": 2.0 * (W.T @ W) @ H}
 
 
+def _eq24_H_hvp(X, W, H, V):
+    """Derivative of ``2 (W^T W H - W^T X)`` along V: ``2 (W^T W) V`` (trace notes eq. 24)."""
+    return 2.0 * ((W.T @ W) @ V)
+
+
 @register(
     "traa.eq24_H",
     objective=_eq24_objective,
@@ -229,6 +268,7 @@ def _eq24_H_terms(X, W, H):
     sample=_eq24_sample,
     shapes={"X": "m n", "W": "m k", "H": "k n"},
     expression="||X - W H||_F^2",
+    hvp=_eq24_H_hvp,
     wrt="H",
     formula="d ||X - W H||_F^2/dH = -2 W^T X + 2 W^T W H",
     latex=r"\frac{\partial\,\|X-WH\|_F^2}{\partial H} = -2W^TX + 2W^TWH",
@@ -253,6 +293,16 @@ def _eq27_objective(V, A, X, B):
     return jnp.sum(V * jnp.log(A @ X @ B))
 
 
+def _eq27_hvp(V, A, X, B, D):
+    """Derivative of eq. (27)'s gradient ``A^T (V / M) B^T``, ``M = A X B``, along D.
+
+    ``d(V / M) = -V dM / M^2`` elementwise with ``dM = A D B``, so the HVP is
+    ``-A^T (V (A D B) / M^2) B^T``: the KL block of NMF's Hessian.
+    """
+    M = A @ X @ B
+    return -(A.T @ ((V * (A @ D @ B) / (M * M)) @ B.T))
+
+
 @register(
     "traa.eq27",
     objective=_eq27_objective,
@@ -260,6 +310,7 @@ def _eq27_objective(V, A, X, B):
     sample=_eq27_sample,
     shapes={"V": "p q", "A": "p m", "X": "m n", "B": "n q"},
     expression="sum(V ⊙ log(A X B))",
+    hvp=_eq27_hvp,
     wrt="X",
     formula="d tr[V^T log(A X B)]/dX = A^T (V / (A X B)) B^T",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(AXB)]}{\partial X}"
@@ -288,6 +339,15 @@ def _eq28_objective(V, A, X, B):
     return jnp.sum(V * jnp.log(A @ X.T @ B))
 
 
+def _eq28_hvp(V, A, X, B, D):
+    """Derivative of eq. (28)'s gradient ``B (V / M)^T A``, ``M = A X^T B``, along D.
+
+    ``dM = A D^T B`` and ``d(V / M) = -V dM / M^2``: ``-B (V (A D^T B) / M^2)^T A``.
+    """
+    M = A @ X.T @ B
+    return -(B @ (V * (A @ D.T @ B) / (M * M)).T @ A)
+
+
 @register(
     "traa.eq28",
     objective=_eq28_objective,
@@ -295,6 +355,7 @@ def _eq28_objective(V, A, X, B):
     sample=_eq28_sample,
     shapes={"V": "p q", "A": "p n", "X": "m n", "B": "m q"},
     expression="tr(V' log(A X' B))",
+    hvp=_eq28_hvp,
     wrt="X",
     formula="d tr[V^T log(A X^T B)]/dX = B (V / (A X^T B))^T A",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(AX^TB)]}{\partial X}"
@@ -394,6 +455,17 @@ def _eq41_objective(V, A, x, B):
     return jnp.sum(V * jnp.log((A * x) @ B))
 
 
+def _eq41_hvp(V, A, x, B, d):
+    """Derivative of eq. (41)'s gradient ``colsum(A . (R B^T))``, ``R = V / M``, along d.
+
+    ``M = A diag(x) B`` so ``dM = A diag(d) B`` and ``dR = -V dM / M^2``; the HVP is
+    ``colsum(A . (dR B^T))``, i.e. ``diag(A^T dR B^T)``.
+    """
+    M = (A * x) @ B
+    dR = -(V * ((A * d) @ B) / (M * M))
+    return jnp.sum(A * (dR @ B.T), axis=0)
+
+
 @register(
     "traa.eq41",
     objective=_eq41_objective,
@@ -401,6 +473,7 @@ def _eq41_objective(V, A, x, B):
     sample=_eq41_sample,
     shapes={"V": "p q", "A": "p n", "x": "n", "B": "n q"},
     expression="tr(V' log(A diag(x) B))",
+    hvp=_eq41_hvp,
     wrt="x",
     formula="d tr[V^T log(A diag(x) B)]/dx = (A^T (V / (A diag(x) B)) . B) 1",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(A\,\mathrm{diag}(x)B)]}{\partial x}"
