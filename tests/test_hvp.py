@@ -159,11 +159,12 @@ def test_closed_form_hvp_equals_forward_over_reverse_float64(name):
 
     def both(*a):
         *args, v = a
-        grad = (
-            lambda x: jax.grad(ident.objective, ident.wrt)(  # noqa: E731
+
+        def grad(x):
+            return jax.grad(ident.objective, ident.wrt)(
                 *args[: ident.wrt], x, *args[ident.wrt + 1 :]
             )
-        )
+
         return ident.hvp(*args, v), jax.jvp(grad, (args[ident.wrt],), (v,))[1]
 
     closed, ref = jax.jit(jax.vmap(both))(*batch, V)
