@@ -23,9 +23,11 @@ def main() -> None:
     p.add_argument("--dense-n", type=int, default=1000)
     p.add_argument("--dtype", default="float32")
     p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--dense-runs", type=int, default=2)
+    p.add_argument("--only", default=None, help="regular expression on identity names")
     p.add_argument("--out", default="")
     a = p.parse_args()
-    res = run_hvp(a.n, a.dense_n, a.dtype, a.runs)
+    res = run_hvp(a.n, a.dense_n, a.dtype, a.runs, a.dense_runs, a.only)
     print(f"{'identity':<36} {'shape':<12} {'closed ms':>10} {'jvp(grad) ms':>13} {'ratio':>7}")
     for r in res["rows"]:
         shape = "x".join(map(str, r["shape"]))

@@ -214,3 +214,68 @@ def test_registry_as_function_uses_the_identity_hvp():
     assert f.hvp is ident.hvp
     H = jax.jit(jax.hessian(f, argnums=1))(A, x, b)
     np.testing.assert_allclose(H, 2 * A.T @ A, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# one declaration: shapes -> argnames, spec, sampler; expression -> formula
+
+
+def test_one_declaration_gives_names_spec_sampler_and_formula():
+    def objective(A, X, B):
+        return jnp.trace(A @ X @ B)
+
+    def hvp(A, X, B, V):
+        return jnp.zeros_like(X)
+
+    @tg.register(
+        "tests.decl_axb",
+        objective=objective,
+        source="a test",
+        shapes={"A": "p m", "X": "m n", "B": "n p"},
+        wrt="X",
+        expression="tr(A X B)",
+        hvp=hvp,
+    )
+    def gradient(A, X, B):
+        return A.T @ B.T
+
+    try:
+        ident = tg.identity("tests.decl_axb")
+        assert ident.argnames == ("A", "X", "B") and ident.wrt_name == "X"
+        A, X, B = ident.arguments(0, jnp.float32)
+        assert (A.shape, X.shape, B.shape) == ((3, 4), (4, 5), (5, 3))  # distinct per letter
+        assert A.dtype == jnp.float32
+        assert ident.check(0).ok
+        assert ident.formula == "d tr(A X B)/dX = A^T B^T"
+        assert ident.latex.endswith("= A^{T} B^{T}")
+        # one spec checks the objective, the gradient and the HVP
+        with pytest.raises(ValueError, match=r"B has shape 4x3, so n = 4"):
+            ident.gradient(A, X, B[:4])
+        with pytest.raises(ValueError, match=r"objective: B has shape 4x3"):
+            ident.objective(A, X, B[:4])
+        with pytest.raises(ValueError, match=r"v has shape 5x4"):
+            ident.hvp(A, X, B, X.T)
+        with pytest.raises(ValueError, match="the gradient has shape 5x4, expected 4x5"):
+            tg.register(
+                "tests.decl_bad", objective=objective, source="a test",
+                shapes={"A": "p m", "X": "m n", "B": "n p"}, wrt="X", not_expressible="test",
+            )(lambda A, X, B: (A.T @ B.T).T)(A, X, B)  # fmt: skip
+    finally:
+        for name in ("tests.decl_axb", "tests.decl_bad"):
+            if name in tg.registry():
+                tg.unregister(name)
+
+
+def test_declaration_errors_name_the_problem():
+    with pytest.raises(ValueError, match="wrt='Y' is not one of"):
+        tg.register("t.x", objective=jnp.sum, source="s", shapes={"X": "m n"}, wrt="Y")
+    with pytest.raises(TypeError, match="shapes must be a non-empty dict"):
+        tg.register("t.x", objective=jnp.sum, source="s", shapes={}, wrt=0)
+    with pytest.raises(ValueError, match="not a dimension letter"):
+        tg.register("t.x", objective=jnp.sum, source="s", shapes={"X": "m 3"})
+    with pytest.raises(ValueError, match="disagree with the shapes"):
+        tg.register("t.x", objective=jnp.sum, source="s", shapes={"X": "m"}, argnames=("Y",))
+    with pytest.raises(TypeError, match="hvp must be callable"):
+        tg.register("t.x", objective=jnp.sum, source="s", shapes={"X": "m"}, hvp=3)
+    with pytest.raises(TypeError, match="needs sample="):
+        tg.register("t.x", objective=jnp.sum, source="s", argnames=("X",))

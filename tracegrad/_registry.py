@@ -8,7 +8,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 
 from ._identity import Identity, Sampler
-from ._shapespec import ShapeSpec
+from ._shapespec import ShapeSpec, parse_spec
 
 _IDENTITIES: dict[str, Identity] = {}
 _BUILTINS_LOADED = False
@@ -103,6 +103,7 @@ def register(
     """
     spec = None
     if shapes is not None:
+        parse_spec(dict(shapes) if isinstance(shapes, Mapping) else shapes)  # early, named errors
         if argnames is not None and tuple(argnames) != tuple(shapes):
             raise ValueError(
                 f"argnames {tuple(argnames)} disagree with the shapes' names {tuple(shapes)}"

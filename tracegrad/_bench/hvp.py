@@ -26,11 +26,26 @@ def _grad_of(ident):
     return grad
 
 
-def run_hvp(n: int = 256, dense_n: int = 1000, dtype: str = "float32", n_runs: int = 10):
-    """Rows of timings; see the module docstring.  Returns ``{"rows", "dense", "environment"}``."""
+def run_hvp(
+    n: int = 256,
+    dense_n: int = 1000,
+    dtype: str = "float32",
+    n_runs: int = 10,
+    dense_runs: int = 2,
+    only: str | None = None,
+):
+    """Rows of timings; see the module docstring.  Returns ``{"rows", "dense", "environment"}``.
+
+    ``dense_runs`` rounds for the dense Hessians, without warm-up (they are compiled ahead of
+    time): ``jax.hessian`` of the Gaussian likelihood at size 1000 takes minutes per call.
+    ``only``: a regular expression selecting identities by name.
+    """
+    import re
+
+    pattern = re.compile(only) if only else None
     rows, dense = [], []
     for name, ident in sorted(registry().items()):
-        if ident.hvp is None:
+        if ident.hvp is None or (pattern is not None and not pattern.search(name)):
             continue
         args = ident.arguments(0, dtype, n)
         v = jnp.asarray(
@@ -49,6 +64,7 @@ def run_hvp(n: int = 256, dense_n: int = 1000, dtype: str = "float32", n_runs: i
         got, want = np.asarray(c1(*args, v), np.float64), np.asarray(c2(*args, v), np.float64)
         err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300))
         t_closed, t_auto = time_interleaved([c1, c2], *args, v, n_runs=n_runs, min_time=0.2)
+        print(f"{name}: hvp ratio {t_auto.median / t_closed.median:.2f}", flush=True)
         rows.append(
             {
                 "identity": name,
@@ -74,7 +90,7 @@ def run_hvp(n: int = 256, dense_n: int = 1000, dtype: str = "float32", n_runs: i
             d1, d2 = compile_jitted(dense_closed, *dargs), compile_jitted(dense_auto, *dargs)
             got, want = np.asarray(d1(*dargs), np.float64), np.asarray(d2(*dargs), np.float64)
             err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300))
-            t1, t2 = time_interleaved([d1, d2], *dargs, n_runs=max(3, n_runs // 3))
+            t1, t2 = time_interleaved([d1, d2], *dargs, n_runs=dense_runs, warmup=0)
             dense.append(
                 {
                     "identity": name,

@@ -18,11 +18,6 @@ from ._samplers import dims, gaussians, scaled, spd_from
 # d tr(A B) / dA = B^T          A: m x n, B: n x m
 
 
-def _trace_AB_sample(key, dtype=jnp.float64, n=None):
-    m, q = dims(n, 2)
-    return gaussians(key, dtype, (m, q), (q, m))
-
-
 def _trace_AB_objective(A, B):
     return jnp.trace(A @ B)
 
@@ -31,7 +26,6 @@ def _trace_AB_objective(A, B):
     "kalman.trace_AB",
     objective=_trace_AB_objective,
     source="Kalman gain derivation: d tr(AB)/dA = B^T",
-    sample=_trace_AB_sample,
     shapes={"A": "m n", "B": "n m"},
     expression="tr(A B)",
     wrt="A",

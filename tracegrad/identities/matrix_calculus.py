@@ -37,11 +37,6 @@ def _square(n: int | None) -> int:
 # Theorem 1 / eq. (5): d a^T x / dx = a
 
 
-def _inner_sample(key, dtype=jnp.float64, n=None):
-    q = 6 if n is None else n
-    return gaussians(key, dtype, (q,), (q,))
-
-
 def _inner_objective(a, x):
     return jnp.dot(a, x)
 
@@ -50,7 +45,6 @@ def _inner_objective(a, x):
     "hu.inner",
     objective=_inner_objective,
     source="matrix calculus notes Theorem 1, eq. (5)",
-    sample=_inner_sample,
     shapes={"a": "n", "x": "n"},
     expression="a' x",
     wrt="x",
@@ -66,11 +60,6 @@ def inner_gradient(a, x):
 # eq. (8): d Tr[A] / dA = I
 
 
-def _trace_sample(key, dtype=jnp.float64, n=None):
-    q = _square(n)
-    return gaussians(key, dtype, (q, q))
-
-
 def _trace_objective(A):
     return jnp.trace(A)
 
@@ -79,7 +68,6 @@ def _trace_objective(A):
     "hu.trace",
     objective=_trace_objective,
     source="matrix calculus notes eq. (8)",
-    sample=_trace_sample,
     shapes={"A": "n n"},
     expression="tr(A)",
     wrt="A",
@@ -100,11 +88,6 @@ def trace_gradient(A):
 # Theorem 4: d Tr[A^T X] / dX = A          A, X: m x n
 
 
-def _trace_inner_sample(key, dtype=jnp.float64, n=None):
-    m, q = dims(n, 2)
-    return gaussians(key, dtype, (m, q), (m, q))
-
-
 def _trace_inner_objective(A, X):
     return jnp.trace(A.T @ X)
 
@@ -113,7 +96,6 @@ def _trace_inner_objective(A, X):
     "hu.trace_inner",
     objective=_trace_inner_objective,
     source="matrix calculus notes Theorem 4",
-    sample=_trace_inner_sample,
     shapes={"A": "m n", "X": "m n"},
     expression="tr(A' X)",
     wrt="X",

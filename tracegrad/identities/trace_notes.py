@@ -16,11 +16,6 @@ from ._samplers import dims, gaussians, scaled, uniforms
 # eq. (9): d tr(A X B) / dX = A^T B^T          A: p x m, X: m x n, B: n x p
 
 
-def _eq9_sample(key, dtype=jnp.float64, n=None):
-    p, m, q = dims(n, 3)
-    return gaussians(key, dtype, (p, m), (m, q), (q, p))
-
-
 def _eq9_objective(A, X, B):
     return jnp.trace(A @ X @ B)
 
@@ -29,7 +24,6 @@ def _eq9_objective(A, X, B):
     "traa.eq9",
     objective=_eq9_objective,
     source="trace notes eq. (9)",
-    sample=_eq9_sample,
     shapes={"A": "p m", "X": "m n", "B": "n p"},
     expression="tr(A X B)",
     wrt="X",
@@ -45,11 +39,6 @@ def eq9_gradient(A, X, B):
 # eq. (12): d tr(A X^T B) / dX = B A           A: p x n, X: m x n, B: m x p
 
 
-def _eq12_sample(key, dtype=jnp.float64, n=None):
-    p, m, q = dims(n, 3)
-    return gaussians(key, dtype, (p, q), (m, q), (m, p))
-
-
 def _eq12_objective(A, X, B):
     return jnp.trace(A @ X.T @ B)
 
@@ -58,7 +47,6 @@ def _eq12_objective(A, X, B):
     "traa.eq12",
     objective=_eq12_objective,
     source="trace notes eq. (12)",
-    sample=_eq12_sample,
     shapes={"A": "p n", "X": "m n", "B": "m p"},
     expression="tr(A X' B)",
     wrt="X",
@@ -373,11 +361,6 @@ def eq28_gradient(V, A, X, B):
 # eq. (31): d tr[A diag(x) B] / dx = (A^T . B) 1      A: p x n, x: n, B: n x p
 
 
-def _eq31_sample(key, dtype=jnp.float64, n=None):
-    p, q = dims(n, 2)
-    return gaussians(key, dtype, (p, q), (q,), (q, p))
-
-
 def _eq31_objective(A, x, B):
     return jnp.trace((A * x) @ B)  # A diag(x) as the column scaling A * x
 
@@ -386,7 +369,6 @@ def _eq31_objective(A, x, B):
     "traa.eq31",
     objective=_eq31_objective,
     source="trace notes eq. (31)",
-    sample=_eq31_sample,
     shapes={"A": "p n", "x": "n", "B": "n p"},
     expression="tr(A diag(x) B)",
     wrt="x",
@@ -409,11 +391,6 @@ def eq31_gradient(A, x, B):
 # eq. (34): d tr[J A diag(x) B] / dx = A^T 1 . B 1    A: p x n, x: n, B: n x q, J ones q x p
 
 
-def _eq34_sample(key, dtype=jnp.float64, n=None):
-    p, q, r = dims(n, 3)
-    return gaussians(key, dtype, (p, q), (q,), (q, r))
-
-
 def _eq34_objective(A, x, B):
     # tr[J M] with J the q x p matrix of ones is the sum of the entries of M (eq. 32)
     return jnp.sum((A * x) @ B)
@@ -423,7 +400,6 @@ def _eq34_objective(A, x, B):
     "traa.eq34",
     objective=_eq34_objective,
     source="trace notes eq. (34)",
-    sample=_eq34_sample,
     shapes={"A": "p n", "x": "n", "B": "n q"},
     expression="tr(J A diag(x) B)",
     wrt="x",
