@@ -39,6 +39,9 @@ def main() -> None:
     head = f"{'dense Hessian':<36} {'size':>6} {'closed ms':>10} {'jax.hessian ms':>15}"
     print(f"\n{head} {'ratio':>7}")
     for r in res["dense"]:
+        if "skipped" in r:
+            print(f"{r['identity']:<36} {r['size']:>6} skipped: {r['skipped']}")
+            continue
         print(
             f"{r['identity']:<36} {r['size']:>6} {1e3 * r['closed_s']:>10.3f} "
             f"{1e3 * r['jax_hessian_s']:>15.3f} {r['ratio']:>7.2f}"

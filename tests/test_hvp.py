@@ -78,6 +78,11 @@ def test_check_hessian_and_its_diagnoses():
     assert "dropped term" in d and "integer_pow" in d, d
     with pytest.raises(AssertionError, match="Hessian check FAIL"):
         tg.assert_hessian_close(_vec, lambda x, M: 2 * M + jnp.diag(12 * x**2), x5, M55)
+    # (a.x)(b.x) + sum x^4: H = a b^T + b a^T + diag(12 x^2); drop the cross term
+    a5, b5 = jnp.asarray(M55[0]), jnp.asarray(M55[1])
+    prod = lambda x, a, b: jnp.dot(a, x) * jnp.dot(b, x) + jnp.sum(x**4)  # noqa: E731
+    d = tg.check_hessian(prod, lambda x, a, b: jnp.diag(12 * x**2), x5, a5, b5).diagnosis
+    assert "dropped cross term" in d and "use 1" in d and "use 2" in d, d
     bad_shape = tg.check_hessian(_vec, jnp.zeros((5,)), x5, M55)
     assert not bad_shape.ok and "x.shape + x.shape" in bad_shape.diagnosis
 
