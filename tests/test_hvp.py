@@ -140,27 +140,34 @@ NO_HVP = {
 
 
 def test_every_builtin_with_a_hessian_has_an_hvp():
-    """Walks the registry: no HVP means a linear objective (zero Hessian) or a stated reason."""
+    """Walks the registry: no HVP means a linear objective or a stated reason.
+
+    For a linear objective the closed-form gradient does not read the differentiated argument
+    at all (its value; the shape may be used), which the gradient's jaxpr shows.
+    """
     builtin = [n for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities")]
     for name in builtin:
         ident = tg.identity(name)
         if ident.hvp is not None or name in NO_HVP:
             continue
         args = ident.arguments(0)
-        x = args[ident.wrt]
-        v = jnp.ones_like(x)
 
         def grad(x, ident=ident, args=args):
             return ident.gradient(*args[: ident.wrt], x, *args[ident.wrt + 1 :])
 
-        dg = jax.jvp(grad, (x,), (v,))[1]
-        assert not np.any(np.asarray(dg)), f"{name} has a non-zero Hessian: give it an hvp"
+        jaxpr = jax.make_jaxpr(grad)(args[ident.wrt]).jaxpr
+        x = jaxpr.invars[0]
+        reads = [e for e in jaxpr.eqns if any(v is x for v in e.invars)]
+        assert not reads and all(v is not x for v in jaxpr.outvars), (
+            f"{name}: its gradient depends on {ident.wrt_name}, so its Hessian is not zero: "
+            f"give it an hvp= or a reason in NO_HVP"
+        )
     assert {"hu.det", "hu.gaussian_cov", "traa.eq24_W", "traa.eq27"} <= set(HVP_NAMES)
 
 
 # the full checker (three compiled programs per identity) on one identity per family; every
 # HVP is compared with forward-over-reverse in float64 below
-FULL_CHECK = ["traa.eq27", "kalman.trace_posterior_covariance", "hu.logdet", "traa.eq21"]
+FULL_CHECK = ["traa.eq27", "hu.logdet"]
 
 
 @pytest.mark.parametrize("name", FULL_CHECK)
