@@ -68,6 +68,7 @@ def run_derive(
 
 def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[dict]:
     from .._derive import derive
+
     EXPRESSIONS = {n: i.expression for n, i in registry().items() if i.expression}
 
     rows = []

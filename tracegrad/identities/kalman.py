@@ -29,8 +29,6 @@ def _trace_AB_objective(A, B):
     shapes={"A": "m n", "B": "n m"},
     expression="tr(A B)",
     wrt="A",
-    formula="d tr(A B)/dA = B^T",
-    latex=r"\frac{\partial\,\mathrm{tr}(AB)}{\partial A} = B^T",
 )
 def trace_AB_gradient(A, B):
     """``d tr(AB)/dA = B^T`` (Kalman gain derivation, the rule used for ``2 tr(K H P)``).

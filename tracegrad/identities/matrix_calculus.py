@@ -48,8 +48,6 @@ def _inner_objective(a, x):
     shapes={"a": "n", "x": "n"},
     expression="a' x",
     wrt="x",
-    formula="d a^T x/dx = a",
-    latex=r"\frac{\partial\,a^Tx}{\partial x} = a",
 )
 def inner_gradient(a, x):
     """``d(a^T x)/dx = a`` (matrix calculus notes Theorem 1, eq. 4-5): ``df/dx_k = a_k``."""
@@ -71,8 +69,6 @@ def _trace_objective(A):
     shapes={"A": "n n"},
     expression="tr(A)",
     wrt="A",
-    formula="d Tr[A]/dA = I",
-    latex=r"\frac{\partial\,\mathrm{Tr}[A]}{\partial A} = I",
 )
 def trace_gradient(A):
     """``d Tr[A]/dA = I`` (matrix calculus notes eq. 8): only diagonal entries enter the trace.
@@ -99,8 +95,6 @@ def _trace_inner_objective(A, X):
     shapes={"A": "m n", "X": "m n"},
     expression="tr(A' X)",
     wrt="X",
-    formula="d Tr[A^T X]/dX = A",
-    latex=r"\frac{\partial\,\mathrm{Tr}[A^TX]}{\partial X} = A",
 )
 def trace_inner_gradient(A, X):
     """``d Tr[A^T X]/dX = A`` (matrix calculus notes Theorem 4).
@@ -205,8 +199,6 @@ def _logdet_hvp(X, V):
     expression="logdet(X)",
     hvp=_logdet_hvp,
     wrt="X",
-    formula="d log|det X|/dX = X^{-T}",
-    latex=r"\frac{\partial\,\log|\det X|}{\partial X} = X^{-T}",
 )
 def logdet_gradient(X):
     """``d log|det X|/dX = X^{-T}`` (matrix calculus notes section 2.8, derived).
@@ -504,8 +496,6 @@ def _lsq_hvp(A, x, b, v):
     expression="||A x - b||^2",
     hvp=_lsq_hvp,
     wrt="x",
-    formula="d ||A x - b||^2/dx = 2 A^T (A x - b)",
-    latex=r"\frac{\partial\,\|Ax-b\|^2}{\partial x} = 2A^T(Ax-b)",
     terms=_lsq_terms,
     optimum=_lsq_optimum,
 )

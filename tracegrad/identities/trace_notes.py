@@ -27,8 +27,6 @@ def _eq9_objective(A, X, B):
     shapes={"A": "p m", "X": "m n", "B": "n p"},
     expression="tr(A X B)",
     wrt="X",
-    formula="d tr(A X B)/dX = A^T B^T",
-    latex=r"\frac{\partial\,\mathrm{tr}(AXB)}{\partial X} = A^T B^T",
 )
 def eq9_gradient(A, X, B):
     """``d tr(AXB)/dX = A^T B^T`` (trace notes eq. 9), computed as ``(B A)^T``: one product."""
@@ -50,8 +48,6 @@ def _eq12_objective(A, X, B):
     shapes={"A": "p n", "X": "m n", "B": "m p"},
     expression="tr(A X' B)",
     wrt="X",
-    formula="d tr(A X^T B)/dX = B A",
-    latex=r"\frac{\partial\,\mathrm{tr}(AX^TB)}{\partial X} = BA",
 )
 def eq12_gradient(A, X, B):
     """``d tr(A X^T B)/dX = B A`` (trace notes eq. 12)."""
@@ -372,9 +368,6 @@ def _eq31_objective(A, x, B):
     shapes={"A": "p n", "x": "n", "B": "n p"},
     expression="tr(A diag(x) B)",
     wrt="x",
-    formula="d tr[A diag(x) B]/dx = (A^T . B) 1",
-    latex=r"\frac{\partial\,\mathrm{tr}[A\,\mathrm{diag}(x)B]}{\partial x}"
-    r" = (A^T\odot B)\mathbf{1}",
 )
 def eq31_gradient(A, x, B):
     """``d tr[A diag(x) B]/dx = (A^T . B) 1`` (trace notes eq. 30-31), ``.`` elementwise.
