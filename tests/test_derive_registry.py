@@ -3,6 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_normwise_close
 
 import tracegrad as tg
 
@@ -20,10 +21,7 @@ def test_every_registered_identity_is_classified():
 
 
 def _normwise_close(got, want, dtype):
-    rtol, atol = tg.tolerances(dtype)
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = float(np.max(np.abs(got - want)))
-    assert err <= atol + rtol * float(np.max(np.abs(want))), f"normwise error {err:.3e}"
+    assert_normwise_close(got, want, dtype)
 
 
 @pytest.mark.parametrize("name", sorted(EXPRESSIONS))

@@ -4,17 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_normwise_close
 
 import tracegrad as tg
 from tracegrad import kalman
-
-
-def _normwise_close(actual, expected, dtype, what=""):
-    rtol, atol = tg.tolerances(dtype)
-    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert a.shape == e.shape, (what, a.shape, e.shape)
-    err = float(np.max(np.abs(a - e)))
-    assert err <= atol + rtol * float(np.max(np.abs(e))), f"{what}: max abs err {err:.3e}"
 
 
 def _cv_model(dt=0.5, q=0.1, r=0.8, dtype=np.float64):
@@ -58,8 +51,8 @@ def test_agrees_with_filterpy_over_a_track():
         kf.predict()
         kf.update(z)
         x, P = step(x, P, z)
-        _normwise_close(x, kf.x, jnp.float64, f"x at step {t}")
-        _normwise_close(P, kf.P, jnp.float64, f"P at step {t}")
+        assert_normwise_close(x, kf.x, jnp.float64, f"x at step {t}")
+        assert_normwise_close(P, kf.P, jnp.float64, f"P at step {t}")
 
 
 def test_batched_over_leading_axes_with_broadcasting():
@@ -100,12 +93,12 @@ def test_batched_over_leading_axes_with_broadcasting():
         ("predict x", xp, xpb),
         ("predict P", Pp, Ppb),
     ]:
-        _normwise_close(got, want, jnp.float64, what)
-    _normwise_close(xp, xs @ F.T, jnp.float64, "predict x formula")
-    _normwise_close(Pp, F @ Ps @ F.T + Q, jnp.float64, "predict P formula")
+        assert_normwise_close(got, want, jnp.float64, what)
+    assert_normwise_close(xp, xs @ F.T, jnp.float64, "predict x formula")
+    assert_normwise_close(Pp, F @ Ps @ F.T + Q, jnp.float64, "predict P formula")
     # vmap gives the same as leading axes
     Kv = jax.vmap(kalman.gain, in_axes=(0, None, 0))(jnp.asarray(Ps), H, jnp.asarray(Rs))
-    _normwise_close(Kv, K, jnp.float64, "vmap")
+    assert_normwise_close(Kv, K, jnp.float64, "vmap")
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
@@ -119,7 +112,7 @@ def test_gain_formula_and_dtype(dtype):
     assert K.dtype == dtype and K.shape == (5, 3)
     P64, H64, R64 = (np.asarray(a, np.float64) for a in (P, H, R))
     want = P64 @ H64.T @ np.linalg.inv(H64 @ P64 @ H64.T + R64)
-    _normwise_close(K, want, dtype, "gain")
+    assert_normwise_close(K, want, dtype, "gain")
     x, Pn = kalman.update(np.zeros(5, dtype), P, np.ones(3, dtype), H, R)
     assert x.dtype == dtype and Pn.dtype == dtype
     # integer structural matrices take the covariances' dtype
@@ -224,8 +217,8 @@ def test_covariances_stay_symmetric_positive_definite_over_1000_float32_steps():
     assert eig.min() > 0, f"lost positive definiteness: smallest eigenvalue {eig.min():.3e}"
     # and close to the float64 filter throughout (no drift)
     P64 = run(jnp.float64)
-    _normwise_close(P32[-1], P64[-1], jnp.float32, "steady state")
-    _normwise_close(P32, P64, jnp.float32, "every step")
+    assert_normwise_close(P32[-1], P64[-1], jnp.float32, "steady state")
+    assert_normwise_close(P32, P64, jnp.float32, "every step")
 
 
 def test_update_with_a_given_gain_is_the_joseph_form():
@@ -235,13 +228,13 @@ def test_update_with_a_given_gain_is_the_joseph_form():
     K = kalman.gain(P, H, R)
     x1, P1 = kalman.update(x, P, z, H, R)
     x2, P2 = kalman.update(x, P, z, H, R, gain=K)
-    _normwise_close(x2, x1, jnp.float64)
-    _normwise_close(P2, P1, jnp.float64)
+    assert_normwise_close(x2, x1, jnp.float64)
+    assert_normwise_close(P2, P1, jnp.float64)
     # a sub-optimal gain: Joseph is still the true posterior covariance, the short form is not
     Ks = 0.5 * np.asarray(K)
     _, Pj = kalman.update(x, P, z, H, R, gain=Ks)
     A = np.eye(4) - Ks @ H
-    _normwise_close(Pj, A @ P @ A.T + Ks @ R @ Ks.T, jnp.float64, "Joseph")
+    assert_normwise_close(Pj, A @ P @ A.T + Ks @ R @ Ks.T, jnp.float64, "Joseph")
     assert np.max(np.abs(np.asarray(Pj) - A @ P)) > 1e-3  # differs from (I - K H) P
 
 
@@ -286,3 +279,58 @@ def test_jitted_calls_are_guarded(kalman_problem):
         jax.block_until_ready(gain(P, H, R - 20.0 * jnp.eye(3)))
     with pytest.raises(Exception, match="R must be symmetric"):
         jax.block_until_ready(gain(P, H, R + jnp.triu(jnp.ones((3, 3)), 1)))
+
+
+def test_jitted_calls_guard_definiteness_and_nan(kalman_problem):
+    P, H, R = kalman_problem
+    x, z = jnp.zeros(4), jnp.zeros(3)
+    gain, update, predict = jax.jit(kalman.gain), jax.jit(kalman.update), jax.jit(kalman.predict)
+    with pytest.raises(Exception, match="P must be symmetric positive semi-definite"):
+        jax.block_until_ready(gain(-P, H, R))
+    with pytest.raises(Exception, match="z contains NaN or Inf"):
+        jax.block_until_ready(update(x, P, z.at[1].set(jnp.nan), H, R))
+    with pytest.raises(Exception, match="H contains NaN or Inf"):
+        jax.block_until_ready(gain(P, H.at[0, 0].set(jnp.inf), R))
+    with pytest.raises(Exception, match="Q must be symmetric positive semi-definite"):
+        jax.block_until_ready(predict(x, P, jnp.eye(4), -jnp.eye(4)))
+    with pytest.raises(Exception, match="x contains NaN or Inf"):
+        jax.block_until_ready(predict(x.at[0].set(jnp.nan), P, jnp.eye(4), jnp.eye(4)))
+    x_pred, _ = predict(x, P, jnp.eye(4), jnp.eye(4))  # the guards pass good input through
+    assert bool(jnp.all(jnp.isfinite(x_pred)))
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["x64-off", "x64-on"])
+def test_ill_conditioned_but_definite_R_is_accepted(x64):
+    """R = diag(1, 1e-8) in float32: condition number 1e8 > 1/eps_32, still positive definite."""
+    P = np.eye(2, dtype=np.float32)
+    R = np.diag(np.array([1.0, 1e-8], np.float32))
+    with jax.enable_x64(x64):
+        K = kalman.gain(P, np.eye(2, dtype=np.float32), R)
+        Kj = jax.jit(kalman.gain)(P, np.eye(2, dtype=np.float32), R)
+    for k in (K, Kj):
+        assert k.dtype == jnp.float32
+        np.testing.assert_allclose(np.asarray(k), np.diag([0.5, 1 / (1 + 1e-8)]), rtol=1e-6)
+    singular = np.diag([1.0, 1e-17])  # beyond the float64 test's resolution: refused, named
+    with pytest.raises(ValueError, match="R must be symmetric positive definite.*condition"):
+        kalman.gain(np.eye(2), np.eye(2), singular)
+
+
+@pytest.mark.parametrize("half", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+def test_half_precision_is_refused_by_name(half):
+    P = jnp.eye(2, dtype=half)
+    with pytest.raises(TypeError, match=r"P is half precision.*float32"):
+        kalman.gain(P, jnp.eye(2), jnp.eye(2))
+    with pytest.raises(TypeError, match=r"z is half precision"):
+        kalman.update(jnp.zeros(2), jnp.eye(2), jnp.zeros(2, half), jnp.eye(2), jnp.eye(2))
+
+
+def test_non_arrays_and_empty_matrices_are_named():
+    eye = np.eye(2)
+    with pytest.raises(TypeError, match="P must be a floating-point array.*NoneType"):
+        kalman.gain(None, eye, eye)
+    with pytest.raises(TypeError, match="z must be a floating-point array.*str"):
+        kalman.update(np.zeros(2), eye, "z", eye, eye)
+    with pytest.raises(ValueError, match=r"P \(prior covariance\) is empty"):
+        kalman.gain(np.zeros((0, 0)), np.zeros((0, 0)), np.zeros((0, 0)))
+    with pytest.raises(ValueError, match=r"Q \(process noise covariance\) must be 2x2"):
+        kalman.predict(np.zeros(2), eye, eye, np.zeros((0, 0)))

@@ -5,6 +5,7 @@ The public API is exactly what this module names.
 
 from . import kalman as kalman
 from . import nmf as nmf
+from ._bridge import Bridged as Bridged
 from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
@@ -36,5 +37,4 @@ from ._shadow import ShadowMismatch as ShadowMismatch
 from ._tolerances import default_atol as default_atol
 from ._tolerances import default_rtol as default_rtol
 from ._tolerances import tolerances as tolerances
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__

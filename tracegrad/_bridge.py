@@ -188,7 +188,7 @@ def with_grad(
     argnames: Sequence[str] | None = None,
     name: str | None = None,
     hvp: Callable[..., Any] | None = None,
-) -> Callable[..., jax.Array]:
+) -> Bridged:
     """``objective`` whose reverse-mode derivative is the hand-written ``gradient``.
 
     The rule is ``vjp(g) = g * gradient(*args)`` for the arguments in ``argnums`` (``g`` the
@@ -211,7 +211,8 @@ def with_grad(
             message carries the report), ``"warn"`` with ``GradientMismatchWarning``,
             ``"record"`` only, or a callable receiving the ``ShadowMismatch``.  Every mismatch
             is also appended to ``f.shadow.mismatches``.
-        rtol, atol: shadow comparison tolerances; default per dtype (``tracegrad.tolerances``).
+        rtol: shadow comparison relative tolerance; default per dtype (``tracegrad.tolerances``).
+        atol: shadow comparison absolute tolerance; default per dtype.
         uncovered: what to do when autodiff needs the cotangent of an argument ``gradient``
             does not cover: ``"autodiff"`` (default) uses ``jax.vjp`` of ``objective`` for it;
             ``"error"`` raises ``ValueError`` at trace time.
@@ -223,10 +224,10 @@ def with_grad(
             other arguments use ``jax.jvp`` of ``gradient``.
 
     Returns:
-        A function with the objective's signature (positional; keywords are bound to
-        positions).  Attributes: ``objective``, ``gradient``, ``argnums`` and ``shadow`` (the
-        ``Shadow`` monitor with ``calls``, ``checked``, ``mismatches`` and ``reset()``, or
-        ``None`` when ``check`` is off).
+        A ``Bridged`` callable with the objective's signature (positional; keywords are bound
+        to positions).  Attributes: ``objective``, ``gradient``, ``argnums`` and ``shadow``
+        (the ``Shadow`` monitor with ``calls``, ``checked``, ``mismatches`` and ``reset()``,
+        or ``None`` when ``check`` is off).
 
     Raises:
         TypeError: non-callable objective or gradient, bad ``argnums``; when called, a
@@ -239,6 +240,7 @@ def with_grad(
     if not callable(gradient):
         raise TypeError(f"the gradient must be callable, got {type(gradient).__name__}")
     nums_spec, single = _normalize_argnums(argnums)
+    raw_gradient = gradient
     if hvp is not None:
         if not callable(hvp):
             raise TypeError(f"hvp must be callable, got {type(hvp).__name__}")
@@ -247,24 +249,24 @@ def with_grad(
         gradient = _gradient_with_hvp(gradient, hvp, nums_spec[0])
     if uncovered not in ("autodiff", "error"):
         raise ValueError(f"uncovered must be 'autodiff' or 'error', got {uncovered!r}")
-    name = name or getattr(objective, "__name__", None) or "objective"
+    label: str = name or getattr(objective, "__name__", None) or "objective"
     names = tuple(argnames) if argnames is not None else _positional_names(objective)
-    shadow = _shadow.make_shadow(check, on_mismatch, rtol=rtol, atol=atol, name=name)
+    shadow = _shadow.make_shadow(check, on_mismatch, rtol=rtol, atol=atol, name=label)
 
     def primal(*args):
-        return _scalar(objective(*args), name)
+        return _scalar(objective(*args), label)
 
     bridged = jax.custom_vjp(primal)
 
     def fwd(*primals):
         values = jax.tree.map(lambda p: p.value, primals, is_leaf=_is_primal)
         flags = jax.tree.map(lambda p: bool(p.perturbed), primals, is_leaf=_is_primal)
-        nums = _resolve(nums_spec, len(values), name)
+        nums = _resolve(nums_spec, len(values), label)
         if uncovered == "error":
             for i, fl in enumerate(flags):
                 if i not in nums and any(jax.tree.leaves(fl)):
                     raise ValueError(
-                        f"{name}: autodiff needs the derivative w.r.t. {_label(names, i)}, "
+                        f"{label}: autodiff needs the derivative w.r.t. {_label(names, i)}, "
                         f"which the hand-written gradient does not cover (argnums={nums_spec}); "
                         f"cover it in argnums or pass uncovered='autodiff'"
                     )
@@ -276,7 +278,7 @@ def with_grad(
         n_args = len(values)
         if isinstance(g, SymbolicZero):
             return tuple(jax.tree.map(lambda _: None, v) for v in values)
-        nums = _resolve(nums_spec, n_args, name)
+        nums = _resolve(nums_spec, n_args, label)
         leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(values)
         arg_of = [path[0].idx for path, _ in leaves_with_path]
         leaves = [leaf for _, leaf in leaves_with_path]
@@ -284,7 +286,7 @@ def with_grad(
 
         covered = [k for k, i in enumerate(arg_of) if i in nums and flags[k]]
         if covered:
-            flat = _flat_gradients(gradient(*values), values, nums, single, names, name)
+            flat = _flat_gradients(gradient(*values), values, nums, single, names, label)
             cand = {k: flat[arg_of[k]][k - arg_of.index(arg_of[k])] for k in covered}
             covered = [k for k in covered if cand[k] is not None]
             if shadow is not None and covered:
@@ -309,19 +311,53 @@ def with_grad(
 
     bridged.defvjp(fwd, bwd, symbolic_zeros=True)
 
-    @functools.wraps(objective)
-    def f(*args, **kwargs):
-        if kwargs:
-            args = _bind(objective, args, kwargs, name)
-        _resolve(nums_spec, len(args), name)
-        return bridged(*args)
+    return Bridged(objective, raw_gradient, argnums, shadow, bridged, nums_spec, label, hvp=hvp)
 
-    f.objective = objective
-    f.gradient = gradient
-    f.argnums = argnums
-    f.hvp = hvp
-    f.shadow = shadow
-    return f
+
+class Bridged:
+    """What ``with_grad`` returns: the objective, with the hand-written gradient as its vjp.
+
+    Call it like the objective (positional arguments; keywords are bound to positions).  It
+    carries what it was built from, for inspection.
+
+    Attributes:
+        objective: the objective function.
+        gradient: the hand-written gradient.
+        argnums: the argument(s) ``gradient`` covers, as given.
+        hvp: the hand-written Hessian-vector product, or ``None``.
+        shadow: the ``Shadow`` monitor (``calls``, ``checked``, ``mismatches``, ``reset()``)
+            or ``None`` when shadow checking is off.
+    """
+
+    def __init__(
+        self,
+        objective: Callable[..., jax.Array],
+        gradient: Callable[..., Any],
+        argnums: int | Sequence[int],
+        shadow: _shadow.Shadow | None,
+        bridged: Callable[..., jax.Array],
+        nums_spec: Any,
+        label: str,
+        hvp: Callable[..., Any] | None = None,
+    ) -> None:
+        self.objective = objective
+        self.gradient = gradient
+        self.hvp = hvp
+        self.argnums = argnums
+        self.shadow = shadow
+        self._bridged = bridged
+        self._nums_spec = nums_spec
+        self._label = label
+        functools.update_wrapper(self, objective)  # __name__, __doc__, __wrapped__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> jax.Array:
+        if kwargs:
+            args = _bind(self.objective, args, kwargs, self._label)
+        _resolve(self._nums_spec, len(args), self._label)
+        return self._bridged(*args)
+
+    def __repr__(self) -> str:
+        return f"<tracegrad.with_grad of {self._label}>"
 
 
 def _gradient_with_hvp(gradient: Callable, hvp: Callable, argnum: int) -> Callable:

@@ -176,7 +176,8 @@ def check_grad(
             ``args[argnum]``, or the gradient array itself.
         *args: the point at which to check.  NaN or Inf in any argument is an error.
         argnum: which argument the gradient is taken with respect to.
-        rtol, atol: normwise tolerances; default per dtype (``tracegrad.tolerances``).
+        rtol: normwise relative tolerance; default per dtype (``tracegrad.tolerances``).
+        atol: normwise absolute tolerance; default per dtype.
         key: seed (int) or JAX PRNG key for the random directions (default 0).
         n_directions: number of forward-mode (and large-input finite-difference) directions.
         terms: optional per-appearance terms summing to the true gradient (a function of

@@ -80,7 +80,8 @@ def _solve_nice(c: np.ndarray, cols: list[np.ndarray], tol: float) -> list[str] 
     if resid > tol:
         return None
     nice = [_nice(float(b), 10 * tol) for b in coef]
-    return None if any(n is None for n in nice) else nice
+    found = [n for n in nice if n is not None]
+    return None if len(found) < len(nice) else found
 
 
 def _term_fit(c, terms: Mapping[str, np.ndarray], square: bool, tol: float) -> str | None:

@@ -1,7 +1,8 @@
 """Atomic file writes: a temporary file in the target's folder, then ``os.replace``.
 
 An interrupted run never leaves a half-written result behind: readers see the old file or the
-complete new one.
+complete new one. The result gets the mode the umask gives a newly created file (``0666 &
+~umask``), not the ``0600`` of the temporary file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
@@ -26,7 +34,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
     )
-    os.close(fd)
+    try:  # mkstemp makes the file 0600; the result gets the mode a plain open() would give
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -90,7 +90,8 @@ def register(
         argnames: names of the arguments in order (default: the keys of ``shapes``).
         wrt: index or name of the differentiated argument.
         hvp: optional closed-form Hessian-vector product ``hvp(*args, v)``.
-        formula, latex: the result in plain text and in LaTeX (default: from ``expression``).
+        formula: the result in plain text (default: printed from ``expression``).
+        latex: the result in LaTeX (default: printed from ``expression``).
         terms: optional per-appearance terms (see ``Identity``).
         optimum: optional map to a stationary point (see ``Identity``).
         not_expressible: why there is no ``expression`` (the registry asks for one or the

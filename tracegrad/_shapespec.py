@@ -69,7 +69,7 @@ def shapes(**specs: str) -> Callable[[Callable], Callable]:
             check_shapes(fn.__qualname__, {k: v for k, v in parsed.items() if k in arrays}, arrays)
             return fn(*args, **kwargs)
 
-        wrapper.shapes = dict(specs)
+        vars(wrapper)["shapes"] = dict(specs)  # read by the registry's shape table
         return wrapper
 
     return decorator
@@ -165,7 +165,7 @@ class ShapeSpec:
             self._check_result(where, "objective" if role == "objective" else role, out, want)
             return out
 
-        checked.shapes = self.text()
+        vars(checked)["shapes"] = self.text()
         return checked
 
     def sampler(self) -> Callable:

@@ -62,13 +62,13 @@ def _step(f, mode: str):
             value, (gw, gh) = jax.value_and_grad(f, argnums=(1, 2))(X, W, H)
             return value, W - LEARNING_RATE * gw, H - LEARNING_RATE * gh
 
-    else:
+        return step
 
-        def step(X, W, H):
-            gw, gh = jax.grad(f, argnums=(1, 2))(X, W, H)
-            return W - LEARNING_RATE * gw, H - LEARNING_RATE * gh
+    def grad_step(X, W, H):
+        gw, gh = jax.grad(f, argnums=(1, 2))(X, W, H)
+        return W - LEARNING_RATE * gw, H - LEARNING_RATE * gh
 
-    return step
+    return grad_step
 
 
 def run_bridge(n: int = 256, n_runs: int = 20, every: int = 100, dtype=jnp.float32) -> dict:

@@ -1,10 +1,17 @@
-"""The ``tracegrad`` command: ``demo``, ``check``, ``list``, ``nmf``, ``bench``, ``derive``."""
+"""The ``tracegrad`` command: ``demo``, ``check``, ``list``, ``nmf``, ``bench``, ``derive``.
+
+Exit status: 0 success, 1 a check failed, 2 the run could not be done: bad input (one line on
+stderr naming the file, flag or config key) or an unexpected error (one line; ``--debug``
+shows the traceback). Inputs and output destinations are checked before any work starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import _bench_cmd, _check_cmd, _demo_cmd, _derive_cmd, _list_cmd, _nmf_cmd
 from ._errors import CLIError
@@ -12,17 +19,31 @@ from ._errors import CLIError
 _COMMANDS = (_demo_cmd, _check_cmd, _list_cmd, _derive_cmd, _nmf_cmd, _bench_cmd)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tracegrad",
         description="Prove hand-derived matrix gradients right; run batched NMF.",
     )
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"tracegrad {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in _COMMANDS:
         command.add_parser(sub)
+    for subparser in sub.choices.values():  # `tracegrad nmf --debug ...` works as well
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -36,5 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except CLIError as err:
+        if args.debug:
+            traceback.print_exc()
         print(f"tracegrad {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tracegrad {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - one line instead of a traceback; --debug shows it
+        if args.debug:
+            traceback.print_exc()
+        detail = str(err).strip().splitlines()
+        print(
+            f"tracegrad {args.command}: error: {type(err).__name__}: "
+            f"{detail[0] if detail else 'no message'}"
+            + ("" if args.debug else " (rerun with --debug for the traceback)"),
+            file=sys.stderr,
+        )
         return 2

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 
 from .._io import write_json
-from ._config import Key, load_config, positive
+from ._config import Key, add_flag, load_config, non_negative, positive
 from ._errors import CLIError
+from ._paths import output_dir
 
 SUITES = ("grads", "derive", "nmf", "bridge")
 LOSSES = ("frobenius", "kl")
@@ -42,7 +42,9 @@ _GRADIENT_SUITE = {
     "sizes": Key(list, [256, 1024], "sampler sizes n", check=_list_of(int)),
     "dtype": Key(str, "float32", "operand dtype", ("float32", "float64")),
     "n_runs": Key(int, 10, "least timed runs per median", check=positive),
-    "min_time": Key(float, 0.1, "run each side at least this long (s)"),
+    "min_time": Key(
+        float, 0.1, "run each side at least this long (s); 0 for n_runs only", check=non_negative
+    ),
     "only": Key(str, "", "regular expression selecting identities ('' for all)"),
 }
 """Keys of the two suites timing gradients against jax.grad (closed forms, derived ones)."""
@@ -76,7 +78,12 @@ SCHEMA = {
         "every": Key(int, 100, "N of the shadow variant check='every:N'", check=positive),
     },
     "output": {
-        "dir": Key(str, "bench-results", "directory for <suite>.json and <suite>.png"),
+        "dir": Key(
+            str,
+            "bench-results",
+            "directory for <suite>.json and <suite>.png ([output] dir)",
+            check=lambda v: None if v.strip() else "must not be empty",
+        ),
         "plot": Key(bool, True, "write a bar chart per suite (needs matplotlib)"),
     },
 }
@@ -92,19 +99,40 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--config", metavar="FILE", help="TOML config (default: grads suite)")
     p.add_argument("--suites", nargs="+", choices=SUITES, help="override [bench] suites")
-    p.add_argument("--out-dir", metavar="DIR", dest="out_dir", help="override [output] dir")
+    add_flag(p, "--out-dir", SCHEMA["output"]["dir"], metavar="DIR", dest="out_dir")
     p.add_argument("--no-plot", action="store_true", help="no bar-chart PNGs")
     p.set_defaults(run=run)
 
 
-def _regex(text: str) -> str | None:
+def _regex(text: str, where: str = "only") -> str | None:
     if not text:
         return None
     try:
         re.compile(text)
     except re.error as err:
-        raise CLIError(f"not a regular expression: {text!r} ({err})") from None
+        raise CLIError(f"{where}: not a regular expression: {text!r} ({err})") from None
     return text
+
+
+def _selected(suite: str, only: str) -> list[str]:
+    """The identity names a ``grads`` or ``derive`` suite would time for its ``only`` pattern."""
+    from .._registry import registry
+
+    names = list(registry())
+    if suite == "derive":  # the identities with an expression in the derive language
+        names = [n for n, i in registry().items() if i.expression]
+    pattern = _regex(only, f"{suite}.only")
+    return [n for n in names if pattern is None or re.search(pattern, n)]
+
+
+def check_suites(suites, config: dict) -> None:
+    """Refuse, before any suite runs, an ``only`` pattern that selects nothing."""
+    for suite in suites:
+        if suite in ("grads", "derive") and not _selected(suite, config[suite]["only"]):
+            raise CLIError(
+                f"{suite}.only = {config[suite]['only']!r} matches no identity the {suite} "
+                f"suite times (see tracegrad list)"
+            )
 
 
 def run_suite(suite: str, config: dict) -> tuple[dict, str]:
@@ -167,8 +195,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, SCHEMA)
     suites = args.suites or config["bench"]["suites"]
-    out_dir = Path(args.out_dir or config["output"]["dir"])
     plot = config["output"]["plot"] and not args.no_plot
+    files = tuple(f"{s}.{ext}" for s in suites for ext in (("json", "png") if plot else ("json",)))
+    given = "--out-dir" if args.out_dir is not None else f"{args.config or 'defaults'}: output.dir"
+    check_suites(suites, config)  # before any work: the inputs, then the destination
+    out_dir = output_dir(args.out_dir or config["output"]["dir"], given, files)
     for suite in suites:
         print(f"== {suite}", file=sys.stderr, flush=True)
         result, table = run_suite(suite, config)

@@ -7,8 +7,12 @@ import argparse
 import jax
 
 from .._io import write_json
+from ._config import Key, add_flag, seed
 from ._output import print_table
+from ._paths import output_file
 from ._select import select_identities
+
+SEED = Key(int, 0, "sampler seed (default 0)", check=seed)
 
 _DTYPES = {"float32": ("float32",), "float64": ("float64",), "both": ("float32", "float64")}
 
@@ -26,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--module", metavar="MODULE", help="import MODULE and check the identities it registers"
     )
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    add_flag(p, "--seed", SEED, default=SEED.default)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(run=run)
 
@@ -53,6 +57,7 @@ def check_rows(identities, dtypes, seed: int) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    json_path = output_file(args.json, "--json") if args.json is not None else None
     identities = select_identities(args.only, args.module)
     rows = check_rows(identities, _DTYPES[args.dtype], args.seed)
     refs = ("reverse", "forward", "fd64")
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"FAIL {r['identity']} [{r['dtype']}]: {r['diagnosis']}")
     print(f"{len(rows) - len(failed)}/{len(rows)} checks passed")
-    if args.json:
-        write_json(args.json, rows)
+    if json_path is not None:
+        write_json(json_path, rows)
+        print(f"wrote {json_path}")
     return 1 if failed else 0

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..datasets import match_components, synthetic_music
 from ._check_cmd import check_rows
-from ._config import load_config
+from ._config import add_flag, load_config
 from ._nmf_cmd import SCHEMA, fit_config, plot_losses
 from ._output import Progress, print_table
+from ._paths import output_file
 from ._select import select_identities
 
 RECOVERY_THRESHOLD = 0.9
@@ -41,13 +42,14 @@ def add_parser(sub) -> None:
         help="check every identity, then separate a synthetic music spectrogram with KL-NMF",
     )
     p.add_argument("--skip-check", action="store_true", help="skip the identity cross-check")
-    p.add_argument("--replicates", type=int, default=8, help="NMF restarts (default 8)")
+    add_flag(p, "--replicates", SCHEMA["nmf"]["replicates"], default=8, metavar="N")
     p.add_argument("--plot", metavar="PNG", help="also write the loss curve to this PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    plot = output_file(args.plot, "--plot", suffix=".png") if args.plot is not None else None
     status = 0
     if not args.skip_check:
         rows = check_rows(select_identities(), ("float32", "float64"), seed=0)
@@ -94,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
         f"rank 4, best of {args.replicates} restarts ({int(result.n_iter)} iterations)",
     )
     print(f"loss curve: {sparkline(result.loss_history)}")
-    if args.plot:
-        png = plot_losses(args.plot, result.loss_history, "KL-NMF on the synthetic spectrogram")
+    if plot is not None:
+        png = plot_losses(plot, result.loss_history, "KL-NMF on the synthetic spectrogram")
         print(f"wrote {png}" if png else "matplotlib not installed: no PNG written")
     if min(w_corr.min(), h_corr.min()) < RECOVERY_THRESHOLD:
         status = 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import jax
@@ -11,12 +13,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
-from ._config import Key, load_config, non_negative, override, positive
+from ._config import Key, add_flag, load_config, non_negative, override, positive, seed
 from ._errors import CLIError
 from ._output import Progress, print_table
+from ._paths import output_file
 
 LOSSES = ("frobenius", "kl", "kullback-leibler")
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
+
+
+def _alpha_H(value) -> str | None:
+    if isinstance(value, str):
+        return None if value == "same" else 'must be a number >= 0 or "same"'
+    return non_negative(value)
+
 
 SCHEMA = {
     "data": {
@@ -39,12 +49,17 @@ SCHEMA = {
         "max_iter": Key(int, 200, "iteration cap", check=positive),
         "tol": Key(float, 1e-4, "relative-decrease stopping tolerance", check=non_negative),
         "init": Key(str, "random", "initialisation scheme", INITS),
-        "seed": Key(int, 0, "PRNG seed for the init"),
+        "seed": Key(int, 0, "PRNG seed for the init", check=seed),
         "replicates": Key(
             int, 1, "random restarts of an unbatched V; the best is kept", check=positive
         ),
         "alpha_W": Key(float, 0.0, "regularisation strength on W", check=non_negative),
-        "alpha_H": Key((float, str), "same", 'regularisation on H, or "same" as alpha_W'),
+        "alpha_H": Key(
+            (float, str),
+            "same",
+            'regularisation on H, or "same" as alpha_W',
+            check=_alpha_H,
+        ),
         "l1_ratio": Key(
             float,
             0.0,
@@ -58,7 +73,8 @@ SCHEMA = {
             int,
             1,
             "devices to split the fit over (1: one device, as without a mesh; 0: every device "
-            "JAX sees); a batch is split by problems, a single V by rows",
+            "JAX sees); a batch is split by problems, a single V by rows; on CPU N > 1 needs "
+            "XLA_FLAGS=--xla_force_host_platform_device_count=N set before starting",
             check=non_negative,
         ),
     },
@@ -67,10 +83,26 @@ SCHEMA = {
             str,
             "nmf-result.npz",
             "where W, H and the loss history go (.npz); relative to the current directory",
+            check=lambda v: None if v.strip().endswith(".npz") else "must end in .npz",
         ),
         "plot": Key(bool, True, "also write a loss-curve PNG beside it (needs matplotlib)"),
     },
 }
+
+
+FLAGS = (
+    *(("nmf", key) for key in ("rank", "loss", "max_iter", "tol", "init", "seed", "replicates")),
+    ("nmf", "dtype"),
+    ("mesh", "devices"),
+    ("output", "path"),
+)
+"""``(section, key)`` of each config key a flag overrides: ``--max-iter`` for ``nmf.max_iter``,
+``--output`` for ``output.path``.  The flag is parsed and checked by the same ``Key``."""
+
+
+def flag_name(section: str, key: str) -> str:
+    """The command-line flag of a config key."""
+    return "--output" if (section, key) == ("output", "path") else "--" + key.replace("_", "-")
 
 
 def add_parser(sub) -> None:
@@ -81,22 +113,8 @@ def add_parser(sub) -> None:
         "override the config.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML config (default: the built-in demo)")
-    p.add_argument("--rank", type=int)
-    p.add_argument("--loss", choices=LOSSES)
-    p.add_argument("--max-iter", type=int, dest="max_iter")
-    p.add_argument("--tol", type=float)
-    p.add_argument("--init", choices=INITS)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--replicates", type=int)
-    p.add_argument("--dtype", choices=("float32", "float64"))
-    p.add_argument(
-        "--devices",
-        type=int,
-        metavar="N",
-        help="split the fit over N devices (config [mesh] devices; 0 = all); on CPU N > 1 "
-        "needs XLA_FLAGS=--xla_force_host_platform_device_count=N set before starting",
-    )
-    p.add_argument("--output", metavar="FILE", help="output .npz path")
+    for section, key in FLAGS:  # flags and config keys: one schema, one set of checks
+        add_flag(p, flag_name(section, key), SCHEMA[section][key], dest=f"{section}.{key}")
     p.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -122,21 +140,52 @@ def load_data(config: dict, config_path: Path | None) -> tuple[np.ndarray, np.nd
     path = Path(data["path"])
     if config_path is not None and not path.is_absolute():
         path = config_path.parent / path
+    if path.is_dir():
+        raise CLIError(f"data.path {path}: is a directory, not a data file")
     if not path.is_file():
         raise CLIError(f"data file not found: {path}")
+    if path.suffix not in (".npy", ".npz", ".csv"):
+        raise CLIError(
+            f"data.path {path}: unsupported type {path.suffix!r} (use .npy, .npz or .csv)"
+        )
     try:
+        V, mask = _read(path)
+    except CLIError:
+        raise
+    except Exception as err:  # noqa: BLE001 - corrupt zip, bad header, pickled objects, ...
+        detail = str(err).strip().splitlines()
+        raise CLIError(
+            f"cannot read data file {path}: {type(err).__name__}: {detail[0] if detail else ''}"
+        ) from None
+    return _real_array(V, f"{path}: V"), None if mask is None else _real_array(
+        mask, f"{path}: mask"
+    )
+
+
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(V, mask)`` from a .npy, .npz or .csv file; NumPy's warnings are errors here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "input contained no data" and the like: refused
         if path.suffix == ".npy":
-            return np.load(path), None
+            return np.load(path, allow_pickle=False), None
         if path.suffix == ".npz":
-            with np.load(path) as npz:
+            with np.load(path, allow_pickle=False) as npz:
                 if "V" not in npz:
                     raise CLIError(f"{path}: no array named 'V' (found {', '.join(npz.files)})")
                 return npz["V"], (npz["mask"] if "mask" in npz else None)
-        if path.suffix == ".csv":
-            return np.loadtxt(path, delimiter=",", ndmin=2), None
-    except (OSError, ValueError) as err:
-        raise CLIError(f"cannot read {path}: {err}") from None
-    raise CLIError(f"unsupported data file type {path.suffix!r} (use .npy, .npz or .csv)")
+        return np.loadtxt(path, delimiter=",", ndmin=2), None
+
+
+def _real_array(x, name: str) -> np.ndarray:
+    """``x`` as a real-valued array; complex, text, object or empty arrays are refused."""
+    x = np.asarray(x)
+    if np.iscomplexobj(x):
+        raise CLIError(f"{name} is complex ({x.dtype}); NMF needs real, non-negative data")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise CLIError(f"{name} has dtype {x.dtype}; NMF needs real numbers")
+    if x.size == 0:
+        raise CLIError(f"{name} is empty (shape {x.shape})")
+    return x
 
 
 def make_mesh(devices: int) -> jax.sharding.Mesh | None:
@@ -168,13 +217,25 @@ def make_mesh(devices: int) -> jax.sharding.Mesh | None:
 
 def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=None):
     """Run ``tracegrad.nmf.fit`` as the config's ``[nmf]`` table says; returns the result."""
+    dtype = jnp.dtype(config["nmf"]["dtype"])
+    # float64 asked for is float64 computed: x64 on for this fit only (scoped, not global)
+    x64 = jax.enable_x64(True) if dtype == jnp.float64 else contextlib.nullcontext()
+    with x64:
+        return _fit(config, V, mask, dtype, progress)
+
+
+def _fit(config: dict, V: np.ndarray, mask: np.ndarray | None, dtype, progress):
     from .. import nmf
 
     opts = config["nmf"]
-    alpha_H = opts["alpha_H"]
-    if isinstance(alpha_H, str) and alpha_H != "same":
-        raise CLIError(f'nmf.alpha_H must be a number or "same", got {alpha_H!r}')
-    dtype = jnp.dtype(opts["dtype"])
+    alpha_H = opts["alpha_H"]  # a number >= 0 or "same": checked by the schema
+    for name, x in (("V", V), ("mask", mask)):
+        finite = x[np.isfinite(x)] if x is not None else np.zeros(0)
+        if finite.size and np.abs(finite).max() > np.finfo(dtype).max:
+            raise CLIError(
+                f"data: {name} has values beyond the {dtype} range (max |x| "
+                f'{np.abs(finite).max():.3g}); use nmf.dtype = "float64" (--dtype float64)'
+            )
     key = jax.random.key(opts["seed"])
     if opts["replicates"] > 1:
         if V.ndim != 2:
@@ -197,7 +258,7 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
             progress=progress,
             mesh=mesh,
         )
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise CLIError(f"nmf: {err}") from None
     if opts["replicates"] > 1:
         result = result.best()
@@ -251,17 +312,19 @@ def plot_losses(path: str | Path, loss_history, title: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     config_path = Path(args.config) if args.config else None
     config = load_config(config_path, SCHEMA)
-    for key in ("rank", "loss", "max_iter", "tol", "init", "seed", "replicates", "dtype"):
-        override(config, "nmf", key, getattr(args, key))
-    override(config, "mesh", "devices", args.devices)
-    override(config, "output", "path", args.output)
+    for section, key in FLAGS:
+        override(config, section, key, getattr(args, f"{section}.{key}"))
     if args.no_plot:
         config["output"]["plot"] = False
+    given = "--output" if getattr(args, "output.path") is not None else "output.path"
+    out = output_file(config["output"]["path"], given, suffix=".npz")  # before any work
+    if config["output"]["plot"]:
+        output_file(out.with_suffix(".png"), f"the loss-curve PNG beside {given}", ".png")
     V, mask = load_data(config, config_path)
     n_iter = config["nmf"]["max_iter"]
     with Progress(n_iter, "nmf", enabled=not args.quiet) as bar:
         result = fit_config(config, V, mask, progress=bar.update if not args.quiet else None)
-    out = save_result(config["output"]["path"], result, config)
+    out = save_result(out, result, config)
     losses = np.asarray(result.loss_history, np.float64).reshape(-1, result.loss_history.shape[-1])
     n_iters = np.atleast_1d(np.asarray(result.n_iter)).ravel()
     conv = np.atleast_1d(np.asarray(result.converged)).ravel()

@@ -13,6 +13,7 @@ try:  # optional: nicer tables and a live progress bar
 
     HAVE_RICH = True
 except ImportError:  # pragma: no cover - exercised where rich is absent
+    rich = None
     HAVE_RICH = False
 
 
@@ -29,7 +30,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str = "") -> None:
     """Print a table to stdout: rich on a terminal when available, plain text otherwise."""
-    if HAVE_RICH and sys.stdout.isatty():
+    if rich is not None and sys.stdout.isatty():
         table = rich.table.Table(*headers, title=title or None)
         for row in rows:
             table.add_row(*(str(c) for c in row))
@@ -52,7 +53,7 @@ class Progress:
         self._bar = None
         self._last = 0.0
         self.description = description
-        if enabled and HAVE_RICH and sys.stderr.isatty():
+        if enabled and rich is not None and sys.stderr.isatty():
             self._bar = rich.progress.Progress(
                 rich.progress.TextColumn("{task.description}"),
                 rich.progress.BarColumn(),

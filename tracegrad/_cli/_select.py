@@ -14,16 +14,24 @@ def select_identities(only: str | None = None, module: str | None = None) -> lis
     """Registry identities, optionally those matching ``only`` (a regex searched in the name)
     and/or registered by ``module`` (imported first, so its ``@tracegrad.register`` runs)."""
     if module is not None:
+        if not module.strip():
+            raise CLIError("--module is empty: give a module name, e.g. mypkg.grads")
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise CLIError(f"cannot import module {module!r}: {err}") from None
+            raise CLIError(f"--module {module!r}: cannot import module: {err}") from None
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's module raised
+            detail = str(err).strip().splitlines()
+            raise CLIError(
+                f"--module {module!r}: importing it raised {type(err).__name__}: "
+                f"{detail[0] if detail else 'no message'}"
+            ) from None
     chosen = list(registry().values())
     if module is not None:
         chosen = [i for i in chosen if i.module == module or i.module.startswith(module + ".")]
         if not chosen:
             raise CLIError(
-                f"module {module!r} registered no identities (use @tracegrad.register in it)"
+                f"--module {module!r} registered no identities (use @tracegrad.register in it)"
             )
     if only is not None:
         try:

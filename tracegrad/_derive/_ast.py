@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import typing
 
 Dim = int | str
 Shape = tuple[Dim, Dim]
@@ -29,7 +30,8 @@ class Expr:
     __slots__ = ()
 
     def _fields(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        fields = dataclasses.fields(typing.cast(typing.Any, self))  # every node is a dataclass
+        return tuple(getattr(self, f.name) for f in fields)
 
     def __eq__(self, other) -> bool:
         if self is other:
@@ -73,7 +75,11 @@ class Expr:
         return f"<{type(self).__name__} {to_text(self)}>"
 
 
-def _node(cls):
+_T = typing.TypeVar("_T")
+
+
+@typing.dataclass_transform(frozen_default=True, eq_default=False)
+def _node(cls: type[_T]) -> type[_T]:
     return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
 
 
@@ -363,7 +369,7 @@ def is_one_dim(d: Dim) -> bool:
     return d == 1
 
 
-def concrete(shape: Shape) -> bool:
+def concrete(shape: Shape) -> typing.TypeGuard[tuple[int, int]]:
     """True when both dimensions are known integers."""
     return all(isinstance(d, int) for d in shape)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 Tree = int | tuple  # a factor index, or (left tree, right tree)
 
@@ -63,7 +64,7 @@ def flops(left: tuple[int, int], right: tuple[int, int], lkind="dense", rkind="d
     return 2.0 * p * q * r
 
 
-def chain_cost(shapes: Sequence[tuple[int, int]]) -> float:
+def chain_cost(shapes: Sequence[tuple[Any, Any]]) -> float:
     """The cheapest cost of multiplying dense factors of these shapes (classic DP)."""
     factors = [Factor(i, -1 - i, s) for i, s in enumerate(shapes)]
     (tree,) = _plans([factors], mode="plain")
@@ -130,6 +131,7 @@ class _Planner:
             cost = lc + rc + flops(left, right, lkind, rkind) / share
             if cost < best_cost:
                 best_cost, best_tree = cost, (lt, _shift(rt, s))
+        assert best_tree is not None  # n >= 2: the loop ran
         self.memo[key] = (best_cost, best_tree)
         return best_cost, best_tree
 

@@ -26,6 +26,7 @@ in the check is built with steps 0-4 and ``jnp.linalg`` for the matrix functions
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -81,6 +82,7 @@ def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
             cost = chain_cost([f.shape for f in fs[:j]]) + chain_cost([f.shape for f in fs[j:]])
             if best is None or cost < best[0]:
                 best = (cost, j)
+        assert best is not None  # a product has at least two factors
         j = best[1]
         left = fs[0] if j == 1 else E.MatMul(fs[:j])
         right = fs[j] if j == len(fs) - 1 else E.MatMul(fs[j:])
@@ -93,15 +95,16 @@ def _rebuild(e: E.Expr, children: Sequence[E.Expr]) -> E.Expr:
     """``e`` with its children replaced (same node type, no simplification)."""
     if not children:
         return e
+    node: Any = type(e)  # a concrete node class: its dataclass fields are its children
     if isinstance(e, (E.Add, E.MatMul, E.Hadamard)):
-        return type(e)(tuple(children))
+        return node(tuple(children))
     if isinstance(e, E.Scale):
         return E.Scale(e.k, children[0])
     if isinstance(e, E.Pow):
         return E.Pow(children[0], e.p)
     if isinstance(e, (E.Mul, E.EDiv)):
-        return type(e)(children[0], children[1])
-    return type(e)(children[0])
+        return node(children[0], children[1])
+    return node(children[0])
 
 
 # -- 2. chain bracketing -------------------------------------------------------------------
@@ -115,6 +118,11 @@ class _Interner:
         if e not in self.ids:
             self.ids[e] = len(self.ids)
         return self.ids[e]
+
+
+def _int_shape(shape: E.Shape) -> tuple[int, int]:
+    """A concrete shape as ints (lowering happens at concrete sizes only)."""
+    return int(shape[0]), int(shape[1])
 
 
 def _kind(e: E.Expr) -> str:
@@ -137,7 +145,10 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     for chain in chains:
         fs = _chain_factors(chain)
         factor_lists.append(
-            [Factor(intern(f), intern(tree_transpose(f)), tuple(f.shape), _kind(f)) for f in fs]
+            [
+                Factor(intern(f), intern(tree_transpose(f)), _int_shape(f.shape), _kind(f))
+                for f in fs
+            ]
         )
     trees, _ = plan_chains(factor_lists) if chains else ([], 0.0)
     plans = {

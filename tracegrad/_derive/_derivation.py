@@ -7,6 +7,7 @@ import types
 from collections.abc import Callable, Mapping
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 

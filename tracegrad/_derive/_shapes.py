@@ -510,6 +510,7 @@ class Elaboration:
                 return E.Inv(a)
             if info.decision == "invT":
                 return E.Transpose(E.Inv(a))
+            assert node.exponent is not None  # exponent None is the inverse transpose: "invT"
             return E.Pow(a, float(node.exponent))
         if isinstance(node, S.Call):
             a = self._build(node.arg, spans)

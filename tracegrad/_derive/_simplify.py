@@ -24,11 +24,13 @@ Rules (each one an identity, valid wherever the expression is defined):
 from __future__ import annotations
 
 import math
+from typing import Any, TypeGuard
+from typing import cast as typing_cast
 
 from . import _ast as E
 
 
-def _known(d: E.Dim) -> bool:
+def _known(d: E.Dim) -> TypeGuard[int]:
     return isinstance(d, int)
 
 
@@ -183,7 +185,7 @@ def _absorb(a: E.Expr, kind: type, out: list, scalars: list) -> float:
         else:
             break
     if isinstance(a, kind):
-        for x in a.args:
+        for x in typing_cast(Any, a).args:  # kind is an n-ary node class (Add, MatMul, ...)
             k *= _absorb(x, kind, out, scalars)
     else:
         out.append(a)
@@ -601,6 +603,7 @@ def tidy(e: E.Expr) -> E.Expr:
         return e
     if isinstance(e, E.Pow):
         return E.Pow(children[0], e.p)
+    node: Any = type(e)  # a concrete node class: its dataclass fields are its children
     if isinstance(e, (E.Mul, E.EDiv)):
-        return type(e)(*children)
-    return type(e)(children[0])
+        return node(*children)
+    return node(children[0])

@@ -14,7 +14,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(images, labels)``: images row-major 8x8 flattened; labels integers 0..9.
     """
-    with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as raw:
+    with resources.files("tracegrad.datasets").joinpath("data/digits.csv.gz").open("rb") as raw:
         with gzip.open(raw, "rt") as text:
             table = np.loadtxt(text, delimiter=",")
     return table[:, :-1], table[:, -1].astype(np.int64)

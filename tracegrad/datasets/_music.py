@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 NOTE_F0 = (7.0, 9.0, 11.5, 14.0)
 """Fundamental frequencies in bins: overlapping harmonics, distinct templates."""
@@ -45,7 +46,7 @@ class MusicData:
 
 
 def synthetic_music(
-    n_freq: int = 128, n_frames: int = 160, floor: float = 1e-3, dtype=np.float32
+    n_freq: int = 128, n_frames: int = 160, floor: float = 1e-3, dtype: DTypeLike = np.float32
 ) -> MusicData:
     """Generate the deterministic four-note spectrogram.
 
@@ -81,7 +82,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def match_components(
-    W_true: np.ndarray, H_true: np.ndarray, W: np.ndarray, H: np.ndarray
+    W_true: ArrayLike, H_true: ArrayLike, W: ArrayLike, H: ArrayLike
 ) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
     """Match estimated components to true ones by the best total template correlation.
 

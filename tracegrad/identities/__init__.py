@@ -1,4 +1,4 @@
-"""The built-in identities, one module per source document in ``shared/seeds``.
+"""The built-in identities, one module per source document (each identity cites its equation).
 
 * ``trace_notes``: J. Traa, "Matrix Calculus - Notes on the Derivative of a Trace" (``traa.*``).
 * ``kalman``: the Kalman gain derivation (``kalman.*``).

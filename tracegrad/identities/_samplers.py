@@ -28,7 +28,7 @@ def float_dtype(dtype) -> jnp.dtype:
     dtype = jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"samplers produce floating arrays, got dtype {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise ValueError(
             "float64 samples need 64-bit mode: wrap the call in `with jax.enable_x64(True):`"
         )
@@ -70,11 +70,12 @@ def random_bits(key, size: int) -> jax.Array:
 
     Word i is ``mix(mix(i * phi + s) ^ (s * c))`` with ``mix`` the lowbias32 bijection and
     ``s`` hashed from the key.  Why not ``jax.random``: a sampler is compiled per dtype
-    (``Identity.arguments`` jits it), and XLA takes ~0.26 s of CPU to compile threefry, most of
-    the cost of compiling a sampler and so of checking the registry; this hash compiles in a
-    tenth of that.  Its quality (full avalanche, no measurable correlation, Box-Muller normals
-    with the right first four moments) is ample for test matrices; it is not meant for Monte
-    Carlo.  The same key gives the same words on every backend.
+    (``Identity.arguments`` jits it), and compiling threefry is most of the cost of compiling
+    a sampler and so of checking the registry; this hash compiles about ten times faster
+    (``benchmarks/RESULTS.md``, "Measured design choices").  Its quality (full avalanche, no
+    measurable correlation, Box-Muller normals with the right first four moments) is ample
+    for test matrices; it is not meant for Monte Carlo.  The same key gives the same words on
+    every backend.
     """
     seed = _key_seed(key)
     i = jnp.arange(size, dtype=jnp.uint32)

@@ -177,7 +177,7 @@ def det_gradient(X):
 
 def _logdet_sample(key, dtype=jnp.float64, n=None):
     q = _square(n)
-    return (well_conditioned_from(*gaussians(key, dtype, (2 * q, q))),)
+    return (well_conditioned_from(gaussians(key, dtype, (2 * q, q))[0]),)
 
 
 def _logdet_objective(X):

@@ -16,7 +16,7 @@ def validated(P, H, R) -> tuple[jax.Array, jax.Array, jax.Array]:
     m = _checks.square("R (measurement noise covariance)", R)
     _checks.matrix("H (observation matrix)", H, m, n, "R", "P")
     _checks.batch_shape(P=(P, 2), H=(H, 2), R=(R, 2))
-    _checks.finite(P=P, H=H, R=R)
+    P, H, R = _checks.finite(P=P, H=H, R=R).values()
     P = _checks.covariance("P", P, definite=False)
     R = _checks.covariance("R", R, definite=True)
     return P, H, R
@@ -44,8 +44,10 @@ def gain(P: jax.Array, H: jax.Array, R: jax.Array) -> jax.Array:
 
     Batched over leading axes, which broadcast (a shared ``H`` or ``R`` needs no copies).
     Inputs are checked before tracing (shapes, finiteness, ``P`` symmetric positive
-    semi-definite, ``R`` symmetric positive definite); inside ``jit`` the covariance checks
-    are ``equinox.error_if`` guards.  The result has the inputs' common floating dtype.
+    semi-definite, ``R`` symmetric positive definite: a conditioning threshold,
+    ``kappa(R) < 1/(m eps)``, stated in ``tracegrad.kalman``); inside ``jit`` the finiteness and
+    covariance checks are ``equinox.error_if`` guards.  The result has the inputs' common
+    floating dtype (float32 or float64).
 
     Args:
         P: prior covariance ``(..., n, n)``, symmetric positive semi-definite.
@@ -58,6 +60,6 @@ def gain(P: jax.Array, H: jax.Array, R: jax.Array) -> jax.Array:
     Raises:
         ValueError: mismatched shapes (named), non-broadcasting batch axes, NaN/Inf,
             non-symmetric or non-positive-definite ``R``, non-symmetric or indefinite ``P``.
-        TypeError: no floating dtype among the inputs.
+        TypeError: no floating dtype among the inputs, or float16/bfloat16.
     """
     return unchecked_gain(*validated(P, H, R))

@@ -19,7 +19,7 @@ def predict(x: jax.Array, P: jax.Array, F: jax.Array, Q: jax.Array) -> tuple[jax
 
     Batched over leading axes (which broadcast); dtype-preserving.  Checked before tracing:
     shapes (named in errors), finiteness, ``P`` and ``Q`` symmetric positive semi-definite
-    (``equinox.error_if`` symmetry guards inside ``jit``).
+    (the same checks as ``equinox.error_if`` guards inside ``jit``).
 
     Args:
         x: state ``(..., n)``.
@@ -29,6 +29,11 @@ def predict(x: jax.Array, P: jax.Array, F: jax.Array, Q: jax.Array) -> tuple[jax
 
     Returns:
         ``(x_pred, P_pred)`` with shapes ``(..., n)`` and ``(..., n, n)``.
+
+    Raises:
+        ValueError: mismatched shapes (named), non-broadcasting batch axes, NaN/Inf in any
+            input, a non-symmetric or indefinite ``P`` or ``Q``.
+        TypeError: no floating dtype among the inputs, or float16/bfloat16.
     """
     arrays, _ = _checks.common_dtype(x=x, P=P, F=F, Q=Q)
     x, P, F, Q = (arrays[k] for k in ("x", "P", "F", "Q"))
@@ -37,7 +42,7 @@ def predict(x: jax.Array, P: jax.Array, F: jax.Array, Q: jax.Array) -> tuple[jax
     _checks.matrix("F (state transition)", F, n, n, "P", "P")
     _checks.matrix("Q (process noise covariance)", Q, n, n, "P", "P")
     _checks.batch_shape(x=(x, 1), P=(P, 2), F=(F, 2), Q=(Q, 2))
-    _checks.finite(x=x, P=P, F=F, Q=Q)
+    x, P, F, Q = _checks.finite(x=x, P=P, F=F, Q=Q).values()
     P = _checks.covariance("P", P, definite=False)
     Q = _checks.covariance("Q", Q, definite=False)
     x_pred = (F @ x[..., None])[..., 0]

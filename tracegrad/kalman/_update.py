@@ -44,6 +44,12 @@ def update(
 
     Returns:
         ``(x_new, P_new)`` with shapes ``(..., n)`` and ``(..., n, n)``.
+
+    Raises:
+        ValueError: mismatched shapes (named), non-broadcasting batch axes, NaN/Inf in any
+            input, a non-symmetric or non-positive-definite ``R``, a non-symmetric or
+            indefinite ``P``.
+        TypeError: no floating dtype among the inputs, or float16/bfloat16.
     """
     extra = {} if gain is None else {"gain": gain}
     arrays, _ = _checks.common_dtype(x=x, P=P, z=z, H=H, R=R, **extra)
@@ -55,15 +61,14 @@ def update(
     _checks.vector("z (measurement)", z, m, "R")
     core = {"x": (x, 1), "P": (P, 2), "z": (z, 1), "H": (H, 2), "R": (R, 2)}
     if gain is not None:
-        K = arrays["gain"]
-        _checks.matrix("gain", K, n, m, "P", "R")
-        core["gain"] = (K, 2)
+        _checks.matrix("gain", arrays["gain"], n, m, "P", "R")
+        core["gain"] = (arrays["gain"], 2)
     _checks.batch_shape(**core)
-    _checks.finite(**{k: a for k, (a, _) in core.items()})
+    checked = _checks.finite(**{k: a for k, (a, _) in core.items()})
+    x, P, z, H, R = (checked[k] for k in ("x", "P", "z", "H", "R"))
     P = _checks.covariance("P", P, definite=False)
     R = _checks.covariance("R", R, definite=True)
-    if gain is None:
-        K = unchecked_gain(P, H, R)
+    K = checked["gain"] if gain is not None else unchecked_gain(P, H, R)
 
     y = z - (H @ x[..., None])[..., 0]
     x_new = x + (K @ y[..., None])[..., 0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -180,7 +180,7 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     layout = plan(
         V.ndim == 3, B, m, n, V.dtype.itemsize, loss, mask is not None, jax.default_backend()
     )
-    kw = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw: dict[str, Any] = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
     kw["progress_token"] = token if with_progress else None
     if layout.chunk >= B:
         return fit_loop(V, W0, H0, pen, tol, mask=mask, **kw)
@@ -272,7 +272,7 @@ def fit(
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
     ``_layout``), each stopping on its own.  On a multi-core CPU a batch
     is split into one contiguous group per core, each group's compiled loop run from its own
-    host thread (``_workers``: XLA leaves most cores idle on small matmuls; 1.3-1.9x).  The
+    host thread (``_workers``: XLA leaves most cores idle on small matmuls).  The
     split follows the core count, so results are bit-identical for the same key on the same
     machine, and agree to rounding across machines.
 
@@ -285,14 +285,16 @@ def fit(
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
         init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
             ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
-        W0, H0: initial factors ``(..., M, K)``, ``(..., K, N)`` (scikit-learn's
-            ``init="custom"``); unbatched ones are shared by every problem of a batched ``V``.
+        W0: initial ``W`` ``(..., M, K)`` (with ``H0``: scikit-learn's ``init="custom"``);
+            an unbatched one is shared by every problem of a batched ``V``.
+        H0: initial ``H`` ``(..., K, N)``, given together with ``W0``.
         key: JAX PRNG key (or int seed) for random inits: one key (split per problem), one per
             problem (shape of ``V``'s batch axes), or, for an unbatched ``V``, a batch of keys
             giving replicates.  Default ``jax.random.key(0)``.  The same key gives bit-identical
             results on the same device.
-        alpha_W, alpha_H, l1_ratio: penalty as in scikit-learn >= 1.2 (``alpha_H="same"`` uses
-            ``alpha_W``); scaled by ``N`` for ``W`` and ``M`` for ``H``.
+        alpha_W: penalty on ``W`` as in scikit-learn >= 1.2, scaled by ``N``.
+        alpha_H: penalty on ``H`` (scaled by ``M``); ``"same"`` uses ``alpha_W``.
+        l1_ratio: the L1 share of the penalties, in [0, 1].
         mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
             Entries with mask 0 are ignored, even if NaN or negative.
         dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32).
@@ -323,8 +325,8 @@ def fit(
     """
     loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     dt = resolve_dtype(V, dtype)
-    mesh = None if mesh is None else check_mesh(mesh, mesh_axis)
-    need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
+    placement = None if mesh is None else check_mesh(mesh, mesh_axis)
+    need_x64 = dt == np.float64 and not jax.config.read("jax_enable_x64")
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
         return _fit(
             V,
@@ -340,7 +342,7 @@ def fit(
             mask,
             dt,
             progress,
-            mesh,
+            placement,
         )
 
 
@@ -391,7 +393,8 @@ def _fit(
         H0 = H0.reshape((B, rank, n))
     spec = None
     if mesh is not None:
-        spec = make_spec(*mesh, bool(v_batch), B, m)
+        mesh_, axis = mesh  # check_mesh's (mesh, axis)
+        spec = make_spec(mesh_, axis, bool(v_batch), B, m)
         vs = spec.v_sharding(bool(v_batch))
         V, mask = place(V, vs, spec), place(mask, vs, spec)
 
@@ -401,6 +404,7 @@ def _fit(
     last = [0]  # the last ``done`` reported, so the closing report never goes backwards
 
     def report(done, loss_value):
+        assert fn is not None  # registered only when there is a callback
         last[0] = max(last[0], done)
         fn(done, loss_value)
 

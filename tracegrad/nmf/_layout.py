@@ -4,21 +4,18 @@ Two choices, both invisible in the results (same values, different speed):
 
 ``transposed``: keep ``V^T`` beside ``V`` so the products over ``M`` (``W^T V``, KL's
 ``W^T (V / WH)``) run as tall ``N x K`` matmuls (``_contract``).  XLA's CPU matmul runs the
-short, wide ``K x N`` orientation slowly.  For one 1024 x 1024 problem of rank 32 on the 2-core
-CPU of ``benchmarks/RESULTS.md`` it measured 1.89 vs 2.26 ms per Frobenius iteration and 3.30
-vs 3.77 ms per KL iteration; for the batch of 64 problems of 257 x 200 it measured slower (8.95
-vs 4.24 ms Frobenius, 15.2 vs 10.0 ms KL), and replicates contract one ``V`` with all their
-factors at once (already a tall matmul).  So: single problems only, CPU only (GPU matmuls take
-transposed operands directly).
+short, wide ``K x N`` orientation slowly.  Measured (``benchmarks/RESULTS.md``, "Measured design
+choices"): faster for one large problem, slower for a batch of small ones; replicates contract
+one ``V`` with all their factors at once (already a tall matmul).  So: single problems only, CPU
+only (GPU matmuls take transposed operands directly).
 
 ``chunk``: fit a batch of independent problems ``chunk`` at a time, each chunk running its own
 loop to the end, so that a chunk's per-iteration ``M x N`` working set stays in the CPU caches
 across iterations instead of streaming the whole batch through memory twice per iteration.
-For the 64 x 257 x 200, rank-16 batch: chunks of 4 ran Frobenius at 3.06-3.10 ms per batch
-iteration against 3.98-4.24 ms for the whole batch at once (a plain ``vmap`` of the single
-loop: 12.4 ms); KL, whose working set is three ``M x N`` arrays (``V``, ``WH``, ``V / WH``),
-gained nothing (7.9 whole vs 8.7 in chunks of 4).  The rule below reproduces both: the largest
-power-of-two chunk whose working set fits ``CHUNK_BYTES``, and no chunking when that is 1.
+Measured (same section of ``benchmarks/RESULTS.md``): chunks help the Frobenius spectrogram
+batch and not KL, whose working set is three ``M x N`` arrays (``V``, ``WH``, ``V / WH``).  The
+rule below reproduces both: the largest power-of-two chunk whose working set fits
+``CHUNK_BYTES``, and no chunking when that is 1.
 Replicates (one shared ``V``) and other backends are never chunked.
 """
 
@@ -70,7 +67,7 @@ def plan(
 
 MIN_WORKER_MNK = 1 << 14
 """Below this ``M N K`` per problem a fit takes a few milliseconds and a thread costs more than
-it saves (16 problems of 8 x 8, rank 2: 3.2 ms in one loop, 5.4 ms in two threads)."""
+it saves (measured: ``benchmarks/RESULTS.md``, "Measured design choices")."""
 
 
 def workers(
@@ -83,11 +80,9 @@ def workers(
 ) -> int:
     """Host threads that each run the compiled loop on a contiguous group of problems.
 
-    One group per core on a CPU, for several problems of at least ``MIN_WORKER_MNK``.  Measured on 2
-    cores, float32, 100 iterations, one loop vs two threads: 64 problems 257 x 200 rank 16,
-    Frobenius 3.0 -> 1.6 ms and KL 7.9 -> 4.3 ms per batch iteration; 64 replicates of one
-    257 x 200 V, 1.92x (Frobenius) and 1.90x (KL); 10 problems 64 x 180 rank 8 (the digits
-    set's size), 1.31x and 1.94x; 4 problems 1024 x 1024 rank 32, 1.35x and 1.13x.
+    One group per core on a CPU, for several problems of at least ``MIN_WORKER_MNK``: XLA
+    leaves most cores idle on small matmuls, so independent groups in host threads use them
+    (one loop vs two threads on 2 cores: ``benchmarks/RESULTS.md``, "Measured design choices").
     """
     if backend != "cpu" or n_problems < 2 or cores < 2:
         return 1

@@ -38,6 +38,7 @@ import dataclasses
 import functools
 
 import jax
+import jax.core
 import jax.numpy as jnp
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P

@@ -58,14 +58,14 @@ def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     for name, value in (("tol", tol), ("alpha_W", alpha_W)):
-        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        if not isinstance(value, numbers.Real) or not np.isfinite(float(value)) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not (isinstance(alpha_H, str) and alpha_H == "same"):
         if isinstance(alpha_H, str) or not isinstance(alpha_H, numbers.Real):
             raise ValueError(f'alpha_H must be a number >= 0 or "same", got {alpha_H!r}')
-        if not np.isfinite(alpha_H) or alpha_H < 0:
+        if not np.isfinite(float(alpha_H)) or alpha_H < 0:
             raise ValueError(f"alpha_H must be a finite number >= 0, got {alpha_H!r}")
-    if not isinstance(l1_ratio, numbers.Real) or not 0 <= l1_ratio <= 1:
+    if not isinstance(l1_ratio, numbers.Real) or not 0 <= float(l1_ratio) <= 1:
         raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
     return LOSSES[loss]
 
@@ -222,7 +222,7 @@ def as_keys(key) -> jax.Array | None:
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
         return jax.random.key(int(key))
     key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     if key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2:
         return jax.random.wrap_key_data(key)
