@@ -468,7 +468,8 @@ def check_hvp(
         hvp: the candidate, ``hvp(*args, v) -> H v``.
         *args: the point at which to check; NaN or Inf in any argument is an error.
         argnum: which argument the Hessian is taken with respect to.
-        rtol, atol: normwise tolerances; default per dtype (``tracegrad.tolerances``).
+        rtol: normwise relative tolerance; default per dtype (``tracegrad.tolerances``).
+        atol: normwise absolute tolerance; default per dtype.
         key: seed (int) or JAX PRNG key for the random directions (default 0).
         n_directions: number of random directions (at least 2).
         argnames: optional names of ``args`` for messages.
@@ -512,7 +513,13 @@ def check_hessian(
     Args:
         f: scalar objective, JAX-traceable.
         hessian: the candidate: a function of ``args`` or the array.
-        *args, argnum, rtol, atol, key, n_directions, argnames: as for ``check_hvp``.
+        *args: the point at which to check, as for ``check_hvp``.
+        argnum: which argument the Hessian is taken with respect to.
+        rtol: normwise relative tolerance; default per dtype.
+        atol: normwise absolute tolerance; default per dtype.
+        key: seed (int) or JAX PRNG key for the random directions (default 0).
+        n_directions: number of random directions (at least 2).
+        argnames: optional names of ``args`` for messages.
 
     Returns:
         An ``HVPReport`` with ``kind="Hessian"``.
