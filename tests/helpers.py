@@ -1,7 +1,8 @@
 """Shared case tables and comparison helpers for the tests (one place, read by many files).
 
-The identity lists are the registry's contract: the closed forms tracegrad ships, grouped by
-the source document they come from (cited by title; each identity cites its equation).
+The identity lists are read from the registry (each identity is declared once, in the module
+of its source document), grouped by document (cited by title; each identity cites its
+equation).
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ import numpy as np
 
 import tracegrad as tg
 
-TRACE_NOTES = (
-    "traa.eq9", "traa.eq12", "traa.eq17", "traa.eq21", "traa.eq24_W", "traa.eq24_H",
-    "traa.eq27", "traa.eq28", "traa.eq31", "traa.eq34", "traa.eq41", "traa.eq46",
-)  # fmt: skip
+
+def _shipped(module: str) -> tuple[str, ...]:
+    """The identities a built-in module registers, in registration (equation) order."""
+    return tuple(
+        n for n, i in tg.registry().items() if i.module == f"tracegrad.identities.{module}"
+    )
+
+
+TRACE_NOTES = _shipped("trace_notes")
 """J. Traa, "Matrix Calculus - Notes on the Derivative of a Trace": named by equation number."""
 
-KALMAN_DERIVATION = (
-    "kalman.trace_AB", "kalman.trace_ABAt", "kalman.trace_posterior_covariance",
-)  # fmt: skip
+KALMAN_DERIVATION = _shipped("kalman")
 """Kalman gain derivation: the trace derivatives leading to the Kalman Gain Equation."""
 
-MATRIX_CALCULUS = (
-    "hu.inner", "hu.trace", "hu.trace_inner", "hu.det", "hu.logdet", "hu.inverse",
-    "hu.spectral_norm", "hu.gaussian_mean", "hu.gaussian_cov", "hu.least_squares",
-)  # fmt: skip
+MATRIX_CALCULUS = _shipped("matrix_calculus")
 """P. Hu, "Matrix Calculus: Derivation and Simple Application": determinant, inverse,
 spectral norm, Gaussian MLE, least squares."""
 
 SHIPPED_IDENTITIES = TRACE_NOTES + KALMAN_DERIVATION + MATRIX_CALCULUS
-"""Every identity tracegrad ships, in source-document order."""
+"""Every identity tracegrad ships, in source-document order (read from the registry: each
+identity is declared once, in its module)."""
 
 DTYPES = (jnp.float32, jnp.float64)
 """The floating dtypes every numerical path is tested in (x64 is on for the session)."""

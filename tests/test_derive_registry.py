@@ -3,29 +3,21 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import SHIPPED_IDENTITIES, assert_normwise_close
+from helpers import assert_normwise_close
 
 import tracegrad as tg
-from tracegrad._derive._registry_expressions import EXPRESSIONS, NOT_EXPRESSIBLE
 
-# the registry contract: every identity tracegrad ships (trace derivative notes, the Kalman
-# gain derivation, the matrix calculus notes); identities land from several branches, so some
-# may not be registered yet
-IDENTITY_TABLE = SHIPPED_IDENTITIES
+EXPRESSIONS = {n: i.expression for n, i in tg.registry().items() if i.expression}
 
 
 def test_every_registered_identity_is_classified():
-    """A newly registered identity fails here until it is given an expression or a reason."""
-    unclassified = sorted(n for n in tg.registry() if n not in EXPRESSIONS | NOT_EXPRESSIBLE)
-    assert not unclassified, (
-        f"classify {unclassified} in tracegrad/_derive/_registry_expressions.py: an "
-        f"expression in EXPRESSIONS, or a reason in NOT_EXPRESSIBLE"
+    """A registration without an expression must say why the language cannot state it."""
+    unclassified = sorted(
+        n for n, i in tg.registry().items() if not i.expression and not i.not_expressible
     )
-
-
-def test_the_identity_table_is_classified_once():
-    assert not set(EXPRESSIONS) & set(NOT_EXPRESSIBLE)
-    assert set(IDENTITY_TABLE) <= set(EXPRESSIONS) | set(NOT_EXPRESSIBLE)
+    assert not unclassified, (
+        f"give {unclassified} an expression= (the derive language) or not_expressible= (why not)"
+    )
 
 
 def _normwise_close(got, want, dtype):
@@ -38,9 +30,10 @@ def test_derive_reproduces_the_closed_form(name):
         pytest.skip(f"{name} is not registered in this tree yet")
     identity = tg.identity(name)
     args64 = identity.arguments(0, jnp.float64)
-    shapes = {n: tuple(a.shape) for n, a in zip(identity.argnames, args64, strict=True)}
-    d = tg.derive(EXPRESSIONS[name], wrt=identity.wrt_name, shapes=shapes)
+    d = identity.derivation()  # derive at the sampler's shapes, cached on the identity
     assert d.report.ok
+    # the formula printed from the expression (unless the registration states its own)
+    assert identity.formula and identity.latex
     assert sorted(d.argnames) == sorted(identity.argnames)
     for dtype in (jnp.float64, jnp.float32):
         # float32: the same sample, rounded (drawing again would compile the sampler again)

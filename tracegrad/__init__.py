@@ -9,6 +9,10 @@ from ._bridge import Bridged as Bridged
 from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
+from ._check_hvp import assert_hessian_close as assert_hessian_close
+from ._check_hvp import assert_hvp_close as assert_hvp_close
+from ._check_hvp import check_hessian as check_hessian
+from ._check_hvp import check_hvp as check_hvp
 from ._derive import Derivation as Derivation
 from ._derive import DeriveDomainError as DeriveDomainError
 from ._derive import DeriveError as DeriveError
@@ -26,6 +30,8 @@ from ._registry import registry as registry
 from ._registry import unregister as unregister
 from ._report import GradReport as GradReport
 from ._report import ReferenceResult as ReferenceResult
+from ._report_hvp import HVPReport as HVPReport
+from ._report_hvp import PropertyResult as PropertyResult
 from ._shadow import GradientMismatchError as GradientMismatchError
 from ._shadow import GradientMismatchWarning as GradientMismatchWarning
 from ._shadow import ShadowMismatch as ShadowMismatch

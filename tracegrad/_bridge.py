@@ -27,7 +27,10 @@ Semantics, in full:
   ``uncovered="error"`` to make that a trace-time error instead.  Only the arguments autodiff
   actually differentiates are computed (``jax.custom_vjp`` with symbolic zeros).
 * Second derivatives (``jax.hessian``, grad of grad) differentiate the hand-written gradient
-  itself, so they are exact exactly when it is.  Forward mode applied directly to ``f``
+  itself, so they are exact exactly when it is.  With ``hvp=`` (a single int ``argnums``) the
+  gradient is wrapped in a ``jax.custom_jvp`` whose tangent rule is the hand-written
+  Hessian-vector product, so ``jax.jvp(jax.grad(f))``, ``jax.hessian(f)`` and grad of grad run
+  the closed form.  Forward mode applied directly to ``f``
   (``jax.jvp``, ``jax.jacfwd`` of ``f``) is not supported by ``jax.custom_vjp`` and raises
   ``TypeError``.
 * ``check=...`` turns on the shadow mode (``tracegrad/_shadow.py``): on selected backward
@@ -190,6 +193,7 @@ def with_grad(
     uncovered: Literal["autodiff", "error"] = "autodiff",
     argnames: Sequence[str] | None = None,
     name: str | None = None,
+    hvp: Callable[..., Any] | None = None,
 ) -> Bridged:
     """``objective`` whose reverse-mode derivative is the hand-written ``gradient``.
 
@@ -220,6 +224,10 @@ def with_grad(
             ``"error"`` raises ``ValueError`` at trace time.
         argnames: names of the arguments for messages (default: the objective's signature).
         name: name for messages (default: the objective's ``__name__``).
+        hvp: optional hand-written Hessian-vector product ``hvp(*args, v)`` (``v`` and the
+            result shaped like ``args[argnums]``; an int ``argnums`` only).  The gradient's
+            derivative along ``v`` in that argument then runs it; derivatives through the
+            other arguments use ``jax.jvp`` of ``gradient``.
 
     Returns:
         A ``Bridged`` callable with the objective's signature (positional; keywords are bound
@@ -230,13 +238,21 @@ def with_grad(
     Raises:
         TypeError: non-callable objective or gradient, bad ``argnums``; when called, a
             non-scalar objective or a gradient of the wrong structure or shape.
-        ValueError: unknown ``check`` / ``on_mismatch`` / ``uncovered``.
+        ValueError: unknown ``check`` / ``on_mismatch`` / ``uncovered``; ``hvp`` with a tuple
+            ``argnums``.
     """
     if not callable(objective):
         raise TypeError(f"the objective must be callable, got {type(objective).__name__}")
     if not callable(gradient):
         raise TypeError(f"the gradient must be callable, got {type(gradient).__name__}")
     nums_spec, single = _normalize_argnums(argnums)
+    raw_gradient = gradient
+    if hvp is not None:
+        if not callable(hvp):
+            raise TypeError(f"hvp must be callable, got {type(hvp).__name__}")
+        if not single:
+            raise ValueError(f"hvp= needs a single int argnums, got argnums={argnums!r}")
+        gradient = _gradient_with_hvp(gradient, hvp, nums_spec[0])
     if uncovered not in ("autodiff", "error"):
         raise ValueError(f"uncovered must be 'autodiff' or 'error', got {uncovered!r}")
     label: str = name or getattr(objective, "__name__", None) or "objective"
@@ -301,7 +317,7 @@ def with_grad(
 
     bridged.defvjp(fwd, bwd, symbolic_zeros=True)
 
-    return Bridged(objective, gradient, argnums, shadow, bridged, nums_spec, label)
+    return Bridged(objective, raw_gradient, argnums, shadow, bridged, nums_spec, label, hvp=hvp)
 
 
 class Bridged:
@@ -314,6 +330,7 @@ class Bridged:
         objective: the objective function.
         gradient: the hand-written gradient.
         argnums: the argument(s) ``gradient`` covers, as given.
+        hvp: the hand-written Hessian-vector product, or ``None``.
         shadow: the ``Shadow`` monitor (``calls``, ``checked``, ``mismatches``, ``reset()``)
             or ``None`` when shadow checking is off.
     """
@@ -327,9 +344,11 @@ class Bridged:
         bridged: Callable[..., jax.Array],
         nums_spec: Any,
         label: str,
+        hvp: Callable[..., Any] | None = None,
     ) -> None:
         self.objective = objective
         self.gradient = gradient
+        self.hvp = hvp
         self.argnums = argnums
         self.shadow = shadow
         self._bridged = bridged
@@ -345,6 +364,44 @@ class Bridged:
 
     def __repr__(self) -> str:
         return f"<tracegrad.with_grad of {self._label}>"
+
+
+def _gradient_with_hvp(gradient: Callable, hvp: Callable, argnum: int) -> Callable:
+    """``gradient`` as a ``jax.custom_jvp`` whose tangent in ``args[argnum]`` is ``hvp``.
+
+    Tangents of the other arguments (a data matrix that itself depends on parameters) go
+    through ``jax.jvp`` of ``gradient`` restricted to them; unperturbed arguments cost nothing
+    (symbolic zeros).
+    """
+    wrapped = jax.custom_jvp(gradient)
+
+    def rule(primals, tangents):
+        n = len(primals)
+        i = argnum % n
+        out = wrapped(*primals)
+        tan = jnp.zeros_like(out)
+        if not isinstance(tangents[i], SymbolicZero):
+            tan = tan + jnp.asarray(hvp(*primals, tangents[i])).astype(out.dtype)
+        others = [k for k in range(n) if k != i and not isinstance(tangents[k], SymbolicZero)]
+        if others:
+
+            def restricted(*sel):
+                full = list(primals)
+                for k, v in zip(others, sel, strict=True):
+                    full[k] = v
+                return gradient(*full)
+
+            _, t_other = jax.jvp(
+                restricted,
+                tuple(primals[k] for k in others),
+                tuple(tangents[k] for k in others),
+            )
+            tan = tan + t_other
+        return out, tan
+
+    wrapped.defjvp(rule, symbolic_zeros=True)
+    functools.update_wrapper(wrapped, gradient)
+    return wrapped
 
 
 def _autodiff(objective, leaves: list, treedef, selected: list[int], g) -> list:

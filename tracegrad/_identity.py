@@ -12,6 +12,32 @@ import jax.numpy as jnp
 
 from ._check import TRACING_ERRORS, check_grad
 from ._report import GradReport
+from ._report_hvp import HVPReport
+
+
+class _FromExpression:
+    """``formula`` / ``latex``: as given, else printed by ``tracegrad.derive`` from the expression.
+
+    A data descriptor, so the frozen dataclass stores the given text through it; the derived
+    text is computed on first read (deriving compiles and checks, so never at import).
+    """
+
+    def __set_name__(self, owner, name: str):
+        self.name = name
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None) -> str:
+        if obj is None:
+            return ""
+        given = obj.__dict__.get(self.slot, "")
+        if given or not obj.expression:
+            return given
+        return obj.derived_text(latex=self.name == "latex")
+
+    def __set__(self, obj, value) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{self.name} must be a string, got {type(value).__name__}")
+        obj.__dict__[self.slot] = value
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
@@ -51,7 +77,8 @@ class Identity:
         sample: ``Sampler`` of valid arguments.
         argnames: names of the arguments, in order.
         wrt: index of the differentiated argument.
-        formula: plain-text statement, ``"tr(A X B) -> A^T B^T"``.
+        formula: plain-text statement, ``"d tr(A X B)/dX = A^T B^T"``; by default printed by
+            ``tracegrad.derive`` from ``expression`` (on first read).
         latex: the same in LaTeX.
         terms: optional function returning the per-appearance terms (``{label: array}``) whose
             sum is the gradient; lets the checker name a missing or doubled term.
@@ -59,6 +86,12 @@ class Identity:
             of the objective in ``args[wrt]`` (the Kalman gain, the Gaussian MLE, the normal
             equations); the closed form must vanish there.
         module: the module that registered it (``tracegrad check --module`` selects by this).
+        hvp: optional hand-derived Hessian-vector product, ``hvp(*args, v)`` shaped like
+            ``args[wrt]`` (the derivative of ``gradient`` along ``v``); checked by
+            ``check_hvp`` and used by ``as_function`` for second derivatives.
+        shapes: the shape declaration ``{"A": "p m", ...}`` (letters per argument), or None.
+        expression: the objective in the ``derive`` language (``"tr(A X B)"``), or None.
+        not_expressible: why the language cannot express the objective (when no expression).
     """
 
     name: str
@@ -68,11 +101,15 @@ class Identity:
     sample: Sampler
     argnames: tuple[str, ...]
     wrt: int = 0
-    formula: str = ""
-    latex: str = ""
+    formula: str = _FromExpression()  # type: ignore[assignment]
+    latex: str = _FromExpression()  # type: ignore[assignment]
     terms: Callable[..., Mapping[str, jax.Array]] | None = None
     optimum: Callable[..., tuple] | None = None
     module: str = ""
+    hvp: Callable[..., jax.Array] | None = None
+    shapes: Mapping[str, str] | None = None
+    expression: str | None = None
+    not_expressible: str = ""
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -80,6 +117,10 @@ class Identity:
         for field in ("objective", "gradient", "sample"):
             if not callable(getattr(self, field)):
                 raise TypeError(f"identity {self.name!r}: {field} must be callable")
+        if self.hvp is not None and not callable(self.hvp):
+            raise TypeError(f"identity {self.name!r}: hvp must be callable or None")
+        if self.expression is not None and not isinstance(self.expression, str):
+            raise TypeError(f"identity {self.name!r}: expression must be a string or None")
         if not isinstance(self.argnames, tuple):
             object.__setattr__(self, "argnames", tuple(self.argnames))
         if not 0 <= self.wrt < len(self.argnames):
@@ -128,8 +169,65 @@ class Identity:
             **kwargs,
         )
 
+    def derivation(self):
+        """``tracegrad.derive(expression, wrt)`` at the sampler's test shapes, computed once.
+
+        Raises:
+            ValueError: the identity has no expression.
+        """
+        if not self.expression:
+            raise ValueError(
+                f"identity {self.name!r} has no expression"
+                + (f" ({self.not_expressible})" if self.not_expressible else "")
+            )
+        cached = self.__dict__.get("_derivation")
+        if cached is None:
+            from ._derive import derive  # lazy: derive imports the checker
+
+            out = jax.eval_shape(
+                functools.partial(self.sample, dtype="float32", n=None), jax.random.key(0)
+            )
+            shapes = {n: tuple(o.shape) for n, o in zip(self.argnames, out, strict=True)}
+            cached = derive(self.expression, wrt=self.wrt_name, shapes=shapes)
+            self.__dict__["_derivation"] = cached
+        return cached
+
+    def derived_text(self, latex: bool = False) -> str:
+        """The statement ``d f/dX = ...`` printed by derive from ``expression``."""
+        d = self.derivation()
+        w = self.wrt_name
+        if latex:
+            return rf"\frac{{\partial\,{d.objective_latex}}}{{\partial {w}}} = {d.latex}"
+        return f"d {d.objective_text}/d{w} = {d.gradient}"
+
+    def check_hvp(
+        self,
+        key: jax.Array | int = 0,
+        dtype=jnp.float64,
+        n: int | None = None,
+        hvp: Callable[..., jax.Array] | None = None,
+        **kwargs,
+    ) -> HVPReport:
+        """Check this identity's closed-form HVP (or a replacement ``hvp``) on sampled inputs.
+
+        Raises:
+            ValueError: the identity has no HVP and none is given.
+        """
+        from ._check_hvp import check_hvp
+
+        candidate = self.hvp if hvp is None else hvp
+        if candidate is None:
+            raise ValueError(f"identity {self.name!r} has no closed-form hvp; pass hvp=")
+        args = self.arguments(key, dtype, n)
+        return check_hvp(
+            self.objective, candidate, *args, argnum=self.wrt, argnames=self.argnames, **kwargs
+        )
+
     def as_function(self, **kwargs) -> Callable[..., jax.Array]:
         """The objective with ``jax.grad`` w.r.t. ``args[wrt]`` running this closed form.
+
+        With a closed-form ``hvp`` second derivatives (``jax.hessian``, ``jax.jvp`` of
+        ``jax.grad``) run it too.
 
         ``tracegrad.with_grad(self.objective, self.gradient, argnums=self.wrt, ...)``; keyword
         arguments (``check=``, ``on_mismatch=``, ...) are passed on.
@@ -138,6 +236,8 @@ class Identity:
 
         kwargs.setdefault("argnames", self.argnames)
         kwargs.setdefault("name", self.name)
+        if self.hvp is not None:
+            kwargs.setdefault("hvp", self.hvp)
         return with_grad(self.objective, self.gradient, argnums=self.wrt, **kwargs)
 
     def __repr__(self) -> str:

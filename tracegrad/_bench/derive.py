@@ -1,6 +1,6 @@
 """Derived gradients (``tracegrad.derive``) against ``jax.grad`` of the registry's objectives.
 
-For every registry identity the derive language expresses (``_registry_expressions``), at each
+For every registry identity the derive language expresses (``Identity.expression``), at each
 size ``n`` of the identity's sampler: derive the gradient at the sampled shapes (which checks
 it against ``jax.grad`` in float64 first), then time, side by side in one process, the derived
 function and ``jax.grad`` of the identity's own objective, both compiled ahead of time with
@@ -46,7 +46,7 @@ def run_derive(
         each row has ``name``, ``n``, ``expression``, ``shapes``, ``jax_grad_s``, ``derived_s``,
         ``ratio``, ``derive_s`` (deriving and checking, seconds) and ``gradient``.
     """
-    from .._derive._registry_expressions import EXPRESSIONS
+    EXPRESSIONS = {n: i.expression for n, i in registry().items() if i.expression}
 
     dtype_ = jnp.dtype(dtype)
     pattern = re.compile(only) if only else None
@@ -68,7 +68,8 @@ def run_derive(
 
 def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[dict]:
     from .._derive import derive
-    from .._derive._registry_expressions import EXPRESSIONS
+
+    EXPRESSIONS = {n: i.expression for n, i in registry().items() if i.expression}
 
     rows = []
     for name in names:

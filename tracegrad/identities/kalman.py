@@ -13,18 +13,11 @@ import jax.numpy as jnp
 from .._registry import register
 from ..kalman import gain
 from ._samplers import dims, gaussians, scaled, spd_from
-from ._shapes import shapes
 
 # ---------------------------------------------------------------------------------------------
 # d tr(A B) / dA = B^T          A: m x n, B: n x m
 
 
-def _trace_AB_sample(key, dtype=jnp.float64, n=None):
-    m, q = dims(n, 2)
-    return gaussians(key, dtype, (m, q), (q, m))
-
-
-@shapes(A="m n", B="n m")
 def _trace_AB_objective(A, B):
     return jnp.trace(A @ B)
 
@@ -33,13 +26,10 @@ def _trace_AB_objective(A, B):
     "kalman.trace_AB",
     objective=_trace_AB_objective,
     source="Kalman gain derivation: d tr(AB)/dA = B^T",
-    sample=_trace_AB_sample,
-    argnames=("A", "B"),
+    shapes={"A": "m n", "B": "n m"},
+    expression="tr(A B)",
     wrt="A",
-    formula="d tr(A B)/dA = B^T",
-    latex=r"\frac{\partial\,\mathrm{tr}(AB)}{\partial A} = B^T",
 )
-@shapes(A="m n", B="n m")
 def trace_AB_gradient(A, B):
     """``d tr(AB)/dA = B^T`` (Kalman gain derivation, the rule used for ``2 tr(K H P)``).
 
@@ -58,7 +48,6 @@ def _trace_ABAt_sample(key, dtype=jnp.float64, n=None):
     return tuple(map(scaled, gaussians(key, dtype, (m, q), (q, q))))
 
 
-@shapes(A="m n", B="n n")
 def _trace_ABAt_objective(A, B):
     return jnp.trace(A @ B @ A.T)
 
@@ -67,18 +56,24 @@ def _trace_ABAt_terms(A, B):
     return {"A B^T": A @ B.T, "A B": A @ B}
 
 
+def _trace_ABAt_hvp(A, B, V):
+    """Derivative of ``A (B + B^T)`` along V: ``V (B + B^T)`` (a constant Hessian)."""
+    return V @ (B + B.T)
+
+
 @register(
     "kalman.trace_ABAt",
     objective=_trace_ABAt_objective,
     source="Kalman gain derivation: d tr(ABA^T)/dA = 2AB for symmetric B; A(B + B^T) in general",
     sample=_trace_ABAt_sample,
-    argnames=("A", "B"),
+    shapes={"A": "m n", "B": "n n"},
+    expression="tr(A B A')",
+    hvp=_trace_ABAt_hvp,
     wrt="A",
     formula="d tr(A B A^T)/dA = A (B + B^T)   (= 2 A B only for symmetric B)",
     latex=r"\frac{\partial\,\mathrm{tr}(ABA^T)}{\partial A} = A(B + B^T)",
     terms=_trace_ABAt_terms,
 )
-@shapes(A="m n", B="n n")
 def trace_ABAt_gradient(A, B):
     """``d tr(A B A^T)/dA = A B^T + A B = A (B + B^T)`` (Kalman gain derivation).
 
@@ -100,7 +95,6 @@ def _posterior_sample(key, dtype=jnp.float64, n=None):
     return K, spd_from(zp), scaled(H), spd_from(zr)
 
 
-@shapes(K="n m", P="n n", H="m n", R="m m")
 def _posterior_objective(K, P, H, R):
     I_KH = jnp.eye(P.shape[0], dtype=P.dtype) - K @ H
     return jnp.trace(I_KH @ P @ I_KH.T + K @ R @ K.T)
@@ -119,12 +113,22 @@ def _posterior_optimum(K, P, H, R):
     return gain(P, H, R), P, H, R
 
 
+def _posterior_hvp(K, P, H, R, V):
+    """Derivative of ``2 (K S - (H P)^T)`` along V: ``2 V S``, ``S = H P H^T + R``.
+
+    The Hessian ``2 (S kron I)`` is positive definite: the Kalman gain is the minimum.
+    """
+    return 2.0 * (V @ (H @ P @ H.T + R))
+
+
 @register(
     "kalman.trace_posterior_covariance",
     objective=_posterior_objective,
     source="Kalman gain derivation: d tr(P_{n,n})/dK_n (covariance update equation)",
     sample=_posterior_sample,
-    argnames=("K", "P", "H", "R"),
+    shapes={"K": "n m", "P": "n n", "H": "m n", "R": "m m"},
+    expression="tr((I - K H) P (I - K H)' + K R K')",
+    hvp=_posterior_hvp,
     wrt="K",
     formula="d tr[(I - K H) P (I - K H)^T + K R K^T]/dK = -2 (H P)^T + 2 K (H P H^T + R)"
     "   (P, R symmetric)",
@@ -133,7 +137,6 @@ def _posterior_optimum(K, P, H, R):
     terms=_posterior_terms,
     optimum=_posterior_optimum,
 )
-@shapes(K="n m", P="n n", H="m n", R="m m")
 def trace_posterior_covariance_gradient(K, P, H, R):
     """``d tr(P_{n,n})/dK = -2 (H P)^T + 2 K (H P H^T + R)`` (Kalman gain derivation).
 

@@ -26,7 +26,6 @@ from ._samplers import (
     unit_determinant_from,
     well_conditioned_from,
 )
-from ._shapes import shapes
 
 
 def _square(n: int | None) -> int:
@@ -38,12 +37,6 @@ def _square(n: int | None) -> int:
 # Theorem 1 / eq. (5): d a^T x / dx = a
 
 
-def _inner_sample(key, dtype=jnp.float64, n=None):
-    q = 6 if n is None else n
-    return gaussians(key, dtype, (q,), (q,))
-
-
-@shapes(a="n", x="n")
 def _inner_objective(a, x):
     return jnp.dot(a, x)
 
@@ -52,13 +45,10 @@ def _inner_objective(a, x):
     "hu.inner",
     objective=_inner_objective,
     source="matrix calculus notes Theorem 1, eq. (5)",
-    sample=_inner_sample,
-    argnames=("a", "x"),
+    shapes={"a": "n", "x": "n"},
+    expression="a' x",
     wrt="x",
-    formula="d a^T x/dx = a",
-    latex=r"\frac{\partial\,a^Tx}{\partial x} = a",
 )
-@shapes(a="n", x="n")
 def inner_gradient(a, x):
     """``d(a^T x)/dx = a`` (matrix calculus notes Theorem 1, eq. 4-5): ``df/dx_k = a_k``."""
     return a
@@ -68,12 +58,6 @@ def inner_gradient(a, x):
 # eq. (8): d Tr[A] / dA = I
 
 
-def _trace_sample(key, dtype=jnp.float64, n=None):
-    q = _square(n)
-    return gaussians(key, dtype, (q, q))
-
-
-@shapes(A="n n")
 def _trace_objective(A):
     return jnp.trace(A)
 
@@ -82,13 +66,10 @@ def _trace_objective(A):
     "hu.trace",
     objective=_trace_objective,
     source="matrix calculus notes eq. (8)",
-    sample=_trace_sample,
-    argnames=("A",),
+    shapes={"A": "n n"},
+    expression="tr(A)",
     wrt="A",
-    formula="d Tr[A]/dA = I",
-    latex=r"\frac{\partial\,\mathrm{Tr}[A]}{\partial A} = I",
 )
-@shapes(A="n n")
 def trace_gradient(A):
     """``d Tr[A]/dA = I`` (matrix calculus notes eq. 8): only diagonal entries enter the trace.
 
@@ -103,12 +84,6 @@ def trace_gradient(A):
 # Theorem 4: d Tr[A^T X] / dX = A          A, X: m x n
 
 
-def _trace_inner_sample(key, dtype=jnp.float64, n=None):
-    m, q = dims(n, 2)
-    return gaussians(key, dtype, (m, q), (m, q))
-
-
-@shapes(A="m n", X="m n")
 def _trace_inner_objective(A, X):
     return jnp.trace(A.T @ X)
 
@@ -117,13 +92,10 @@ def _trace_inner_objective(A, X):
     "hu.trace_inner",
     objective=_trace_inner_objective,
     source="matrix calculus notes Theorem 4",
-    sample=_trace_inner_sample,
-    argnames=("A", "X"),
+    shapes={"A": "m n", "X": "m n"},
+    expression="tr(A' X)",
     wrt="X",
-    formula="d Tr[A^T X]/dX = A",
-    latex=r"\frac{\partial\,\mathrm{Tr}[A^TX]}{\partial X} = A",
 )
-@shapes(A="m n", X="m n")
 def trace_inner_gradient(A, X):
     """``d Tr[A^T X]/dX = A`` (matrix calculus notes Theorem 4).
 
@@ -144,7 +116,6 @@ def _det_sample(key, dtype=jnp.float64, n=None):
     return (unit_determinant_from(z, 0.625 + 0.375 * jnp.tanh(zt)),)
 
 
-@shapes(X="n n")
 def _det_objective(X):
     return jnp.linalg.det(X)
 
@@ -161,17 +132,29 @@ def _lu_det(lu: jax.Array, piv: jax.Array) -> jax.Array:
     return parity * jnp.prod(jnp.sign(d), axis=-1) * jnp.exp(jnp.sum(jnp.log(jnp.abs(d)), -1))
 
 
+def _det_hvp(X, V):
+    """Derivative of ``det(X) X^{-T}`` along V (section 2.8 and Theorem 7).
+
+    ``d det X = det X tr(X^{-1} V)`` and ``d X^{-T} = -X^{-T} V^T X^{-T}``, so the HVP is
+    ``det(X) (tr(X^{-1} V) X^{-T} - X^{-T} V^T X^{-T})``.
+    """
+    Xi = jnp.linalg.inv(X)
+    XiT = Xi.T
+    return jnp.linalg.det(X) * (jnp.trace(Xi @ V) * XiT - XiT @ V.T @ XiT)
+
+
 @register(
     "hu.det",
     objective=_det_objective,
     source="matrix calculus notes section 2.8 (derived: Jacobi's formula + Theorem 6)",
     sample=_det_sample,
-    argnames=("X",),
+    shapes={"X": "n n"},
+    expression="det(X)",
+    hvp=_det_hvp,
     wrt="X",
     formula="d det X/dX = det(X) X^{-T}",
     latex=r"\frac{\partial\,\det X}{\partial X} = \det(X)\,X^{-T}",
 )
-@shapes(X="n n")
 def det_gradient(X):
     """``d det X/dX = det(X) X^{-T}`` (matrix calculus notes section 2.8, derived).
 
@@ -197,9 +180,14 @@ def _logdet_sample(key, dtype=jnp.float64, n=None):
     return (well_conditioned_from(gaussians(key, dtype, (2 * q, q))[0]),)
 
 
-@shapes(X="n n")
 def _logdet_objective(X):
     return jnp.linalg.slogdet(X)[1]
+
+
+def _logdet_hvp(X, V):
+    """Derivative of ``X^{-T}`` along V: ``-X^{-T} V^T X^{-T}`` (Theorem 7 on ``X X^{-1} = I``)."""
+    XiT = jnp.linalg.inv(X).T
+    return -(XiT @ V.T @ XiT)
 
 
 @register(
@@ -207,12 +195,11 @@ def _logdet_objective(X):
     objective=_logdet_objective,
     source="matrix calculus notes section 2.8 (derived: Jacobi's formula + Theorem 6)",
     sample=_logdet_sample,
-    argnames=("X",),
+    shapes={"X": "n n"},
+    expression="logdet(X)",
+    hvp=_logdet_hvp,
     wrt="X",
-    formula="d log|det X|/dX = X^{-T}",
-    latex=r"\frac{\partial\,\log|\det X|}{\partial X} = X^{-T}",
 )
-@shapes(X="n n")
 def logdet_gradient(X):
     """``d log|det X|/dX = X^{-T}`` (matrix calculus notes section 2.8, derived).
 
@@ -232,9 +219,19 @@ def _inverse_sample(key, dtype=jnp.float64, n=None):
     return scaled(A), well_conditioned_from(zx)
 
 
-@shapes(A="n n", X="n n")
 def _inverse_objective(A, X):
     return jnp.trace(A @ jnp.linalg.inv(X))
+
+
+def _inverse_hvp(A, X, V):
+    """Derivative of ``-(X^{-1} A X^{-1})^T`` along V (Theorem 7: ``d X^{-1} = -X^{-1} V X^{-1}``).
+
+    ``(X^{-1} V X^{-1} A X^{-1} + X^{-1} A X^{-1} V X^{-1})^T``, one inversion and six products.
+    """
+    Xi = jnp.linalg.inv(X)
+    XiA = Xi @ A @ Xi
+    XiV = Xi @ V @ Xi
+    return (XiV @ A @ Xi + XiA @ V @ Xi).T
 
 
 @register(
@@ -242,12 +239,13 @@ def _inverse_objective(A, X):
     objective=_inverse_objective,
     source="matrix calculus notes sections 2.6-2.7 (derived: Theorem 7 on X X^{-1} = I)",
     sample=_inverse_sample,
-    argnames=("A", "X"),
+    shapes={"A": "n n", "X": "n n"},
+    expression="tr(A inv(X))",
+    hvp=_inverse_hvp,
     wrt="X",
     formula="d tr(A X^{-1})/dX = -X^{-T} A^T X^{-T}",
     latex=r"\frac{\partial\,\mathrm{tr}(AX^{-1})}{\partial X} = -X^{-T}A^TX^{-T}",
 )
-@shapes(A="n n", X="n n")
 def inverse_gradient(A, X):
     """``d tr(A X^{-1})/dX = -X^{-T} A^T X^{-T}`` (matrix calculus notes 2.6-2.7, derived).
 
@@ -275,7 +273,6 @@ def _spectral_sample(key, dtype=jnp.float64, n=None):
     return (simple_top_from(zu, zv),)
 
 
-@shapes(A="m n")
 def _spectral_objective(A):
     return jnp.linalg.norm(A, ord=2)
 
@@ -285,12 +282,12 @@ def _spectral_objective(A):
     objective=_spectral_objective,
     source="matrix calculus notes section 3.1 (derived: the 2nd induced norm)",
     sample=_spectral_sample,
-    argnames=("A",),
+    shapes={"A": "m n"},
+    not_expressible="||A||_2 = sigma_1(A) needs a singular value decomposition",
     wrt="A",
     formula="d ||A||_2/dA = u_1 v_1^T   (sigma_1 simple)",
     latex=r"\frac{\partial\,\|A\|_2}{\partial A} = u_1v_1^T",
 )
-@shapes(A="m n")
 def spectral_norm_gradient(A):
     """``d ||A||_2/dA = u_1 v_1^T`` for a simple top singular value (notes section 3.1, derived).
 
@@ -318,6 +315,13 @@ def spectral_norm_gradient(A):
     return jnp.outer(u, v)
 
 
+_GAUSSIAN = "-0.5 * sum(logdet(2 pi Sigma) + diag((Y - J mu') inv(Sigma) (Y - J mu')'))"
+"""sum_i log N(y_i; mu, Sigma) = -1/2 sum_i [log det(2 pi Sigma) + (y_i - mu)^T Sigma^-1
+(y_i - mu)] in the derive language, up to an additive constant: the rows of ``Y - J mu'``
+(``J`` an N x 1 ones vector) are the ``y_i - mu``, and the diagonal of ``R Sigma^-1 R^T``
+holds the N quadratic forms."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Sections 3.2-3.3: the Gaussian log-likelihood sum_i log N(y_i; mu, Sigma) and its MLE
 #           mu: d, Sigma: d x d SPD, Y: N x d (one sample per row)
@@ -331,7 +335,6 @@ def _gaussian_sample(key, dtype=jnp.float64, n=None):
     return mu, spd_from(zs), Y + 0.5
 
 
-@shapes(mu="d", Sigma="d d", Y="N d")
 def _gaussian_objective(mu, Sigma, Y):
     # log|det| and a solve of Sigma as given (no Cholesky, which would read one triangle only),
     # so the objective is defined for the non-symmetric perturbations finite differences make
@@ -354,12 +357,19 @@ def _gaussian_mean_optimum(mu, Sigma, Y):
     return jnp.mean(Y, axis=0), Sigma, Y
 
 
+def _gaussian_mean_hvp(mu, Sigma, Y, v):
+    """Derivative of ``Sigma^{-1} sum_i (y_i - mu)`` along v: ``-N Sigma^{-1} v`` (one solve)."""
+    return -Y.shape[-2] * jnp.linalg.solve(Sigma, v)
+
+
 @register(
     "hu.gaussian_mean",
     objective=_gaussian_objective,
     source="matrix calculus notes sections 3.2-3.3 (derived: Gaussian MLE of the mean)",
     sample=_gaussian_sample,
-    argnames=("mu", "Sigma", "Y"),
+    shapes={"mu": "d", "Sigma": "d d", "Y": "N d"},
+    expression=_GAUSSIAN,
+    hvp=_gaussian_mean_hvp,
     wrt="mu",
     formula="d sum_i log N(y_i; mu, Sigma)/dmu = Sigma^{-1} sum_i (y_i - mu)   (Sigma symmetric)",
     latex=r"\frac{\partial\sum_i\log\mathcal{N}(y_i;\mu,\Sigma)}{\partial\mu}"
@@ -367,7 +377,6 @@ def _gaussian_mean_optimum(mu, Sigma, Y):
     terms=_gaussian_mean_terms,
     optimum=_gaussian_mean_optimum,
 )
-@shapes(mu="d", Sigma="d d", Y="N d")
 def gaussian_mean_gradient(mu, Sigma, Y):
     """``d/dmu sum_i log N(y_i; mu, Sigma) = Sigma^{-1} sum_i (y_i - mu)`` (notes 3.2-3.3).
 
@@ -399,12 +408,28 @@ def _gaussian_cov_optimum(mu, Sigma, Y):
     return mean, (D.T @ D) / N, Y
 
 
+def _gaussian_cov_hvp(mu, Sigma, Y, V):
+    """Derivative of ``1/2 W (S - N Sigma^T) W``, ``W = Sigma^{-T}``, along V.
+
+    ``dW = -W V^T W`` (Theorem 7), so the HVP is
+    ``1/2 (-W V^T W S W - W S W V^T W + N W V^T W)`` with ``S = D^T D``.
+    """
+    N = Y.shape[-2]
+    D = Y - mu
+    W = jnp.linalg.inv(Sigma).T
+    S = D.T @ D
+    dW = -(W @ V.T @ W)
+    return 0.5 * (dW @ S @ W + W @ S @ dW - N * dW)
+
+
 @register(
     "hu.gaussian_cov",
     objective=_gaussian_objective,
     source="matrix calculus notes sections 3.2-3.3 (derived: Gaussian MLE of the covariance)",
     sample=_gaussian_sample,
-    argnames=("mu", "Sigma", "Y"),
+    shapes={"mu": "d", "Sigma": "d d", "Y": "N d"},
+    expression=_GAUSSIAN,
+    hvp=_gaussian_cov_hvp,
     wrt="Sigma",
     formula="d sum_i log N(y_i; mu, Sigma)/dSigma = 1/2 (Sigma^-T S Sigma^-T - N Sigma^-T),"
     " S = sum_i (y_i - mu)(y_i - mu)^T",
@@ -413,7 +438,6 @@ def _gaussian_cov_optimum(mu, Sigma, Y):
     terms=_gaussian_cov_terms,
     optimum=_gaussian_cov_optimum,
 )
-@shapes(mu="d", Sigma="d d", Y="N d")
 def gaussian_cov_gradient(mu, Sigma, Y):
     """``d/dSigma sum_i log N(y_i; mu, Sigma) = 1/2 (Sigma^-T S Sigma^-T - N Sigma^-T)`` (3.2-3.3).
 
@@ -445,7 +469,6 @@ def _lsq_sample(key, dtype=jnp.float64, n=None):
     return scaled(A), x, b
 
 
-@shapes(A="m n", x="n", b="m")
 def _lsq_objective(A, x, b):
     r = A @ x - b
     return jnp.dot(r, r)
@@ -459,19 +482,23 @@ def _lsq_optimum(A, x, b):
     return A, jnp.linalg.lstsq(A, b)[0], b
 
 
+def _lsq_hvp(A, x, b, v):
+    """Derivative of ``2 A^T (A x - b)`` along v: ``2 A^T A v`` (two matrix-vector products)."""
+    return (2.0 * (A @ v)) @ A
+
+
 @register(
     "hu.least_squares",
     objective=_lsq_objective,
     source="matrix calculus notes section 3.4 (derived: least squares, normal equations)",
     sample=_lsq_sample,
-    argnames=("A", "x", "b"),
+    shapes={"A": "m n", "x": "n", "b": "m"},
+    expression="||A x - b||^2",
+    hvp=_lsq_hvp,
     wrt="x",
-    formula="d ||A x - b||^2/dx = 2 A^T (A x - b)",
-    latex=r"\frac{\partial\,\|Ax-b\|^2}{\partial x} = 2A^T(Ax-b)",
     terms=_lsq_terms,
     optimum=_lsq_optimum,
 )
-@shapes(A="m n", x="n", b="m")
 def least_squares_gradient(A, x, b):
     """``d ||A x - b||^2/dx = 2 A^T (A x - b)`` (matrix calculus notes section 3.4, derived).
 

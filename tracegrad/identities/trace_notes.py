@@ -11,18 +11,11 @@ import jax.numpy as jnp
 
 from .._registry import register
 from ._samplers import dims, gaussians, scaled, uniforms
-from ._shapes import shapes
 
 # ---------------------------------------------------------------------------------------------
 # eq. (9): d tr(A X B) / dX = A^T B^T          A: p x m, X: m x n, B: n x p
 
 
-def _eq9_sample(key, dtype=jnp.float64, n=None):
-    p, m, q = dims(n, 3)
-    return gaussians(key, dtype, (p, m), (m, q), (q, p))
-
-
-@shapes(A="p m", X="m n", B="n p")
 def _eq9_objective(A, X, B):
     return jnp.trace(A @ X @ B)
 
@@ -31,13 +24,10 @@ def _eq9_objective(A, X, B):
     "traa.eq9",
     objective=_eq9_objective,
     source="trace notes eq. (9)",
-    sample=_eq9_sample,
-    argnames=("A", "X", "B"),
+    shapes={"A": "p m", "X": "m n", "B": "n p"},
+    expression="tr(A X B)",
     wrt="X",
-    formula="d tr(A X B)/dX = A^T B^T",
-    latex=r"\frac{\partial\,\mathrm{tr}(AXB)}{\partial X} = A^T B^T",
 )
-@shapes(A="p m", X="m n", B="n p")
 def eq9_gradient(A, X, B):
     """``d tr(AXB)/dX = A^T B^T`` (trace notes eq. 9), computed as ``(B A)^T``: one product."""
     return (B @ A).T
@@ -47,12 +37,6 @@ def eq9_gradient(A, X, B):
 # eq. (12): d tr(A X^T B) / dX = B A           A: p x n, X: m x n, B: m x p
 
 
-def _eq12_sample(key, dtype=jnp.float64, n=None):
-    p, m, q = dims(n, 3)
-    return gaussians(key, dtype, (p, q), (m, q), (m, p))
-
-
-@shapes(A="p n", X="m n", B="m p")
 def _eq12_objective(A, X, B):
     return jnp.trace(A @ X.T @ B)
 
@@ -61,13 +45,10 @@ def _eq12_objective(A, X, B):
     "traa.eq12",
     objective=_eq12_objective,
     source="trace notes eq. (12)",
-    sample=_eq12_sample,
-    argnames=("A", "X", "B"),
+    shapes={"A": "p n", "X": "m n", "B": "m p"},
+    expression="tr(A X' B)",
     wrt="X",
-    formula="d tr(A X^T B)/dX = B A",
-    latex=r"\frac{\partial\,\mathrm{tr}(AX^TB)}{\partial X} = BA",
 )
-@shapes(A="p n", X="m n", B="m p")
 def eq12_gradient(A, X, B):
     """``d tr(A X^T B)/dX = B A`` (trace notes eq. 12)."""
     return B @ A
@@ -83,7 +64,6 @@ def _eq17_sample(key, dtype=jnp.float64, n=None):
     return tuple(map(scaled, gaussians(key, dtype, (p, m), (m, q), (q, m), (p, q))))
 
 
-@shapes(A="p m", X="m n", B="n m", C="p n")
 def _eq17_objective(A, X, B, C):
     return jnp.trace(A @ X @ B @ X @ C.T)
 
@@ -95,19 +75,30 @@ def _eq17_terms(A, X, B, C):
     }
 
 
+def _eq17_hvp(A, X, B, C, V):
+    """Derivative of eq. (17)'s gradient along V: ``M (B V)^T + (V B)^T M``, ``M = A^T C``.
+
+    The gradient ``M (B X)^T + (X B)^T M`` is linear in X, so the HVP is the gradient with X
+    replaced by V (the quadratic form's Hessian is constant).
+    """
+    M = A.T @ C
+    return M @ (B @ V).T + (V @ B).T @ M
+
+
 @register(
     "traa.eq17",
     objective=_eq17_objective,
     source="trace notes eq. (17)",
     sample=_eq17_sample,
-    argnames=("A", "X", "B", "C"),
+    shapes={"A": "p m", "X": "m n", "B": "n m", "C": "p n"},
+    expression="tr(A X B X C')",
+    hvp=_eq17_hvp,
     wrt="X",
     formula="d tr(A X B X C^T)/dX = A^T C X^T B^T + B^T X^T A^T C",
     latex=r"\frac{\partial\,\mathrm{tr}(AXBXC^T)}{\partial X}"
     r" = A^TCX^TB^T + B^TX^TA^TC",
     terms=_eq17_terms,
 )
-@shapes(A="p m", X="m n", B="n m", C="p n")
 def eq17_gradient(A, X, B, C):
     """``d tr(A X B X C^T)/dX = A^T C X^T B^T + B^T X^T A^T C`` (trace notes eq. 17).
 
@@ -129,7 +120,6 @@ def _eq21_sample(key, dtype=jnp.float64, n=None):
     return tuple(map(scaled, gaussians(key, dtype, (q, m), (m, q), (m, q), (q, q))))
 
 
-@shapes(A="n m", X="m n", B="m n", C="n n")
 def _eq21_objective(A, X, B, C):
     return jnp.trace(A @ X @ X.T @ B @ C @ X.T @ X @ C)
 
@@ -143,12 +133,30 @@ def _eq21_terms(A, X, B, C):
     }
 
 
+def _eq21_hvp(A, X, B, C, V):
+    """Derivative of eq. (21)'s gradient ``(F + F^T) X + X (Q + Q^T)`` along V (product rule).
+
+    ``dP = C (V^T X + X^T V) C``, ``dF = B dP A``, ``dQ = C A (V X^T + X V^T) B C``, and
+    ``dG = (dF + dF^T) X + (F + F^T) V + V (Q + Q^T) + X (dQ + dQ^T)``.
+    """
+    XtX, XXt = X.T @ X, X @ X.T
+    P = C @ XtX @ C
+    F = (B @ P) @ A
+    Q = C @ ((A @ XXt) @ B) @ C
+    dP = C @ (V.T @ X + X.T @ V) @ C
+    dF = (B @ dP) @ A
+    dQ = C @ ((A @ (V @ X.T + X @ V.T)) @ B) @ C
+    return (dF + dF.T) @ X + (F + F.T) @ V + V @ (Q + Q.T) + X @ (dQ + dQ.T)
+
+
 @register(
     "traa.eq21",
     objective=_eq21_objective,
     source="trace notes eq. (21) (first term as in eq. 20: A^T, not A)",
     sample=_eq21_sample,
-    argnames=("A", "X", "B", "C"),
+    shapes={"A": "n m", "X": "m n", "B": "m n", "C": "n n"},
+    expression="tr(A X X' B C X' X C)",
+    hvp=_eq21_hvp,
     wrt="X",
     formula="d tr(A X X^T B C X^T X C)/dX = A^T C^T X^T X C^T B^T X + B C X^T X C A X"
     " + X C A X X^T B C + X C^T B^T X X^T A^T C^T",
@@ -156,7 +164,6 @@ def _eq21_terms(A, X, B, C):
     r" = A^TC^TX^TXC^TB^TX + BCX^TXCAX + XCAXX^TBC + XC^TB^TXX^TA^TC^T",
     terms=_eq21_terms,
 )
-@shapes(A="n m", X="m n", B="m n", C="n n")
 def eq21_gradient(A, X, B, C):
     """``d tr(A X X^T B C X^T X C)/dX``: the four per-appearance terms of trace notes eq. (21).
 
@@ -193,7 +200,6 @@ def _eq24_sample(key, dtype=jnp.float64, n=None):
     return gaussians(key, dtype, (m, q), (m, k), (k, q))
 
 
-@shapes(X="m n", W="m k", H="k n")
 def _eq24_objective(X, W, H):
     R = X - W @ H
     return jnp.sum(R * R)
@@ -203,18 +209,24 @@ def _eq24_W_terms(X, W, H):
     return {"-2 X H^T": -2.0 * X @ H.T, "2 W H H^T": 2.0 * W @ (H @ H.T)}
 
 
+def _eq24_W_hvp(X, W, H, V):
+    """Derivative of ``2 (W H H^T - X H^T)`` along V: ``2 V (H H^T)`` (trace notes eq. 24)."""
+    return 2.0 * (V @ (H @ H.T))
+
+
 @register(
     "traa.eq24_W",
     objective=_eq24_objective,
     source="trace notes eq. (24)",
     sample=_eq24_sample,
-    argnames=("X", "W", "H"),
+    shapes={"X": "m n", "W": "m k", "H": "k n"},
+    expression="||X - W H||_F^2",
+    hvp=_eq24_W_hvp,
     wrt="W",
     formula="d ||X - W H||_F^2/dW = -2 X H^T + 2 W H H^T",
     latex=r"\frac{\partial\,\|X-WH\|_F^2}{\partial W} = -2XH^T + 2WHH^T",
     terms=_eq24_W_terms,
 )
-@shapes(X="m n", W="m k", H="k n")
 def eq24_W_gradient(X, W, H):
     """``d||X - WH||_F^2/dW = -2 X H^T + 2 W H H^T`` (trace notes eq. 24).
 
@@ -228,18 +240,24 @@ def _eq24_H_terms(X, W, H):
     return {"-2 W^T X": -2.0 * W.T @ X, "2 W^T W H": 2.0 * (W.T @ W) @ H}
 
 
+def _eq24_H_hvp(X, W, H, V):
+    """Derivative of ``2 (W^T W H - W^T X)`` along V: ``2 (W^T W) V`` (trace notes eq. 24)."""
+    return 2.0 * ((W.T @ W) @ V)
+
+
 @register(
     "traa.eq24_H",
     objective=_eq24_objective,
     source="trace notes eq. (24), applied to H via eq. (23)",
     sample=_eq24_sample,
-    argnames=("X", "W", "H"),
+    shapes={"X": "m n", "W": "m k", "H": "k n"},
+    expression="||X - W H||_F^2",
+    hvp=_eq24_H_hvp,
     wrt="H",
     formula="d ||X - W H||_F^2/dH = -2 W^T X + 2 W^T W H",
     latex=r"\frac{\partial\,\|X-WH\|_F^2}{\partial H} = -2W^TX + 2W^TWH",
     terms=_eq24_H_terms,
 )
-@shapes(X="m n", W="m k", H="k n")
 def eq24_H_gradient(X, W, H):
     """``d||X - WH||_F^2/dH = -2 W^T X + 2 W^T W H`` (eq. 24 by symmetry of eq. 23 in W, H)."""
     return 2.0 * ((W.T @ W) @ H - W.T @ X)
@@ -255,9 +273,18 @@ def _eq27_sample(key, dtype=jnp.float64, n=None):
     return uniforms(key, dtype, (p, r), (p, m), (m, q), (q, r))
 
 
-@shapes(V="p q", A="p m", X="m n", B="n q")
 def _eq27_objective(V, A, X, B):
     return jnp.sum(V * jnp.log(A @ X @ B))
+
+
+def _eq27_hvp(V, A, X, B, D):
+    """Derivative of eq. (27)'s gradient ``A^T (V / M) B^T``, ``M = A X B``, along D.
+
+    ``d(V / M) = -V dM / M^2`` elementwise with ``dM = A D B``, so the HVP is
+    ``-A^T (V (A D B) / M^2) B^T``: the KL block of NMF's Hessian.
+    """
+    M = A @ X @ B
+    return -(A.T @ ((V * (A @ D @ B) / (M * M)) @ B.T))
 
 
 @register(
@@ -265,13 +292,14 @@ def _eq27_objective(V, A, X, B):
     objective=_eq27_objective,
     source="trace notes eq. (27)",
     sample=_eq27_sample,
-    argnames=("V", "A", "X", "B"),
+    shapes={"V": "p q", "A": "p m", "X": "m n", "B": "n q"},
+    expression="sum(V ⊙ log(A X B))",
+    hvp=_eq27_hvp,
     wrt="X",
     formula="d tr[V^T log(A X B)]/dX = A^T (V / (A X B)) B^T",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(AXB)]}{\partial X}"
     r" = A^T\left(\frac{V}{AXB}\right)B^T",
 )
-@shapes(V="p q", A="p m", X="m n", B="n q")
 def eq27_gradient(V, A, X, B):
     """``d tr[V^T log(AXB)]/dX = A^T (V / (AXB)) B^T`` (trace notes eq. 27), ``/`` elementwise.
 
@@ -291,9 +319,17 @@ def _eq28_sample(key, dtype=jnp.float64, n=None):
     return uniforms(key, dtype, (p, q), (p, k), (m, k), (m, q))
 
 
-@shapes(V="p q", A="p n", X="m n", B="m q")
 def _eq28_objective(V, A, X, B):
     return jnp.sum(V * jnp.log(A @ X.T @ B))
+
+
+def _eq28_hvp(V, A, X, B, D):
+    """Derivative of eq. (28)'s gradient ``B (V / M)^T A``, ``M = A X^T B``, along D.
+
+    ``dM = A D^T B`` and ``d(V / M) = -V dM / M^2``: ``-B (V (A D^T B) / M^2)^T A``.
+    """
+    M = A @ X.T @ B
+    return -(B @ (V * (A @ D.T @ B) / (M * M)).T @ A)
 
 
 @register(
@@ -301,13 +337,14 @@ def _eq28_objective(V, A, X, B):
     objective=_eq28_objective,
     source="trace notes eq. (28)",
     sample=_eq28_sample,
-    argnames=("V", "A", "X", "B"),
+    shapes={"V": "p q", "A": "p n", "X": "m n", "B": "m q"},
+    expression="tr(V' log(A X' B))",
+    hvp=_eq28_hvp,
     wrt="X",
     formula="d tr[V^T log(A X^T B)]/dX = B (V / (A X^T B))^T A",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(AX^TB)]}{\partial X}"
     r" = B\left(\frac{V}{AX^TB}\right)^TA",
 )
-@shapes(V="p q", A="p n", X="m n", B="m q")
 def eq28_gradient(V, A, X, B):
     """``d tr[V^T log(A X^T B)]/dX = B (V / (A X^T B))^T A`` (trace notes eq. 28).
 
@@ -320,12 +357,6 @@ def eq28_gradient(V, A, X, B):
 # eq. (31): d tr[A diag(x) B] / dx = (A^T . B) 1      A: p x n, x: n, B: n x p
 
 
-def _eq31_sample(key, dtype=jnp.float64, n=None):
-    p, q = dims(n, 2)
-    return gaussians(key, dtype, (p, q), (q,), (q, p))
-
-
-@shapes(A="p n", x="n", B="n p")
 def _eq31_objective(A, x, B):
     return jnp.trace((A * x) @ B)  # A diag(x) as the column scaling A * x
 
@@ -334,14 +365,10 @@ def _eq31_objective(A, x, B):
     "traa.eq31",
     objective=_eq31_objective,
     source="trace notes eq. (31)",
-    sample=_eq31_sample,
-    argnames=("A", "x", "B"),
+    shapes={"A": "p n", "x": "n", "B": "n p"},
+    expression="tr(A diag(x) B)",
     wrt="x",
-    formula="d tr[A diag(x) B]/dx = (A^T . B) 1",
-    latex=r"\frac{\partial\,\mathrm{tr}[A\,\mathrm{diag}(x)B]}{\partial x}"
-    r" = (A^T\odot B)\mathbf{1}",
 )
-@shapes(A="p n", x="n", B="n p")
 def eq31_gradient(A, x, B):
     """``d tr[A diag(x) B]/dx = (A^T . B) 1`` (trace notes eq. 30-31), ``.`` elementwise.
 
@@ -357,12 +384,6 @@ def eq31_gradient(A, x, B):
 # eq. (34): d tr[J A diag(x) B] / dx = A^T 1 . B 1    A: p x n, x: n, B: n x q, J ones q x p
 
 
-def _eq34_sample(key, dtype=jnp.float64, n=None):
-    p, q, r = dims(n, 3)
-    return gaussians(key, dtype, (p, q), (q,), (q, r))
-
-
-@shapes(A="p n", x="n", B="n q")
 def _eq34_objective(A, x, B):
     # tr[J M] with J the q x p matrix of ones is the sum of the entries of M (eq. 32)
     return jnp.sum((A * x) @ B)
@@ -372,14 +393,13 @@ def _eq34_objective(A, x, B):
     "traa.eq34",
     objective=_eq34_objective,
     source="trace notes eq. (34)",
-    sample=_eq34_sample,
-    argnames=("A", "x", "B"),
+    shapes={"A": "p n", "x": "n", "B": "n q"},
+    expression="tr(J A diag(x) B)",
     wrt="x",
     formula="d tr[J A diag(x) B]/dx = A^T 1 . B 1   (J: matrix of ones)",
     latex=r"\frac{\partial\,\mathrm{tr}[J A\,\mathrm{diag}(x)B]}{\partial x}"
     r" = A^T\mathbf{1}\odot B\mathbf{1}",
 )
-@shapes(A="p n", x="n", B="n q")
 def eq34_gradient(A, x, B):
     """``d tr[J A diag(x) B]/dx = A^T 1 . B 1`` (trace notes eq. 33-34), J the ones matrix.
 
@@ -400,9 +420,19 @@ def _eq41_sample(key, dtype=jnp.float64, n=None):
     return uniforms(key, dtype, (p, q), (p, m), (m,), (m, q))
 
 
-@shapes(V="p q", A="p n", x="n", B="n q")
 def _eq41_objective(V, A, x, B):
     return jnp.sum(V * jnp.log((A * x) @ B))
+
+
+def _eq41_hvp(V, A, x, B, d):
+    """Derivative of eq. (41)'s gradient ``colsum(A . (R B^T))``, ``R = V / M``, along d.
+
+    ``M = A diag(x) B`` so ``dM = A diag(d) B`` and ``dR = -V dM / M^2``; the HVP is
+    ``colsum(A . (dR B^T))``, i.e. ``diag(A^T dR B^T)``.
+    """
+    M = (A * x) @ B
+    dR = -(V * ((A * d) @ B) / (M * M))
+    return jnp.sum(A * (dR @ B.T), axis=0)
 
 
 @register(
@@ -410,13 +440,14 @@ def _eq41_objective(V, A, x, B):
     objective=_eq41_objective,
     source="trace notes eq. (41)",
     sample=_eq41_sample,
-    argnames=("V", "A", "x", "B"),
+    shapes={"V": "p q", "A": "p n", "x": "n", "B": "n q"},
+    expression="tr(V' log(A diag(x) B))",
+    hvp=_eq41_hvp,
     wrt="x",
     formula="d tr[V^T log(A diag(x) B)]/dx = (A^T (V / (A diag(x) B)) . B) 1",
     latex=r"\frac{\partial\,\mathrm{tr}[V^T\log(A\,\mathrm{diag}(x)B)]}{\partial x}"
     r" = \left(A^T\left(\frac{V}{A\,\mathrm{diag}(x)B}\right)\odot B\right)\mathbf{1}",
 )
-@shapes(V="p q", A="p n", x="n", B="n q")
 def eq41_gradient(V, A, x, B):
     """``d tr[V^T log(A diag(x) B)]/dx = (A^T (V / (A diag(x) B)) . B) 1`` (trace notes eq. 41).
 
@@ -443,7 +474,6 @@ def _eq46_sample(key, dtype=jnp.float64, n=None):
     return uniforms(key, dtype, (p, q), (p, m), (K, r), (r, m), (m, q))
 
 
-@shapes(V="p q", A="p m", B="K N", X="N m", C="m q")
 def _eq46_objective(V, A, B, X, C):
     D = B @ X  # row k is B_k: X, the diagonal of the k-th term
     return jnp.sum(V * jnp.log((A * D[:, None, :]) @ C))
@@ -454,7 +484,8 @@ def _eq46_objective(V, A, B, X, C):
     objective=_eq46_objective,
     source="trace notes eq. (46)",
     sample=_eq46_sample,
-    argnames=("V", "A", "B", "X", "C"),
+    shapes={"V": "p q", "A": "p m", "B": "K N", "X": "N m", "C": "m q"},
+    not_expressible="sum over rows B_k: of tr[V^T log(A diag(B_k: X) C)] needs indexing",
     wrt="X",
     formula="d sum_k tr[V^T log(A diag(B_k: X) C)]/dX = B^T Z,"
     " Z_k: = 1^T ((V / (A diag(B_k: X) C))^T A . C^T)",
@@ -462,7 +493,6 @@ def _eq46_objective(V, A, B, X, C):
     r" = B^T\begin{bmatrix}\vdots\\ \mathbf{1}^T\left(\left(\frac{V}{A\,\mathrm{diag}(B_{k:}X)C}"
     r"\right)^TA\odot C^T\right)\\ \vdots\end{bmatrix}",
 )
-@shapes(V="p q", A="p m", B="K N", X="N m", C="m q")
 def eq46_gradient(V, A, B, X, C):
     """``d sum_k tr[V^T log(A diag(B_k: X) C)]/dX = B^T Z`` (trace notes eq. 42-46).
 
