@@ -52,8 +52,7 @@ class _Printer:
 
     # -- per node ------------------------------------------------------------------------
     def show(self, e: E.Expr) -> tuple[str, int]:
-        method = getattr(self, f"_{type(e).__name__}")
-        return method(e)
+        return e.show(self)  # each node class prints itself (``Expr.show``)
 
     def _Var(self, e):
         name = e.name

@@ -143,6 +143,10 @@ def transpose(a: E.Expr) -> E.Expr:
         return exp(transpose(a.arg))
     if isinstance(a, E.Pow):
         return power(transpose(a.arg), a.p)
+    if isinstance(a, E.Elementwise):
+        return a.replace([transpose(a.arg)])
+    if isinstance(a, E.Max):
+        return a.replace([transpose(a.left), transpose(a.right)])
     return E.Transpose(a)
 
 
@@ -526,33 +530,12 @@ def _ones_rowsum(e: E.Expr) -> E.Expr:
 
 # -- the driver ------------------------------------------------------------------------------
 
-_REBUILD = {
-    E.Add: lambda e, c: add(*c),
-    E.Scale: lambda e, c: scale(e.k, c[0]),
-    E.Mul: lambda e, c: mul(c[0], c[1]),
-    E.MatMul: lambda e, c: _ones_rowsum(matmul(*c)),
-    E.Transpose: lambda e, c: transpose(c[0]),
-    E.Trace: lambda e, c: trace(c[0]),
-    E.Sum: lambda e, c: sum_(c[0]),
-    E.Inv: lambda e, c: inv(c[0]),
-    E.Det: lambda e, c: det(c[0]),
-    E.LogDet: lambda e, c: logdet(c[0]),
-    E.Diag: lambda e, c: diag(c[0]),
-    E.DiagPart: lambda e, c: diag_part(c[0]),
-    E.Norm: lambda e, c: norm(c[0]),
-    E.Hadamard: lambda e, c: hadamard(*c),
-    E.EDiv: lambda e, c: ediv(c[0], c[1]),
-    E.Log: lambda e, c: log(c[0]),
-    E.Exp: lambda e, c: exp(c[0]),
-    E.Pow: lambda e, c: power(c[0], e.p),
-}
-
 
 def _once(e: E.Expr, memo: dict) -> E.Expr:
     if e in memo:
         return memo[e]
-    rebuild = _REBUILD.get(type(e))
-    out = e if rebuild is None else rebuild(e, [_once(c, memo) for c in e.children])
+    # each node class rebuilds itself in normal form (``Expr.simplified``)
+    out = e.simplified([_once(c, memo) for c in e.children])
     if out.shape != e.shape:  # pragma: no cover - a rule bug
         raise E.ShapeBug(f"simplification changed the shape {e.shape} -> {out.shape}")
     memo[e] = out
@@ -599,8 +582,4 @@ def tidy(e: E.Expr) -> E.Expr:
         return E.Scale(e.k, arg)
     if not children:
         return e
-    if isinstance(e, E.Pow):
-        return E.Pow(children[0], e.p)
-    if isinstance(e, (E.Mul, E.EDiv)):
-        return type(e)(*children)
-    return type(e)(children[0])
+    return e.replace(children)
