@@ -1219,6 +1219,107 @@ class Max(Expr):
         return f"max({a}, {b})", 6
 
 
+@_node
+class Kron(Expr):
+    """The Kronecker product ``kron(A, B)`` (blocks ``A_ij B``)."""
+
+    left: Expr
+    right: Expr
+
+    def _shape(self):
+        (ar, ac), (br, bc) = self.left.shape, self.right.shape
+        if not all(isinstance(d, int) for d in (ar, ac, br, bc)):
+            raise ShapeBug("kron of symbolic shapes")
+        return (ar * br, ac * bc)  # type: ignore[operator]
+
+    def adjoints(self, G, needed):
+        # d tr(G^T (dA ⊗ B)) = tr(KronCut(G, B)^T dA), and likewise for B
+        if needed(self.left):
+            yield self.left, KronCut(G, self.right, True)
+        if needed(self.right):
+            yield self.right, KronCut(G, self.left, False)
+
+    def jvp(self, tangents):
+        ta, tb = tangents
+        return _total(
+            [
+                None if ta is None else Kron(ta, self.right),
+                None if tb is None else Kron(self.left, tb),
+            ]
+        )
+
+    def simplified(self, children):
+        if any(isinstance(c, Zeros) for c in children):
+            return Zeros(*self.shape)
+        return self.replace(children)
+
+    def lower(self, ev):
+        return ev.xp.kron(ev(self.left), ev(self.right))
+
+    def show(self, p):
+        a, b = p.show(self.left)[0], p.show(self.right)[0]
+        if p.latex:
+            return f"{p.wrap(a) if ' ' in a else a} \\otimes {p.wrap(b) if ' ' in b else b}", 4
+        return f"kron({a}, {b})", 6
+
+
+@_node
+class KronCut(Expr):
+    """The partial contraction that is the adjoint of a Kronecker factor.
+
+    With ``G`` viewed as blocks ``G[i rb + k, j cb + l] = G4[i, k, j, l]``: for the first
+    factor (``first``) ``out[i, j] = sum_kl G4[i, k, j, l] M[k, l]`` (``M`` is ``B``), for the
+    second ``out[k, l] = sum_ij G4[i, k, j, l] M[i, j]`` (``M`` is ``A``); so
+    ``tr(G^T (dA ⊗ B)) = tr(KronCut(G, B)^T dA)``.  Not part of the input language: it is
+    printed as ``kron_adj(G, M)``.
+    """
+
+    g: Expr
+    m: Expr
+    first: bool
+
+    def _shape(self):
+        (gr, gc), (mr, mc) = self.g.shape, self.m.shape
+        return (gr // mr, gc // mc)  # type: ignore[operator]
+
+    def _blocks(self) -> tuple[int, int, int, int]:
+        (gr, gc), (mr, mc) = self.g.shape, self.m.shape
+        if self.first:  # M = B: G4 is (ra, rb, ca, cb) with rb, cb = M's shape
+            return (gr // mr, mr, gc // mc, mc)  # type: ignore[return-value, operator]
+        return (mr, gr // mr, mc, gc // mc)  # type: ignore[return-value, operator]
+
+    def adjoints(self, G, needed):
+        if needed(self.g):
+            yield self.g, Kron(G, self.m) if self.first else Kron(self.m, G)
+        if needed(self.m):
+            yield self.m, KronCut(self.g, G, not self.first)
+
+    def jvp(self, tangents):
+        tg, tm = tangents
+        return _total(
+            [
+                None if tg is None else KronCut(tg, self.m, self.first),
+                None if tm is None else KronCut(self.g, tm, self.first),
+            ]
+        )
+
+    def simplified(self, children):
+        if any(isinstance(c, Zeros) for c in children):
+            return Zeros(*self.shape)
+        return self.replace(children)
+
+    def lower(self, ev):
+        g4 = ev(self.g).reshape(self._blocks())
+        spec = "ikjl,kl->ij" if self.first else "ikjl,ij->kl"
+        return ev.xp.einsum(spec, g4, ev(self.m))
+
+    def show(self, p):
+        a, b = p.show(self.g)[0], p.show(self.m)[0]
+        name = "kron\\_adj" if p.latex else "kron_adj"
+        which = "1" if self.first else "2"
+        return f"{name}_{which}({a}, {b})", 6
+
+
 def np_module():
     import numpy
 

@@ -19,7 +19,7 @@ import dataclasses
 
 from . import _syntax as S
 from ._errors import DeriveSyntaxError
-from ._lexer import CONSTANTS, FUNCTIONS, Token, tokenize
+from ._lexer import BINARY_FUNCTIONS, CONSTANTS, FUNCTIONS, Token, tokenize
 
 _STARTS_OPERAND = {"NUMBER", "NAME", "LPAREN", "NORM"}
 _CLOSING = {"(": ")", "[": "]"}
@@ -157,6 +157,8 @@ class _Parser:
         if text in FUNCTIONS:
             if nxt.kind != "LPAREN":
                 self.error(f"expected '(' after the function {text!r}")
+            if FUNCTIONS[text] in BINARY_FUNCTIONS:
+                return self.binary_call(tok, FUNCTIONS[text])
             arg = self.group()
             return S.Call((tok.start, arg.span[1]), FUNCTIONS[text], _strip(arg))
         if text in CONSTANTS:
@@ -169,6 +171,24 @@ class _Parser:
                 tok,
             )
         return S.Name((tok.start, tok.end), text)
+
+    def binary_call(self, tok: Token, func: str) -> S.Node:
+        """``func(A, B)``: two comma-separated arguments."""
+        open_tok = self.advance()
+        saved, self.norm_depth = self.norm_depth, 0
+        first = self.additive()
+        if self.tok.kind != "COMMA":
+            self.error(f"{func} takes two arguments: expected ',' after the first, {func}(A, B)")
+        self.advance()
+        second = self.additive()
+        self.norm_depth = saved
+        if self.tok.kind != "RPAREN" or self.tok.text != _CLOSING[open_tok.text]:
+            self.error(
+                f"expected {_CLOSING[open_tok.text]!r} to close the {open_tok.text!r} at column "
+                f"{open_tok.start}"
+            )
+        end = self.advance().end
+        return S.Call((tok.start, end), func, first, second)
 
     def group(self) -> S.Node:
         open_tok = self.advance()
