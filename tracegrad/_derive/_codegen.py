@@ -368,8 +368,9 @@ class _Evaluator:
         return self._dot(a, b)
 
     def _Transpose(self, e):
-        value, transposed = self.view(e)
-        return value.T if transposed else value
+        # through the argument's view, never ``view(e)``: for a 1x1 ``e`` that calls back here
+        value, transposed = self.view(e.arg)
+        return value if transposed else value.T
 
     # reductions and matrix functions
     def _Trace(self, e):
