@@ -417,8 +417,9 @@ class MatMul(Expr):
         )
 
     def jacobian(self, jac):
-        # F_1 ... F_k a column: per factor F_i = L F_i R, the dependent one a column (L J),
-        # a row u^T (L R^T J_u), a 1x1 factor (L R J_s) or diag(u) (L diag(R) J_u)
+        # F_1 ... F_k a column: per dependent factor F_i of L F_i R: the last factor, a column
+        # (L J); a column u before the end (R is 1x1: R L J_u); a row u^T (L R^T J_u); a 1x1
+        # factor (L R J_s); diag(u) (L diag(R) J_u); a sum, multiple or product (distributed)
         if self.shape[1] != 1:
             return None
         args = self.args
@@ -432,6 +433,11 @@ class MatMul(Expr):
                 if j is None:
                     return None
                 terms.append(_mm(*left, *right, j) if f.shape == (1, 1) else _mm(*left, j))
+            elif f.shape[1] == 1:  # a column before the end: what follows it is 1x1
+                j = jac(f)
+                if j is None:
+                    return None
+                terms.append(Mul(_mm(*right), _mm(*left, j)))
             elif isinstance(f, Transpose) and f.shape[0] == 1:
                 j = jac(f.arg)
                 if j is None:
@@ -442,6 +448,21 @@ class MatMul(Expr):
                 if j is None:
                     return None
                 terms.append(_mm(*left, Diag(_mm(*right)), j))
+            elif isinstance(f, (Add, Scale, Mul, MatMul)) and right:
+                # a dependent matrix factor that is a sum, multiple or product: distribute the
+                # product over it (L (P + Q) R = L P R + L Q R) and take each part's Jacobian
+                if isinstance(f, Add):
+                    parts = Add(tuple(_mm(*left, t, *right) for t in f.args))
+                elif isinstance(f, Scale):
+                    parts = Scale(f.k, _mm(*left, f.arg, *right))
+                elif isinstance(f, Mul):
+                    parts = Mul(f.s, _mm(*left, f.arg, *right))
+                else:
+                    parts = _mm(*left, *f.args, *right)
+                j = jac(parts)
+                if j is None:
+                    return None
+                terms.append(j)
             else:
                 return None
         return _total_known(terms) if terms else None

@@ -13,11 +13,12 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._errors import DeriveError, DeriveShapeError
+from ._errors import DeriveError, DeriveInternalError, DeriveShapeError
 from ._lexer import CONSTANTS
 from ._parser import parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
+from ._second import SecondOrder, direction_name, hvp_expression, jacobian
 from ._shapes import Elaboration, normalize_shapes
 from ._simplify import simplify, tidy
 from ._specialization import Specialization
@@ -95,7 +96,7 @@ class Derivation:
         reports: every check so far, keyed by the shape signature.
     """
 
-    def __init__(self, expression: str, wrt: str, shapes, seed: int):
+    def __init__(self, expression: str, wrt: str, shapes, seed: int, order: int = 1):
         tree = parse(expression)
         given = normalize_shapes(shapes)
         elaboration = Elaboration(expression, tree, given)
@@ -125,7 +126,7 @@ class Derivation:
         self.latex = to_latex(gradient)
         self._gradient_expr = gradient
         appearance_spans = spans[wrt]
-        order = sorted(range(len(raw)), key=lambda k: appearance_spans[k][0])
+        by_column = sorted(range(len(raw)), key=lambda k: appearance_spans[k][0])
         self.terms = tuple(
             Term(
                 self,
@@ -135,7 +136,7 @@ class Derivation:
                 term_exprs[k],
                 _is_transposed(tree, appearance_spans[k]),
             )
-            for i, k in enumerate(order)
+            for i, k in enumerate(by_column)
         )
 
         if symbolic:
@@ -150,6 +151,65 @@ class Derivation:
         self.check_shapes: dict[str, tuple[int, int]] = dict(spec.shapes)
         self._symbolic = symbolic
         self._default_spec = spec
+        self.order = order
+        self._seconds: dict[tuple, SecondOrder] = {}
+        if order == 2:
+            self.direction = direction_name(wrt, self.argnames)
+            d = E.Var(self.direction, gradient.shape)
+            hvp = hvp_expression(gradient, wrt, d)
+            self.hvp_text = to_text(hvp)
+            self.hvp_latex = to_latex(hvp)
+            hessian = jacobian(gradient, wrt, gradient.shape)
+            self.hessian_text = None if hessian is None else to_text(hessian)
+            self.hessian_latex = None if hessian is None else to_latex(hessian)
+            self.second_report = self._second(spec).report
+
+    # -- second order ----------------------------------------------------------------------
+    def _second(self, spec: Specialization) -> SecondOrder:
+        """The checked second order at ``spec``'s shapes (built once per signature)."""
+        key = self._signature(spec.shapes)
+        if key not in self._seconds:
+            with jax.enable_x64(True), jax.ensure_compile_time_eval():
+                sample = spec._sample(self._seed, None)
+                second = SecondOrder(spec, sample)
+            if not second.report.ok:
+                shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in spec.shapes.items())
+                raise DeriveInternalError(
+                    self.expression, self.wrt, to_text(second.hvp_expr), second.report, shapes
+                )
+            self._seconds[key] = second
+        return self._seconds[key]
+
+    def _require_second(self, what: str) -> None:
+        if self.order != 2:
+            raise DeriveError(f"{what} needs a second-order derivation: derive(..., order=2)")
+
+    def hvp(self, direction, **arrays) -> jax.Array:
+        """The Hessian-vector product ``H[dX]`` at the named arrays: the derivative of the
+        gradient along ``direction`` (shaped like the variable), as a jitted closed form."""
+        self._require_second("hvp")
+        args = self._arguments(arrays)
+        spec = self._specialization(args, fallback=True)
+        x = args[self.argnames.index(self.wrt)]
+        if not hasattr(direction, "dtype"):
+            direction = np.asarray(direction, dtype=float)
+        if not jnp.issubdtype(direction.dtype, jnp.floating):
+            raise DeriveError(f"direction must be a floating-point array, got {direction.dtype}")
+        if np.shape(direction) != np.shape(x):
+            raise DeriveShapeError(
+                f"direction has shape {np.shape(direction)}, but {self.wrt} has shape "
+                f"{np.shape(x)}: the direction must be shaped like the variable"
+            )
+        require_finite("direction", direction)
+        return self._second(spec).hvp_fn(*args, jnp.asarray(direction))
+
+    def hessian(self, **arrays) -> jax.Array:
+        """The dense Hessian at the named arrays, shape ``wrt.shape + wrt.shape`` (a closed
+        form for a vector variable where one exists, else assembled from ``hvp``)."""
+        self._require_second("hessian")
+        args = self._arguments(arrays)
+        spec = self._specialization(args, fallback=True)
+        return self._second(spec).hessian_fn(*args)
 
     # -- shapes and dispatch ---------------------------------------------------------------
     def _signature(self, shapes: Mapping[str, tuple[int, int]]) -> tuple:
@@ -255,6 +315,13 @@ class Derivation:
                 lines.append(
                     f"  [{t.index}] {what} at column {t.span[0]}: {t.latex if latex else t.text}"
                 )
+        if self.order == 2:
+            lines.append(f"H[{self.direction}] = {self.hvp_latex if latex else self.hvp_text}")
+            if self.hessian_text is not None:
+                lines.append(
+                    f"d2f/d{self.wrt}2 = {self.hessian_latex if latex else self.hessian_text}"
+                )
+            lines.append(str(self.second_report))
         shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in self.check_shapes.items())
         verdict = "PASS" if self.report.ok else "FAIL"
         lines.append(
@@ -298,6 +365,7 @@ def derive(
     shapes: Mapping[str, int | tuple | str] | str | None = None,
     *,
     seed: int = 0,
+    order: int = 1,
 ) -> Derivation:
     """Differentiate a scalar matrix expression, one term per appearance (trace notes eq. 18).
 
@@ -331,6 +399,12 @@ def derive(
             distinct sizes now, and the function specialises to (and checks) each new shape
             signature on first call.
         seed: seed of the check's input sampler.
+        order: 2 adds the second order: ``hvp(direction, **arrays)`` (``H[dX]``, the
+            derivative of the gradient along ``dX``, a jitted closed form), ``hessian(**arrays)``
+            (dense, ``wrt.shape + wrt.shape``), ``hvp_text``/``hvp_latex`` (the direction named
+            ``dX`` for ``wrt="X"``) and ``hessian_text`` (the closed-form Hessian of a vector
+            variable, or None); both checked against ``jax.jvp(jax.grad)`` and
+            ``jax.hessian`` before they are returned.
 
     Returns:
         A ``Derivation``.
@@ -345,4 +419,6 @@ def derive(
     """
     if not isinstance(wrt, str):
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
-    return Derivation(expression, wrt, shapes, seed)
+    if isinstance(order, bool) or order not in (1, 2):
+        raise DeriveError(f"order must be 1 or 2, got {order!r}")
+    return Derivation(expression, wrt, shapes, seed, order)
