@@ -14,6 +14,7 @@ from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
 from ._errors import DeriveError, DeriveInternalError, DeriveShapeError
+from ._jacobian import Jacobian, is_scalar_expression
 from ._lexer import CONSTANTS
 from ._parser import parse
 from ._printing import to_latex, to_text
@@ -366,7 +367,7 @@ def derive(
     *,
     seed: int = 0,
     order: int = 1,
-) -> Derivation:
+) -> Derivation | Jacobian:
     """Differentiate a scalar matrix expression, one term per appearance (trace notes eq. 18).
 
     The rule of the trace notes (eq. 18-21): differentiate each appearance of the variable
@@ -407,7 +408,9 @@ def derive(
             ``jax.hessian`` before they are returned.
 
     Returns:
-        A ``Derivation``.
+        A ``Derivation``; for a vector- or matrix-valued expression a ``Jacobian`` (its
+        closed form where one exists, ``d(A x)/dx = A``, else the differential along ``dX``;
+        calling it gives the Jacobian array, shape ``f.shape + wrt.shape``).
 
     Raises:
         DeriveSyntaxError: the expression does not parse (the message has a caret under the
@@ -421,4 +424,21 @@ def derive(
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
     if isinstance(order, bool) or order not in (1, 2):
         raise DeriveError(f"order must be 1 or 2, got {order!r}")
+    scalar, elaboration = is_scalar_expression(expression, normalize_shapes(shapes))
+    if not scalar:
+        if wrt not in elaboration.symbols:
+            known = ", ".join(elaboration.symbols) or "none"
+            raise DeriveError(
+                f"wrt={wrt!r} does not appear in {expression!r} (its symbols: {known})"
+            )
+        if order != 1:
+            raise DeriveShapeError(
+                f"order=2 needs a scalar (1x1) objective, but {expression!r} is "
+                f"{elaboration.show(*elaboration.root)}",
+                expression,
+                elaboration.tree.span,
+            )
+        if elaboration.given is not None:
+            elaboration.require_concrete()
+        return Jacobian(expression, wrt, elaboration, seed)
     return Derivation(expression, wrt, shapes, seed, order)

@@ -200,7 +200,13 @@ class Elaboration:
         concrete: whether every dimension is a known integer.
     """
 
-    def __init__(self, source: str, tree: S.Node, shapes: dict[str, tuple[int, int]] | None):
+    def __init__(
+        self,
+        source: str,
+        tree: S.Node,
+        shapes: dict[str, tuple[int, int]] | None,
+        scalar: bool = True,
+    ):
         self.source = source
         self.tree = tree
         self.given = shapes
@@ -219,7 +225,7 @@ class Elaboration:
                     f"shapes names {', '.join(unknown)}, which the expression does not use "
                     f"(its symbols: {', '.join(self.symbols) or 'none'})"
                 )
-        if not (self.dims.get(r) == 1 and self.dims.get(c) == 1):
+        if scalar and not (self.dims.get(r) == 1 and self.dims.get(c) == 1):
             raise DeriveShapeError(
                 f"the objective must be a scalar (1x1), but it is {self.show(r, c)}; "
                 f"take tr(...), sum(...) or a norm of it",
@@ -510,6 +516,11 @@ class Elaboration:
                 )
         other.require_concrete()
         return other
+
+    @property
+    def is_scalar(self) -> bool:
+        """Whether the whole expression is known to be 1x1."""
+        return self.dims.get(self.root[0]) == 1 and self.dims.get(self.root[1]) == 1
 
     def _copy(self) -> Elaboration:
         other = object.__new__(Elaboration)
