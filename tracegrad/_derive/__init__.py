@@ -42,5 +42,7 @@ from ._derivation import Term as Term
 from ._derivation import derive as derive
 from ._errors import DeriveError as DeriveError
 from ._errors import DeriveInternalError as DeriveInternalError
+from ._errors import DerivePrecedenceWarning as DerivePrecedenceWarning
 from ._errors import DeriveShapeError as DeriveShapeError
 from ._errors import DeriveSyntaxError as DeriveSyntaxError
+from ._jacobian import Jacobian as Jacobian

@@ -23,11 +23,12 @@ import math
 import numbers
 import operator
 import re
+import warnings
 from collections.abc import Mapping
 
 from . import _ast as E
 from . import _syntax as S
-from ._errors import DeriveError, DeriveShapeError
+from ._errors import DeriveError, DerivePrecedenceWarning, DeriveShapeError, pointer
 from ._lexer import CONSTANTS, FUNCTIONS
 
 
@@ -420,6 +421,8 @@ class Elaboration:
                     node,
                 )
             return self._record(record_as or node, lr, lc, "scalar_div")
+        if op in ("⊙", "⊘"):
+            self._warn_precedence(node)
         # +, -, ⊙, ⊘: equal shapes, or a scalar broadcast against a matrix
         if lsc and not rsc:
             return self._record(record_as or node, rr, rc, "bcast_left")
@@ -439,6 +442,34 @@ class Elaboration:
             }[op]
             self.fail(message, record_as or node)
         return self._record(record_as or node, lr, lc, "same")
+
+    def _warn_precedence(self, node: S.Binary) -> None:
+        """Warn where MATLAB or NumPy would read ``A ⊙ B C`` as ``(A ⊙ B) C``: the right
+        operand is an unbracketed matrix product (a product by a 1x1 factor commutes, so the
+        value is the same either way and nothing is said)."""
+        right = node.right
+        if not (isinstance(right, S.Binary) and right.op == "*"):
+            return
+        if self.info[id(right)].decision != "matmul":
+            return
+        text = self.text(right)
+        if text[:1] in "([" and text[-1:] in ")]":
+            return  # bracketed
+        sign = "⊙" if node.op == "⊙" else "⊘"
+        first = right.left
+        while isinstance(first, S.Binary) and first.op == "*":
+            first = first.left
+        rest = self.source[first.span[1] : right.span[1]].strip()
+        warnings.warn(
+            DerivePrecedenceWarning(
+                f"{self.text(node)} is read as {self.text(node.left)} {sign} ({text}): "
+                f"elementwise operators bind more loosely than products here, while MATLAB "
+                f"and NumPy would read ({self.text(node.left)} {sign} {self.text(first)}) {rest}; "
+                f"bracket the product to say which you mean\n"
+                f"{pointer(self.source, node.span[0], node.span[1])}"
+            ),
+            stacklevel=6,
+        )
 
     # -- completeness ----------------------------------------------------------------------
     def require_concrete(self) -> None:
