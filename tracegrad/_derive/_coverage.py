@@ -55,8 +55,8 @@ CASES: list[Case] = [
     # -- machine-learning losses ---------------------------------------------------------------
     ("sum(log(1 + exp(-y .* (X w))))", "w", None, 2, "logistic loss"),
     ("sum(softplus(-y .* (X w)))", "w", None, 2, "logistic loss via softplus"),
-    ("||X w - y||^2 + lambda * ||w||^2", "w", {"lambda": ()}, 2, "ridge regression"),
-    ("||X w - y||^2 + lambda * sum(abs(w))", "w", {"lambda": ()}, 1, "lasso (subgradient)"),
+    ("||X w - y||^2 + lambda * ||w||^2", "w", {"X": (5, 3), "lambda": ()}, 2, "ridge regression"),
+    ("||X w - y||^2 + lambda * sum(abs(w))", "w", {"X": (5, 3), "lambda": ()}, 1, "lasso (subgradient)"),
     ("sum(max(0, 1 - y .* (X w)))", "w", None, 1, "hinge loss (subgradient)"),
     ("sum(relu(1 - y .* (X w)).^2)", "w", None, 2, "squared hinge"),
     ("-y' log(sigmoid(X w)) - (1 - y)' log(1 - sigmoid(X w))", "w", None, 2,
