@@ -79,7 +79,10 @@ def hvp_rows(n: int, runs: int) -> list[dict]:
         err = float(jnp.max(jnp.abs(ours(v, *args) - ref(v, *args))))
         scale = float(jnp.max(jnp.abs(ref(v, *args))))
         t = time_calls(
-            {"jax": _block(lambda: ref(v, *args)), "derived": _block(lambda: ours(v, *args))},
+            {
+                "jax": _block(lambda ref=ref, v=v, args=args: ref(v, *args)),
+                "derived": _block(lambda ours=ours, v=v, args=args: ours(v, *args)),
+            },
             n_runs=runs,
             min_time=0.05,
         )
@@ -117,7 +120,10 @@ def dense_rows(n: int, runs: int) -> list[dict]:
         err = float(jnp.max(jnp.abs(ours(*args) - ref(*args))))
         scale = float(jnp.max(jnp.abs(ref(*args))))
         t = time_calls(
-            {"jax": _block(lambda: ref(*args)), "derived": _block(lambda: ours(*args))},
+            {
+                "jax": _block(lambda ref=ref, args=args: ref(*args)),
+                "derived": _block(lambda ours=ours, args=args: ours(*args)),
+            },
             n_runs=runs,
             min_time=0.05,
         )

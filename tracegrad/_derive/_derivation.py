@@ -3,6 +3,7 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable, Mapping
 
@@ -16,7 +17,7 @@ from . import _ast as E
 from ._errors import DeriveError, DeriveInternalError, DeriveShapeError
 from ._jacobian import Jacobian, is_scalar_expression
 from ._lexer import CONSTANTS
-from ._parser import parse
+from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
 from ._second import SecondOrder, direction_name, hvp_expression, jacobian
@@ -422,23 +423,32 @@ def derive(
     """
     if not isinstance(wrt, str):
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
-    if isinstance(order, bool) or order not in (1, 2):
-        raise DeriveError(f"order must be 1 or 2, got {order!r}")
-    scalar, elaboration = is_scalar_expression(expression, normalize_shapes(shapes))
-    if not scalar:
-        if wrt not in elaboration.symbols:
-            known = ", ".join(elaboration.symbols) or "none"
-            raise DeriveError(
-                f"wrt={wrt!r} does not appear in {expression!r} (its symbols: {known})"
-            )
-        if order != 1:
-            raise DeriveShapeError(
-                f"order=2 needs a scalar (1x1) objective, but {expression!r} is "
-                f"{elaboration.show(*elaboration.root)}",
-                expression,
-                elaboration.tree.span,
-            )
-        if elaboration.given is not None:
-            elaboration.require_concrete()
-        return Jacobian(expression, wrt, elaboration, seed)
-    return Derivation(expression, wrt, shapes, seed, order)
+    try:
+        if isinstance(order, bool) or order not in (1, 2):
+            raise DeriveError(f"order must be 1 or 2, got {order!r}")
+        scalar, elaboration = is_scalar_expression(expression, normalize_shapes(shapes))
+        if not scalar:
+            if wrt not in elaboration.symbols:
+                known = ", ".join(elaboration.symbols) or "none"
+                raise DeriveError(
+                    f"wrt={wrt!r} does not appear in {expression!r} (its symbols: {known})"
+                )
+            if order != 1:
+                raise DeriveShapeError(
+                    f"order=2 needs a scalar (1x1) objective, but {expression!r} is "
+                    f"{elaboration.show(*elaboration.root)}",
+                    expression,
+                    elaboration.tree.span,
+                )
+            if elaboration.given is not None:
+                elaboration.require_concrete()
+            return Jacobian(expression, wrt, elaboration, seed)
+        return Derivation(expression, wrt, shapes, seed, order)
+    except RecursionError:
+        # the parser bounds the nesting (MAX_NESTING, MAX_DEPTH) so that no pass should get
+        # here at Python's default recursion limit; a caller's lower limit, or a deep stack
+        # at the call, still must not surface as a RecursionError
+        raise DeriveError(
+            f"the expression is nested too deeply for Python's recursion limit "
+            f"({sys.getrecursionlimit()}); the parser accepts up to {MAX_NESTING} levels"
+        ) from None

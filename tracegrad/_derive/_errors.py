@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+_WINDOW = 100
+"""Longer sources are shown as a window of about this many characters around the pointer."""
+
 
 def pointer(source: str, start: int, end: int | None = None) -> str:
     """The source on one line and, under it, a caret (or ``^^^`` run) under ``[start, end)``.
@@ -10,8 +13,20 @@ def pointer(source: str, start: int, end: int | None = None) -> str:
 
           tr(A X))
                  ^
+
+    A source longer than ``_WINDOW`` characters is cut to a window around ``start``, with
+    ``...`` marking the cuts (and the run of carets to the window).
     """
     end = start + 1 if end is None or end <= start else end
+    if len(source) > _WINDOW:
+        lo = max(0, min(start - _WINDOW // 2, len(source) - _WINDOW))
+        hi = min(len(source), lo + _WINDOW)
+        head = "..." if lo > 0 else ""
+        tail = "..." if hi < len(source) else ""
+        shift = len(head) - lo
+        start, end = start + shift, min(end, hi) + shift
+        source = f"{head}{source[lo:hi]}{tail}"
+        end = max(end, start + 1)
     return f"  {source}\n  {' ' * start}{'^' * (end - start)}"
 
 

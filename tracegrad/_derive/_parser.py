@@ -11,6 +11,12 @@ Precedence, loosest first (all binary operators left-associative)::
 so ``A^T 1 ⊙ B 1`` reads ``(A^T 1) ⊙ (B 1)`` and ``V ⊘ A X B`` reads ``V ⊘ (A X B)``, as in
 the trace notes (eq. 34, 27).  Errors are ``DeriveSyntaxError``\\ s with a caret under the
 offending token.
+
+Depth is limited, so that no pass exhausts Python's stack (a ``RecursionError``): nesting
+of brackets, function calls, norms and unary minus to ``MAX_NESTING`` levels, checked as the
+parser descends; the depth of the tree to ``MAX_DEPTH`` (``check_depth``: every operator
+node counts, except that a chain of products, sums or ``⊙`` is one level however long, since
+those are read by loops and elaborated to one n-ary node).
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ import dataclasses
 from . import _syntax as S
 from ._errors import DeriveSyntaxError
 from ._lexer import BINARY_FUNCTIONS, CONSTANTS, FUNCTIONS, Token, tokenize
+
+MAX_NESTING = 64
+"""The deepest nesting of brackets, function calls, norms and unary minus the parser reads."""
+
+MAX_DEPTH = 128
+"""The deepest parse tree accepted (``check_depth``); later passes recurse over the tree."""
+
+_FLAT_OPS = {"*": "product", "+": "sum", "-": "sum", "⊙": "Hadamard"}
+"""Binary operators whose left-nested chains elaborate to one n-ary node (no extra depth)."""
 
 _STARTS_OPERAND = {"NUMBER", "NAME", "LPAREN", "NORM"}
 _CLOSING = {"(": ")", "[": "]"}
@@ -35,6 +50,18 @@ class _Parser:
         self.tokens = tokenize(source)
         self.pos = 0
         self.norm_depth = 0
+        self.depth = 0  # current nesting, against MAX_NESTING
+
+    def enter(self, tok: Token | None = None) -> None:
+        """One more level of nesting at ``tok``; raises past the limit (before the parser's
+        own recursion could exhaust the stack)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.error(
+                f"the expression is nested deeper than {MAX_NESTING} levels (brackets, function "
+                f"calls, norms and unary minus count)",
+                tok,
+            )
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -100,8 +127,10 @@ class _Parser:
 
     def unary(self) -> S.Node:
         if self.tok.kind == "MINUS":
+            self.enter()
             start = self.advance().start
             arg = self.unary()
+            self.depth -= 1
             return S.Neg((start, arg.span[1]), arg)
         return self.postfix()
 
@@ -159,8 +188,8 @@ class _Parser:
                 self.error(f"expected '(' after the function {text!r}")
             if FUNCTIONS[text] in BINARY_FUNCTIONS:
                 return self.binary_call(tok, FUNCTIONS[text])
-            arg = self.group()
-            return S.Call((tok.start, arg.span[1]), FUNCTIONS[text], _strip(arg))
+            arg = self.group(widen=False, at=tok)  # one level of nesting, counted by group
+            return S.Call((tok.start, self.tokens[self.pos - 1].end), FUNCTIONS[text], arg)
         if text in CONSTANTS:
             return S.Constant((tok.start, tok.end), CONSTANTS[text])
         if glued_paren and text[0].islower() and len(text) > 1:
@@ -174,6 +203,7 @@ class _Parser:
 
     def binary_call(self, tok: Token, func: str) -> S.Node:
         """``func(A, B)``: two comma-separated arguments."""
+        self.enter(tok)
         open_tok = self.advance()
         saved, self.norm_depth = self.norm_depth, 0
         first = self.additive()
@@ -188,9 +218,14 @@ class _Parser:
                 f"{open_tok.start}"
             )
         end = self.advance().end
+        self.depth -= 1
         return S.Call((tok.start, end), func, first, second)
 
-    def group(self) -> S.Node:
+    def group(self, widen: bool = True, at: Token | None = None) -> S.Node:
+        """A bracketed expression; ``widen``: its span covers the brackets (a function's
+        argument keeps its own span, the call's covers them); ``at``: the function name, where
+        a nesting error points."""
+        self.enter(at)
         open_tok = self.advance()
         if self.tok.kind == "RPAREN":
             self.error(f"expected an expression inside {open_tok.text}{_CLOSING[open_tok.text]}")
@@ -208,13 +243,16 @@ class _Parser:
                 f"{close.text!r} does not match the {open_tok.text!r} at column {open_tok.start}"
             )
         self.advance()
-        return _widen(inner, (open_tok.start, close.end), paren=True)
+        self.depth -= 1
+        return dataclasses.replace(inner, span=(open_tok.start, close.end)) if widen else inner
 
     def norm(self) -> S.Node:
+        self.enter()
         open_tok = self.advance()
         self.norm_depth += 1
         inner = self.additive()
         self.norm_depth -= 1
+        self.depth -= 1
         if self.tok.kind != "NORM":
             self.error(f"expected '||' to close the norm opened at column {open_tok.start}")
         end = self.advance().end
@@ -223,33 +261,52 @@ class _Parser:
         return S.Call((open_tok.start, end), "norm", inner)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class _Paren(S.Node):
-    """A parenthesised expression (kept only while parsing, to widen spans)."""
-
-    arg: S.Node
+def _children(node: S.Node) -> list[S.Node]:
+    return [v for v in vars(node).values() if isinstance(v, S.Node)]
 
 
-def _widen(node: S.Node, span, paren: bool) -> S.Node:
-    return _Paren(span, node) if paren else node
+def check_depth(tree: S.Node, source: str, limit: int = MAX_DEPTH) -> None:
+    """Raise ``DeriveSyntaxError`` under the smallest sub-expression deeper than ``limit``.
 
-
-def _strip(node: S.Node) -> S.Node:
-    """The function argument without its brackets (the call's span covers them)."""
-    return node.arg if isinstance(node, _Paren) else node
-
-
-def _unparen(node: S.Node) -> S.Node:
-    """Replace the parsing-only ``_Paren`` wrappers by their contents with widened spans."""
-    if isinstance(node, _Paren):
-        inner = _unparen(node.arg)
-        return dataclasses.replace(inner, span=node.span)
-    changes = {}
-    for field in dataclasses.fields(node):
-        value = getattr(node, field.name)
-        if isinstance(value, S.Node):
-            changes[field.name] = _unparen(value)
-    return dataclasses.replace(node, **changes) if changes else node
+    Depth counts operator nodes; a left operand of ``*``, ``+``/``-`` or ``⊙`` that is the
+    same kind of binary node adds no level (such a chain is one n-ary node once elaborated).
+    Computed without recursion, so any tree the parser built can be measured.
+    """
+    depth: dict[int, int] = {}
+    stack: list[tuple[S.Node, bool]] = [(tree, False)]
+    while stack:
+        node, done = stack.pop()
+        kids = _children(node)
+        if not done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+            continue
+        d = 0
+        for k in kids:
+            chained = (
+                isinstance(node, S.Binary)
+                and k is node.left
+                and isinstance(k, S.Binary)
+                and _FLAT_OPS.get(k.op, k.op) == _FLAT_OPS.get(node.op, node.op)
+            )
+            d = max(d, depth[id(k)] + (0 if chained else 1))
+        depth[id(node)] = d
+    if depth[id(tree)] <= limit:
+        return
+    node = tree  # descend to the smallest sub-expression over the limit
+    while True:
+        deeper = [k for k in _children(node) if depth[id(k)] > limit]
+        if not deeper:
+            break
+        node = deeper[0]
+    raise DeriveSyntaxError(
+        f"the expression is nested deeper than {limit} levels (operators inside operators; "
+        f"a chain of products or sums counts once); underlined: the smallest sub-expression "
+        f"over the limit",
+        source,
+        node.span[0],
+        node.span[1],
+    )
 
 
 def parse(source: str) -> S.Node:
@@ -260,4 +317,6 @@ def parse(source: str) -> S.Node:
     """
     if not isinstance(source, str):
         raise TypeError(f"the expression must be a string, got {type(source).__name__}")
-    return _unparen(_Parser(source).parse())
+    tree = _Parser(source).parse()
+    check_depth(tree, source)
+    return tree

@@ -304,7 +304,15 @@ class Elaboration:
         if isinstance(node, S.Call):
             return self._call(node)
         if isinstance(node, S.Binary):
-            return self._binary(node)
+            # a chain A B C ... nests to the left: walked by a loop, not by recursion
+            spine = []
+            while isinstance(node, S.Binary):
+                spine.append(node)
+                node = node.left
+            rc = self._infer(node)
+            for b in reversed(spine):
+                rc = self._binary(b, rc)
+            return rc
         raise AssertionError(f"unknown parse node {node!r}")
 
     def _power(self, node: S.Power) -> tuple[int, int]:
@@ -378,7 +386,8 @@ class Elaboration:
     def _binary_call(self, node: S.Call) -> tuple[int, int]:
         """``max(A, B)`` (equal shapes, or a 1x1 broadcast) and ``kron(A, B)``."""
         if node.func == "max":
-            return self._binary(S.Binary(node.span, "max", node.arg, node.arg2), record_as=node)
+            binary = S.Binary(node.span, "max", node.arg, node.arg2)
+            return self._binary(binary, self._infer(node.arg), record_as=node)
         assert node.func == "kron" and node.arg2 is not None
         d = self.dims
         (ar, ac), (br, bc) = self._infer(node.arg), self._infer(node.arg2)
@@ -394,10 +403,14 @@ class Elaboration:
         c = d.new("kron cols", sizes[1] * sizes[3])  # type: ignore[operator]
         return self._record(node, r, c)
 
-    def _binary(self, node: S.Binary, record_as: S.Node | None = None) -> tuple[int, int]:
+    def _binary(
+        self, node: S.Binary, left: tuple[int, int], record_as: S.Node | None = None
+    ) -> tuple[int, int]:
+        """The shape of ``node`` whose left operand's shape, already inferred, is ``left``
+        (recorded against ``record_as`` when given: ``max(A, B)`` is read as a binary node)."""
         d = self.dims
         L, R = node.left, node.right
-        lr, lc = self._infer(L)
+        lr, lc = left
         rr, rc = self._infer(R)
         lsc, rsc = self._scalar((lr, lc)), self._scalar((rr, rc))
         op = node.op
@@ -645,25 +658,38 @@ class Elaboration:
                 "norm": E.Norm,
             }[f](a)
         assert isinstance(node, S.Binary)
-        decision = info.decision
+        # a chain A B C ... nests to the left: walked by a loop, not by recursion.  A scalar
+        # on the right that becomes the first child (Mul(s, arg)) is built before the left
+        # operand, so that appearance spans stay in Expr.children order
+        spine = []
+        while isinstance(node, S.Binary):
+            spine.append(node)
+            node = node.left
+        early = {id(b): self._build(b.right, spans) for b in spine if self._right_first(b)}
+        out = self._build(node, spans)
+        for b in reversed(spine):
+            right = early[id(b)] if id(b) in early else self._build(b.right, spans)
+            out = self._binary_node(b, out, right)
+        return out
+
+    def _right_first(self, node: S.Binary) -> bool:
+        decision = self.info[id(node)].decision
         op = node.op
-        # a scalar on the right that becomes the first child (Mul(s, arg)) is built first, so
-        # that appearance spans stay in Expr.children order
-        right_first = (
-            decision == "scale_right" or op == "/" or (op == "⊘" and decision == "bcast_right")
-        )
-        if right_first:
-            b = self._build(node.right, spans)
-            a = self._build(node.left, spans)
-        else:
-            a = self._build(node.left, spans)
-            b = self._build(node.right, spans)
+        return decision == "scale_right" or op == "/" or (op == "⊘" and decision == "bcast_right")
+
+    def _binary_node(self, node: S.Binary, a: E.Expr, b: E.Expr) -> E.Expr:
+        """The typed node of ``node`` from its typed operands; a chain of products, sums or
+        Hadamard products is kept one n-ary node, and numeric factors are folded."""
+        decision = self.info[id(node)].decision
+        op = node.op
         if op == "*":
             if decision == "matmul":
-                return E.MatMul((a, b))
+                return E.MatMul((*_flat(a, E.MatMul), b))
             s, m = (a, b) if decision == "scale_left" else (b, a)
             if isinstance(s, E.Const) and isinstance(m, E.Const):
                 return E.Const(s.value * m.value)
+            if isinstance(s, E.Const) and isinstance(m, E.Scale):
+                return E.Scale(s.value * m.k, m.arg)
             return E.Scale(s.value, m) if isinstance(s, E.Const) else E.Mul(s, m)
         if op == "/":
             if isinstance(b, E.Const):
@@ -682,11 +708,16 @@ class Elaboration:
                 else (E.Scale(b.value, E.Ones(*a.shape)))
             )
         if op == "+":
-            return E.Add((a, b))
+            return E.Add((*_flat(a, E.Add), b))
         if op == "-":
-            return E.Add((a, E.Scale(-1.0, b)))
+            return E.Add((*_flat(a, E.Add), E.Scale(-1.0, b)))
         if op == "⊙":
-            return E.Hadamard((a, b))
+            return E.Hadamard((*_flat(a, E.Hadamard), b))
         if decision == "bcast_right":  # matrix ⊘ scalar
             return E.Mul(E.Pow(b, -1.0), a)
         return E.EDiv(a, b)
+
+
+def _flat(e: E.Expr, kind: type[E.MatMul | E.Add | E.Hadamard]) -> tuple[E.Expr, ...]:
+    """The operands of ``e`` when it is a ``kind`` node (an n-ary chain), else ``(e,)``."""
+    return tuple(e.args) if isinstance(e, kind) else (e,)
