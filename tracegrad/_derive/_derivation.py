@@ -101,7 +101,7 @@ class Derivation:
     def __init__(self, expression: str, wrt: str, shapes, seed: int, order: int = 1):
         tree = parse(expression)
         given = normalize_shapes(shapes)
-        elaboration = Elaboration(expression, tree, given)
+        elaboration = Elaboration(expression, tree, given, quiet=True)
         if wrt not in elaboration.symbols:
             if wrt in CONSTANTS:
                 raise DeriveError(f"wrt={wrt!r} is a reserved constant, not a variable")

@@ -207,10 +207,12 @@ class Elaboration:
         tree: S.Node,
         shapes: dict[str, tuple[int, int]] | None,
         scalar: bool = True,
+        quiet: bool = False,
     ):
         self.source = source
         self.tree = tree
         self.given = shapes
+        self.quiet = quiet  # no DerivePrecedenceWarning (the expression was read once already)
         self.dims = _Dims()
         self.info: dict[int, _Info] = {}
         self.symbols: dict[str, tuple[int, int]] = {}
@@ -461,7 +463,7 @@ class Elaboration:
         operand is an unbracketed matrix product (a product by a 1x1 factor commutes, so the
         value is the same either way and nothing is said)."""
         right = node.right
-        if not (isinstance(right, S.Binary) and right.op == "*"):
+        if self.quiet or not (isinstance(right, S.Binary) and right.op == "*"):
             return
         if self.info[id(right)].decision != "matmul":
             return
@@ -481,7 +483,7 @@ class Elaboration:
                 f"bracket the product to say which you mean\n"
                 f"{pointer(self.source, node.span[0], node.span[1])}"
             ),
-            stacklevel=6,
+            stacklevel=2,
         )
 
     # -- completeness ----------------------------------------------------------------------

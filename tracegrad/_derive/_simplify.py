@@ -66,6 +66,8 @@ def scale(k: float, a: E.Expr) -> E.Expr:
         return scale(k * a.k, a.arg)
     if isinstance(a, E.Const):
         return const(k * a.value)
+    if isinstance(a, E.Add) and k < 0 and all(split_coef(t)[0] < 0 for t in a.args):
+        return add(*(scale(k, t) for t in a.args))  # -(-P - Q) = P + Q
     return E.Scale(k, a)
 
 

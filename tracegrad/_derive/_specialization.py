@@ -174,7 +174,7 @@ class Specialization:
         idx = self.argnames.index(self.wrt)
         proxy_shapes = self._proxy_shapes()
         proxy = Specialization(
-            Elaboration(source, parse(source), proxy_shapes),
+            Elaboration(source, parse(source), proxy_shapes, quiet=True),
             self.wrt,
             self.argnames,
             seed,
