@@ -3,6 +3,7 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -20,7 +21,14 @@ from ._lexer import CONSTANTS
 from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
-from ._second import SecondOrder, direction_name, hvp_expression, jacobian
+from ._second import (
+    SecondOrder,
+    direction_name,
+    hvp_expression,
+    jacobian,
+    kronecker_terms,
+    kronecker_text,
+)
 from ._shapes import Elaboration, normalize_shapes
 from ._simplify import simplify, tidy
 from ._specialization import Specialization
@@ -164,6 +172,12 @@ class Derivation:
             hessian = jacobian(gradient, wrt, gradient.shape)
             self.hessian_text = None if hessian is None else to_text(hessian)
             self.hessian_latex = None if hessian is None else to_latex(hessian)
+            kron = None
+            if hessian is None and 1 not in gradient.shape:
+                kron = kronecker_terms(hvp, self.direction)
+            if kron is not None:  # the Hessian of vec(X), column-major (K: commutation)
+                self.hessian_text = f"vec: {kronecker_text(kron)}"
+                self.hessian_latex = f"\\operatorname{{vec}}: {kronecker_text(kron, latex=True)}"
             self.second_report = self._second(spec).report
 
     # -- second order ----------------------------------------------------------------------
@@ -171,7 +185,10 @@ class Derivation:
         """The checked second order at ``spec``'s shapes (built once per signature)."""
         key = self._signature(spec.shapes)
         if key not in self._seconds:
-            with jax.enable_x64(True), jax.ensure_compile_time_eval():
+            # inside a caller's trace, evaluate now rather than stage into it (outside one,
+            # ensure_compile_time_eval would run every jitted check op by op)
+            staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
+            with jax.enable_x64(True), staged:
                 sample = spec._sample(self._seed, None)
                 second = SecondOrder(spec, sample)
             if not second.report.ok:
@@ -338,6 +355,13 @@ class Derivation:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _no_trace() -> bool:
+    """Whether no jax trace is active (a call from plain Python, not inside a caller's jit)."""
+    from jax._src import core
+
+    return bool(core.trace_state_clean())
 
 
 def _is_transposed(tree, span) -> bool:

@@ -11,6 +11,7 @@ returned.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 
@@ -151,7 +152,10 @@ class Jacobian:
             expr, _ = elaboration.build()
             closed = jacobian(expr, self.wrt, shapes[self.wrt])
             diff = simplify(tangent(expr, self.wrt, E.Var(self.direction, shapes[self.wrt])))
-            with jax.ensure_compile_time_eval():
+            from ._derivation import _no_trace
+
+            staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
+            with staged:
                 compiled = _Compiled(
                     expr, closed, diff, self.wrt, self.direction, shapes, self.argnames,
                     self._seed,

@@ -194,9 +194,16 @@ class SecondOrder:
         self.hessian_expr = jacobian(spec.gradient_expr, wrt, wrt_shape)
         index = argnames.index(wrt)
         natural = _natural(wrt_shape)
+        self.kronecker = (
+            kronecker_terms(self.hvp_expr, self.direction)
+            if self.hessian_expr is None and wrt_shape[0] != 1 and wrt_shape[1] != 1
+            else None
+        )
         if self.hessian_expr is not None:
             matrix = build_function([self.hessian_expr], argnames, shapes, optimize_=True)
             self.hessian_fn = jax.jit(lambda *args: jnp.reshape(matrix(*args), natural + natural))
+        elif self.kronecker is not None:
+            self.hessian_fn = kronecker_hessian(self.kronecker, argnames, shapes, wrt_shape)
         else:
             hvp = self.hvp_fn
             self.hessian_fn = jax.jit(assemble(lambda v, *args: hvp(*args, v), natural, index))
@@ -244,7 +251,7 @@ class SecondOrder:
             want = reference_jit(jax.hessian(f, argnums=index))(*args)
             hess_err, good = rel(dense, want)
             detail = f"jax.jvp(jax.grad) along {_DIRECTIONS} directions, jax.hessian whole"
-        elif self.hessian_expr is None:
+        elif self.hessian_expr is None and self.kronecker is None:
             good = True  # assembled from the HVP checked above; too large to form for a check
             detail = (
                 f"jax.jvp(jax.grad) along {_DIRECTIONS} directions; the dense Hessian is "
@@ -253,7 +260,7 @@ class SecondOrder:
         else:
             dense = np.asarray(self.hessian_fn(*args), np.float64)
             good = True
-            for v in directions:  # the closed-form Hessian times the directions
+            for v in directions:  # the closed-form (or Kronecker) Hessian times the directions
                 want = reference(jnp.asarray(v), *args)
                 hv = np.tensordot(dense, v, axes=np.ndim(v))
                 e, g = rel(hv, want)
@@ -276,3 +283,109 @@ def _natural(shape: tuple[int, int]) -> tuple[int, ...]:
     if c == 1:
         return (r,)
     return (r, c)
+
+
+# -- Kronecker (vec) closed forms of matrix-variable Hessians --------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class KronTerm:
+    """One term ``k s L dX R`` (or ``k s L dX^T R`` when ``transposed``) of an HVP linear in
+    ``dX``; ``L``/``R`` ``None`` for the identity, ``s`` a 1x1 factor or ``None``.  In vec form
+    (column-major) ``vec(L dX R) = (R^T ⊗ L) vec(dX)``; with ``dX^T`` a commutation follows."""
+
+    k: float
+    s: E.Expr | None
+    left: E.Expr | None
+    right: E.Expr | None
+    transposed: bool
+
+
+def kronecker_terms(hvp: E.Expr, direction: str) -> list[KronTerm] | None:
+    """The HVP as a sum of ``L dX R`` / ``L dX^T R`` terms, or ``None`` when it is not of that
+    form (a Hadamard product with ``dX``, say)."""
+    cache: dict = {}
+
+    def has(e: E.Expr) -> bool:
+        return E.contains(e, direction, cache)
+
+    out: list[KronTerm] = []
+    stack: list[tuple[E.Expr, float, E.Expr | None]] = [(hvp, 1.0, None)]
+    while stack:
+        t, k, s = stack.pop()
+        if isinstance(t, E.Add):
+            stack.extend((a, k, s) for a in reversed(t.args))
+            continue
+        if isinstance(t, E.Scale):
+            stack.append((t.arg, k * t.k, s))
+            continue
+        if isinstance(t, E.Mul) and not has(t.s):
+            stack.append((t.arg, k, t.s if s is None else E.Mul(s, t.s)))
+            continue
+        factors = t.args if isinstance(t, E.MatMul) else (t,)
+        hits = [i for i, f in enumerate(factors) if has(f)]
+        if len(hits) != 1:
+            return None
+        i = hits[0]
+        f = factors[i]
+        if isinstance(f, E.Var) and f.name == direction:
+            transposed = False
+        elif isinstance(f, E.Transpose) and isinstance(f.arg, E.Var) and f.arg.name == direction:
+            transposed = True
+        else:
+            return None
+        left = None if i == 0 else (factors[0] if i == 1 else E.MatMul(factors[:i]))
+        rest = factors[i + 1 :]
+        right = None if not rest else (rest[0] if len(rest) == 1 else E.MatMul(rest))
+        out.append(KronTerm(k, s, left, right, transposed))
+    return out
+
+
+def kronecker_text(terms: list[KronTerm], latex: bool = False) -> str:
+    """``vec``-form Hessian ``sum k s (R^T ⊗ L) [K]`` (``K`` the commutation matrix)."""
+    from ._printing import to_latex, to_text
+    from ._simplify import transpose
+
+    show = to_latex if latex else to_text
+    parts = []
+    for t in terms:
+        rt = "I" if t.right is None else show(transpose(t.right))
+        lt = "I" if t.left is None else show(t.left)
+        kron = f"({rt} \\otimes {lt})" if latex else f"kron({rt}, {lt})"
+        coef = "" if t.k == 1 else ("-" if t.k == -1 else f"{t.k:g} ")
+        scal = "" if t.s is None else f"{show(t.s)} "
+        comm = (" K" if not latex else " K") if t.transposed else ""
+        parts.append(f"{coef}{scal}{kron}{comm}")
+    return " + ".join(parts).replace("+ -", "- ")
+
+
+def kronecker_hessian(terms: list[KronTerm], argnames, shapes, wrt_shape) -> Callable:
+    """The dense Hessian ``H[i, j, p, q] = sum k s L[i, p] R[q, j]`` (``L[i, q] R[p, j]`` for
+    a ``dX^T`` term) from the terms' factors: one outer product per term instead of one HVP
+    per entry of the variable."""
+    from ._codegen import build_function
+
+    m, n = wrt_shape
+    exprs: list[E.Expr] = []
+    for t in terms:
+        exprs.append(t.left if t.left is not None else E.Eye(m))
+        right_default = E.Eye(n) if not t.transposed else E.Eye(m)
+        if t.transposed:  # L (m x n) dX^T (n x m) R (m x n)
+            exprs.append(t.right if t.right is not None else right_default)
+        else:
+            exprs.append(t.right if t.right is not None else right_default)
+        exprs.append(t.s if t.s is not None else E.ONE)
+    fn = build_function(exprs, argnames, shapes, optimize_=True)
+
+    def hessian(*args):
+        values = fn(*args)
+        values = values if isinstance(values, tuple) else (values,)
+        total = None
+        for j, t in enumerate(terms):
+            left, right, s = values[3 * j : 3 * j + 3]
+            spec = "iq,pj->ijpq" if t.transposed else "ip,qj->ijpq"
+            h = (t.k * s) * jnp.einsum(spec, left, right)
+            total = h if total is None else total + h
+        return total
+
+    return jax.jit(hessian)
