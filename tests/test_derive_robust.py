@@ -90,3 +90,85 @@ def test_cli_prints_one_error_and_exits_2_for_deep_nesting(capsys):
     err = capsys.readouterr().err
     assert err.startswith("tracegrad derive: error: the expression is nested deeper than")
     assert "Traceback" not in err and len(err.splitlines()) == 3
+
+
+# -- long products: polynomial simplification, bracketing and code generation -----------------
+
+
+def test_a_long_product_derives_in_polynomial_time():
+    # 120 factors (the benchmark runs 300): once O(n^4) chain solving through the trace
+    # rewrite; the greedy bracketing of a long chain pairs equal factors into a balanced tree
+    d = tg.derive("tr(" + "A " * 120 + "X)", wrt="X")
+    assert d.gradient == " ".join(["A^T"] * 120) and d.report.ok
+
+
+def test_a_deep_bracketing_is_evaluated_without_recursion():
+    # a chain of matrix-vector products brackets into a tree as deep as the chain is long;
+    # hashing, equality, shapes, transposition and evaluation of it must not recurse
+    from tracegrad._derive import _ast as E
+    from tracegrad._derive._codegen import build_function
+
+    n, k = 3, 200
+    A, x = E.Var("A", (n, n)), E.Var("x", (n, 1))
+    deep = x
+    for _ in range(k):
+        deep = E.MatMul((A, deep))
+    objective = E.Sum(deep)
+    fn = build_function([objective], ("A", "x"), {"A": (n, n), "x": (n, 1)}, optimize_=True)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n))
+    a /= np.linalg.norm(a, 2)  # keep A^200 x finite
+    v = rng.standard_normal(n)
+    want = v
+    for _ in range(k):
+        want = a @ want
+    np.testing.assert_allclose(float(fn(a, v)), want.sum(), rtol=1e-10)
+
+
+# -- self-check inputs: admissible draws, careful steps near domain edges ---------------------
+
+
+@pytest.mark.parametrize(
+    "expr, wrt, gradient",
+    [
+        ("-sum(log(b - A x))", "x", "A^T (b - A x).^-1"),  # the log barrier: b = A x + u
+        ("sum((b - A x).^0.5)", "x", "-0.5 A^T (b - A x).^-0.5"),
+    ],
+)
+def test_inputs_are_solved_into_the_domain(expr, wrt, gradient):
+    d = tg.derive(expr, wrt=wrt)
+    assert d.gradient == gradient and d.report.ok
+
+
+def test_a_high_degree_polynomial_gets_careful_steps():
+    # the fixed stencil's O(h^4) error exceeds its 1e-6 tolerance on X.^80 (a false
+    # DeriveInternalError before); the careful one takes smaller steps
+    d = tg.derive("sum(X.^80)", wrt="X")
+    assert d.gradient == "80 X.^79" and d.report.ok
+    assert "best-agreeing pair" in d.report.references["fd64"].detail
+
+
+def test_careful_steps_stay_in_the_domain_near_an_edge():
+    import jax
+    import jax.numpy as jnp
+
+    from tracegrad._derive._fdcheck import careful_fd
+
+    def f(x):
+        return jnp.sum(jnp.log(x))
+
+    x = jnp.asarray([1e-6, 0.7, 1.3, 0.9], jnp.float64)  # the first entry: h > x / 2
+    grad = 1.0 / np.asarray(x)
+    fixed = tg.check_grad(f, grad, x)
+    assert not fixed.references["fd64"].ok  # x - 2h < 0: NaN
+    with jax.enable_x64(True):
+        careful = careful_fd(f, grad, (x,), 0, 1.1e-8, 0.0)
+    assert careful.ok, careful
+
+
+def test_huge_shapes_are_checked_at_proxy_shapes():
+    # A X would be 100000 x 100000 (74 GiB in float64): the check runs at small proxy shapes
+    d = tg.derive("tr(A X)", wrt="X", shapes={"A": (100000, 3), "X": (3, 100000)})
+    assert d.gradient == "A^T" and d.report.ok
+    assert all("proxy shapes" in r.detail for r in d.report.references.values())
+    assert d.check_shapes == {"A": (100000, 3), "X": (3, 100000)}

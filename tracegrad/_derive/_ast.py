@@ -33,20 +33,50 @@ class Expr:
     def _fields(self) -> tuple:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
+    # equality, hash and shape are computed without recursion: a bracketed chain of
+    # matrix-vector products is a tree as deep as the chain is long
+
     def __eq__(self, other) -> bool:
         if self is other:
             return True
         if type(self) is not type(other) or hash(self) != hash(other):
             return False
-        return self._fields() == other._fields()
+        stack = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if type(a) is not type(b) or hash(a) != hash(b):
+                return False
+            for x, y in zip(a._fields(), b._fields(), strict=True):
+                if isinstance(x, Expr) and isinstance(y, Expr):
+                    stack.append((x, y))
+                elif isinstance(x, tuple) and isinstance(y, tuple) and len(x) == len(y):
+                    for u, v in zip(x, y, strict=True):
+                        if isinstance(u, Expr) and isinstance(v, Expr):
+                            stack.append((u, v))
+                        elif u != v:
+                            return False
+                elif x != y:
+                    return False
+        return True
 
     def __hash__(self) -> int:
         try:
             return self.__dict__["_hash"]
         except KeyError:
-            h = hash((type(self).__name__, self._fields()))
-            self.__dict__["_hash"] = h
-            return h
+            pass
+        stack: list[Expr] = [self]
+        while stack:  # children first
+            node = stack[-1]
+            pending = [c for c in node.children if "_hash" not in c.__dict__]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if "_hash" not in node.__dict__:
+                node.__dict__["_hash"] = hash((type(node).__name__, node._fields()))
+        return self.__dict__["_hash"]
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -60,6 +90,15 @@ class Expr:
 
     @functools.cached_property
     def shape(self) -> Shape:
+        stack = [c for c in self.children if "shape" not in c.__dict__]
+        while stack:  # children first
+            node = stack[-1]
+            pending = [c for c in node.children if "shape" not in c.__dict__]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            node.__dict__["shape"] = node._shape()
         return self._shape()
 
     def _shape(self) -> Shape:  # pragma: no cover - every node overrides

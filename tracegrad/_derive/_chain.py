@@ -63,11 +63,65 @@ def flops(left: tuple[int, int], right: tuple[int, int], lkind="dense", rkind="d
     return 2.0 * p * q * r
 
 
+LONG_CHAIN = 24
+"""Chains with more factors than this are bracketed greedily, in O(n^2), instead of by the
+O(n^3) dynamic programme (a 300-factor product would take minutes in Python)."""
+
+
+def _dense_table(shapes: Sequence[tuple[int, int]]) -> list[list[float]]:
+    """``cost[i][j]``: the cheapest cost of the dense sub-chain ``i..j`` (classic DP,
+    bottom-up by length, O(n^3))."""
+    n = len(shapes)
+    cost = [[0.0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            rows, cols = shapes[i][0], shapes[j][1]
+            cost[i][j] = min(
+                cost[i][s] + cost[s + 1][j] + 2.0 * rows * shapes[s][1] * cols for s in range(i, j)
+            )
+    return cost
+
+
 def chain_cost(shapes: Sequence[tuple[int, int]]) -> float:
-    """The cheapest cost of multiplying dense factors of these shapes (classic DP)."""
-    factors = [Factor(i, -1 - i, s) for i, s in enumerate(shapes)]
-    (tree,) = _plans([factors], mode="plain")
-    return _tree_cost(factors, tree)[0]
+    """The cheapest cost of multiplying dense factors of these shapes (classic DP; a greedy
+    bracketing's cost beyond ``LONG_CHAIN`` factors)."""
+    shapes = [tuple(s) for s in shapes]
+    if len(shapes) <= 1:
+        return 0.0
+    if len(shapes) > LONG_CHAIN:
+        factors = [Factor(i, -1 - i, s) for i, s in enumerate(shapes)]
+        return _tree_cost(factors, _greedy_tree(factors))[0]
+    return _dense_table(shapes)[0][-1]
+
+
+def best_split(shapes: Sequence[tuple[int, int]], prefer_last: bool = False) -> int:
+    """The ``j`` (``1 <= j < n``) minimising ``chain_cost(shapes[:j]) + chain_cost(shapes[j:])``
+    (ties to the first, or with ``prefer_last`` the last).  Beyond ``LONG_CHAIN`` factors: the
+    split at the smallest inner dimension (ties to the middle), in O(n)."""
+    n = len(shapes)
+    order = range(n - 1, 0, -1) if prefer_last else range(1, n)
+    if n > LONG_CHAIN:
+        return min(order, key=lambda j: (shapes[j][0], abs(2 * j - n)))
+    cost = _dense_table([tuple(s) for s in shapes])
+    return min(order, key=lambda j: cost[0][j - 1] + cost[j][n - 1])
+
+
+def _greedy_tree(fs: Sequence[Factor]) -> Tree:
+    """A bracketing in O(n^2): repeatedly multiply the adjacent pair that costs least, ties to
+    the pair of fewest factors (so equal square factors pair up into a balanced tree)."""
+    items = [(i, f.shape, f.kind, 1) for i, f in enumerate(fs)]
+    while len(items) > 1:
+        best = min(
+            range(len(items) - 1),
+            key=lambda k: (
+                flops(items[k][1], items[k + 1][1], items[k][2], items[k + 1][2]),
+                items[k][3] + items[k + 1][3],
+            ),
+        )
+        (lt, ls, _, ln), (rt, rs, _, rn) = items[best], items[best + 1]
+        items[best : best + 2] = [((lt, rt), (ls[0], rs[1]), "dense", ln + rn)]
+    return items[0][0]
 
 
 def _tree_cost(
@@ -96,115 +150,172 @@ def _shift(tree: Tree, s: int) -> Tree:
     return (_shift(tree[0], s), _shift(tree[1], s))
 
 
+class _Chain:
+    """One chain's factors, with an interned id for every sub-chain ``[i, j)`` (``fid``) and
+    for its transpose, the sub-chain reversed with each factor transposed (``rid``): equal
+    sub-chains get equal ids, in any chain, in O(1) per look-up."""
+
+    def __init__(self, fs: Sequence[Factor], intern: dict):
+        n = len(fs)
+        self.fs = list(fs)
+        self.intern = intern
+        self.fid = [[0] * (n + 1) for _ in range(n)]
+        self.rid = [[0] * (n + 1) for _ in range(n)]
+        for i in range(n):
+            prev = None
+            for j in range(i + 1, n + 1):
+                prev = intern.setdefault((prev, fs[j - 1].key), len(intern))
+                self.fid[i][j] = prev
+        for j in range(1, n + 1):
+            prev = None
+            for i in range(j - 1, -1, -1):
+                prev = intern.setdefault((prev, fs[i].tkey), len(intern))
+                self.rid[i][j] = prev
+        self._reversed: _Chain | None = None
+
+    @property
+    def reversed(self) -> _Chain:
+        """The transposed chain: factors reversed and transposed."""
+        if self._reversed is None:
+            self._reversed = _Chain([f.transposed() for f in reversed(self.fs)], self.intern)
+            self._reversed._reversed = self
+        return self._reversed
+
+    def canonical(self, i: int, j: int) -> int:
+        """The id naming sub-chain ``[i, j)`` and its transpose alike."""
+        return min(self.fid[i][j], self.rid[i][j])
+
+
 class _Planner:
     """Dynamic programme over canonical sub-chains for one costing mode."""
 
     def __init__(self, counts: dict, mode: str):
         self.counts = counts
         self.mode = mode
-        self.memo: dict = {}
-        self.fixed: dict = {}  # greedy mode: canonical sub-chain -> tree, already paid for
+        self.memo: dict = {}  # canonical id -> (cost, split offset) in canonical orientation
+        self.fixed: dict = {}  # greedy mode: canonical id -> relative tree, already paid for
 
-    def solve(self, fs: Sequence[Factor]) -> tuple[float, Tree]:
-        n = len(fs)
-        if n == 1:
-            return 0.0, 0
-        key = tuple(f.key for f in fs)
-        tkey = tuple(f.tkey for f in reversed(fs))
-        if tkey < key:
-            cost, tree = self.solve([f.transposed() for f in reversed(fs)])
-            return cost, _mirror(tree, n)
-        if key in self.fixed:
-            return 0.0, self.fixed[key]
-        if key in self.memo:
-            return self.memo[key]
-        best_cost, best_tree = math.inf, None
-        share = self.counts.get(key, 1) if self.mode == "amortized" else 1
-        for s in range(1, n):
-            lc, lt = self.solve(fs[:s])
-            rc, rt = self.solve(fs[s:])
-            left = (fs[0].shape[0], fs[s - 1].shape[1])
-            right = (fs[s].shape[0], fs[-1].shape[1])
-            lkind = fs[0].kind if s == 1 else "dense"
-            rkind = fs[s].kind if s == n - 1 else "dense"
-            cost = lc + rc + flops(left, right, lkind, rkind) / share
+    def solve(self, ch: _Chain, i: int, j: int) -> float:
+        """The cheapest cost of sub-chain ``[i, j)`` (recursion depth <= ``LONG_CHAIN``)."""
+        if j - i == 1:
+            return 0.0
+        f, r = ch.fid[i][j], ch.rid[i][j]
+        if r < f:
+            n = len(ch.fs)
+            return self.solve(ch.reversed, n - j, n - i)
+        if f in self.fixed:
+            return 0.0
+        if f in self.memo:
+            return self.memo[f][0]
+        fs = ch.fs
+        best_cost, best_split = math.inf, 1
+        share = self.counts.get(f, 1) if self.mode == "amortized" else 1
+        for s in range(i + 1, j):
+            left = (fs[i].shape[0], fs[s - 1].shape[1])
+            right = (fs[s].shape[0], fs[j - 1].shape[1])
+            lkind = fs[i].kind if s == i + 1 else "dense"
+            rkind = fs[s].kind if s == j - 1 else "dense"
+            cost = self.solve(ch, i, s) + self.solve(ch, s, j)
+            cost += flops(left, right, lkind, rkind) / share
             if cost < best_cost:
-                best_cost, best_tree = cost, (lt, _shift(rt, s))
-        self.memo[key] = (best_cost, best_tree)
-        return best_cost, best_tree
+                best_cost, best_split = cost, s - i
+        self.memo[f] = (best_cost, best_split)
+        return best_cost
 
-    def fix(self, fs: Sequence[Factor], tree: Tree) -> None:
+    def tree(self, ch: _Chain, i: int, j: int) -> Tree:
+        """The bracketing ``solve`` chose for ``[i, j)``, with absolute factor indices."""
+        if j - i == 1:
+            return i
+        f, r = ch.fid[i][j], ch.rid[i][j]
+        if r < f:
+            n = len(ch.fs)
+            return _mirror(self.tree(ch.reversed, n - j, n - i), n)
+        if f in self.fixed:
+            return _shift(self.fixed[f], i)
+        s = i + self.memo[f][1]
+        return (self.tree(ch, i, s), self.tree(ch, s, j))
+
+    def fix(self, ch: _Chain, tree: Tree) -> None:
         """Mark every product of ``tree`` as computed (greedy mode)."""
         if isinstance(tree, int):
             return
         lo, hi = _span(tree)
-        sub = fs[lo : hi + 1]
-        key = tuple(f.key for f in sub)
-        tkey = tuple(f.tkey for f in reversed(sub))
+        f, r = ch.fid[lo][hi + 1], ch.rid[lo][hi + 1]
         local = _shift(tree, -lo)
-        if tkey < key:
-            self.fixed[tkey] = _mirror(local, len(sub))
+        if r < f:
+            self.fixed[r] = _mirror(local, hi + 1 - lo)
         else:
-            self.fixed[key] = local
-        self.fix(fs, tree[0])
-        self.fix(fs, tree[1])
+            self.fixed[f] = local
+        self.fix(ch, tree[0])
+        self.fix(ch, tree[1])
         self.memo.clear()
 
 
 def _span(tree: Tree) -> tuple[int, int]:
-    if isinstance(tree, int):
-        return tree, tree
-    return _span(tree[0])[0], _span(tree[1])[1]
+    """The first and last factor index of a bracketing."""
+    lo = hi = tree
+    while not isinstance(lo, int):
+        lo = lo[0]
+    while not isinstance(hi, int):
+        hi = hi[1]
+    return lo, hi
 
 
-def _canonical(fs: Sequence[Factor]) -> tuple:
-    key = tuple(f.key for f in fs)
-    tkey = tuple(f.tkey for f in reversed(fs))
-    return min(key, tkey)
-
-
-def _counts(chains: Sequence[Sequence[Factor]]) -> dict:
+def _counts(chains: Sequence[_Chain]) -> dict:
     counts: dict = {}
-    for fs in chains:
-        for i in range(len(fs)):
-            for j in range(i + 2, len(fs) + 1):
-                c = _canonical(fs[i:j])
+    for ch in chains:
+        n = len(ch.fs)
+        if n > LONG_CHAIN:
+            continue
+        for i in range(n):
+            for j in range(i + 2, n + 1):
+                c = ch.canonical(i, j)
                 counts[c] = counts.get(c, 0) + 1
     return counts
 
 
-def _plans(chains, mode: str) -> list[Tree]:
+def _plans(chains: Sequence[_Chain], mode: str, greedy: dict) -> list[Tree]:
     planner = _Planner(_counts(chains) if mode == "amortized" else {}, mode)
     trees = []
-    for fs in chains:
-        _, tree = planner.solve(fs)
+    for k, ch in enumerate(chains):
+        n = len(ch.fs)
+        if n > LONG_CHAIN:
+            if k not in greedy:
+                greedy[k] = _greedy_tree(ch.fs)
+            tree = greedy[k]
+        else:
+            planner.solve(ch, 0, n)
+            tree = planner.tree(ch, 0, n)
         trees.append(tree)
-        if mode == "greedy":
-            planner.fix(fs, tree)
+        if mode == "greedy" and n <= LONG_CHAIN:
+            planner.fix(ch, tree)
     return trees
 
 
-def total_cost(chains: Sequence[Sequence[Factor]], trees: Sequence[Tree]) -> float:
+def total_cost(chains: Sequence[_Chain], trees: Sequence[Tree]) -> float:
     """Cost of evaluating all ``chains`` bracketed by ``trees``, each distinct product
     (canonically, up to transposition) computed once."""
     seen: set = set()
     total = 0.0
-
-    def visit(fs, tree) -> tuple[tuple[int, int], str]:
-        nonlocal total
-        if isinstance(tree, int):
-            return fs[tree].shape, fs[tree].kind
-        ls, lk = visit(fs, tree[0])
-        rs, rk = visit(fs, tree[1])
-        lo, hi = _span(tree)
-        key = _canonical(fs[lo : hi + 1])
-        if key not in seen:
-            seen.add(key)
-            total += flops(ls, rs, lk, rk)
-        return (ls[0], rs[1]), "dense"
-
-    for fs, tree in zip(chains, trees, strict=True):
-        visit(fs, tree)
+    for ch, tree in zip(chains, trees, strict=True):
+        fs = ch.fs
+        # post-order without recursion: (shape, kind, lo, hi) of every sub-tree
+        stack: list = [(tree, False)]
+        out: list = []
+        while stack:
+            node, done = stack.pop()
+            if isinstance(node, int):
+                out.append((fs[node].shape, fs[node].kind, node, node))
+            elif not done:
+                stack += [(node, True), (node[1], False), (node[0], False)]
+            else:
+                rs, rk, _, hi = out.pop()
+                ls, lk, lo, _ = out.pop()
+                key = ch.canonical(lo, hi + 1)
+                if key not in seen:
+                    seen.add(key)
+                    total += flops(ls, rs, lk, rk)
+                out.append(((ls[0], rs[1]), "dense", lo, hi))
     return total
 
 
@@ -212,16 +323,20 @@ def plan_chains(chains: Sequence[Sequence[Factor]]) -> tuple[list[Tree], float]:
     """Bracket every chain (each a sequence of at least two ``Factor``\\ s) to minimise the
     total cost with shared sub-products computed once.
 
+    Chains of more than ``LONG_CHAIN`` factors are bracketed greedily (``_greedy_tree``).
+
     Returns:
         One bracketing per chain (nested pairs of factor indices) and the total cost.
     """
-    chains = [list(fs) for fs in chains]
     if not chains:
         return [], 0.0
+    intern: dict = {}
+    prepared = [_Chain(list(fs), intern) for fs in chains]
+    greedy: dict = {}
     best = None
     for mode in ("amortized", "plain", "greedy"):
-        trees = _plans(chains, mode)
-        cost = total_cost(chains, trees)
+        trees = _plans(prepared, mode, greedy)
+        cost = total_cost(prepared, trees)
         if best is None or cost < best[1]:
             best = (trees, cost)
     return best

@@ -33,13 +33,13 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from . import _ast as E
-from ._chain import Factor, plan_chains
+from ._chain import Factor, best_split, plan_chains
 
 # -- transposition without re-association ------------------------------------------------
 
 
-def tree_transpose(e: E.Expr) -> E.Expr:
-    """The transpose of ``e`` keeping its bracketing (binary products mirrored)."""
+def _transpose_one(e: E.Expr) -> E.Expr:
+    """The transpose of ``e`` when it is not a (non-1x1) product."""
     if e.shape == (1, 1) or isinstance(e, (E.Eye, E.Diag, E.Const)):
         return e
     if isinstance(e, E.Transpose):
@@ -48,9 +48,37 @@ def tree_transpose(e: E.Expr) -> E.Expr:
         return E.Ones(e.cols, e.rows)
     if isinstance(e, E.Zeros):
         return E.Zeros(e.cols, e.rows)
-    if isinstance(e, E.MatMul):
-        return E.MatMul(tuple(tree_transpose(a) for a in reversed(e.args)))
     return E.Transpose(e)
+
+
+def _is_product(e: E.Expr) -> bool:
+    return isinstance(e, E.MatMul) and e.shape != (1, 1)
+
+
+def tree_transpose(e: E.Expr, memo: dict | None = None) -> E.Expr:
+    """The transpose of ``e`` keeping its bracketing (binary products mirrored).
+
+    Without recursion (a bracketed chain of matrix-vector products is as deep as it is long);
+    ``memo`` (product -> its transpose) may be shared between calls on overlapping trees.
+    """
+    if not _is_product(e):
+        return _transpose_one(e)
+    memo = {} if memo is None else memo
+    stack: list[tuple[E.Expr, bool]] = [(e, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in memo:
+            continue
+        if not done:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if _is_product(a) and a not in memo)
+            continue
+        t = E.MatMul(
+            tuple(memo[a] if _is_product(a) else _transpose_one(a) for a in reversed(node.args))
+        )
+        hash(t)  # bottom-up, so that hashing the result never recurses
+        memo[node] = t
+    return memo[e]
 
 
 # -- 1. traces of products -----------------------------------------------------------------
@@ -74,14 +102,7 @@ def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
     out = _rebuild(e, children)
     if isinstance(out, E.Trace) and isinstance(out.arg, E.MatMul):
         fs = out.arg.args
-        from ._chain import chain_cost
-
-        best = None
-        for j in range(1, len(fs)):
-            cost = chain_cost([f.shape for f in fs[:j]]) + chain_cost([f.shape for f in fs[j:]])
-            if best is None or cost < best[0]:
-                best = (cost, j)
-        j = best[1]
+        j = best_split([f.shape for f in fs])  # one DP table for every split, O(n^3)
         left = fs[0] if j == 1 else E.MatMul(fs[:j])
         right = fs[j] if j == len(fs) - 1 else E.MatMul(fs[j:])
         out = E.Sum(E.Hadamard((left, tree_transpose(right))))
@@ -133,27 +154,53 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     plans = {
         chain: (tree, _chain_factors(chain)) for chain, tree in zip(chains, trees, strict=True)
     }
-    memo: dict = {}
 
-    def realize(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        if isinstance(e, E.MatMul):
-            tree, fs = plans[e]
-            realized = [realize(f) for f in fs]
+    def realize(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        if not isinstance(e, E.MatMul):
+            return _rebuild(e, children)
+        tree, _ = plans[e]
+        realized: list[E.Expr] = []  # the realized factors, split as _chain_factors splits
+        for a, c in zip(e.args, children, strict=True):
+            if isinstance(a, E.Ones) and a.rows != 1 and a.cols != 1:
+                realized.extend([E.Ones(a.rows, 1), E.Ones(1, a.cols)])
+            else:
+                realized.append(c)
+        # the bracketing, built bottom-up without recursion (it is as deep as the chain is
+        # long for a chain of matrix-vector products)
+        stack: list = [(tree, False)]
+        out: list[E.Expr] = []
+        while stack:
+            t, done = stack.pop()
+            if isinstance(t, int):
+                out.append(realized[t])
+            elif not done:
+                stack += [(t, True), (t[1], False), (t[0], False)]
+            else:
+                right, left = out.pop(), out.pop()
+                node = E.MatMul((left, right))
+                hash(node)
+                out.append(node)
+        return out[0]
 
-            def build(t):
-                if isinstance(t, int):
-                    return realized[t]
-                return E.MatMul((build(t[0]), build(t[1])))
+    return _bottom_up(roots, realize)
 
-            out = build(tree)
-        else:
-            out = _rebuild(e, [realize(c) for c in e.children])
-        memo[e] = out
-        return out
 
-    return [realize(r) for r in roots]
+def _bottom_up(roots: Sequence[E.Expr], fn, memo: dict | None = None) -> list[E.Expr]:
+    """``fn(node, new_children)`` for every distinct node under ``roots``, children first and
+    without recursion; the results for ``roots``.  ``memo`` maps nodes done to results."""
+    memo = {} if memo is None else memo
+    for root in roots:
+        stack: list[tuple[E.Expr, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if node in memo:
+                continue
+            if not done:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(node.children) if c not in memo)
+                continue
+            memo[node] = fn(node, [memo[c] for c in node.children])
+    return [memo[r] for r in roots]
 
 
 # -- 3. factoring sums of products ---------------------------------------------------------
@@ -162,16 +209,17 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
 def _use_counts(roots: Sequence[E.Expr]) -> dict:
     """How many distinct parent nodes use each product (a product and its transpose alike)."""
     counts: dict = {}
+    transposes: dict = {}
     for e in E.distinct_nodes(roots):
         for c in set(e.children):
             if isinstance(c, E.MatMul):
-                key = _canonical_product(c)
+                key = _canonical_product(c, transposes)
                 counts[key] = counts.get(key, 0) + 1
     return counts
 
 
-def _canonical_product(e: E.MatMul):
-    t = tree_transpose(e)
+def _canonical_product(e: E.MatMul, transposes: dict | None = None):
+    t = tree_transpose(e, transposes)
     return e if hash(e) <= hash(t) else t
 
 
@@ -187,18 +235,12 @@ def _as_product(term: E.Expr):
 
 def _factor_sums(roots: Sequence[E.Expr]) -> list[E.Expr]:
     counts = _use_counts(roots)
-    memo: dict = {}
 
-    def visit(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        out = _rebuild(e, [visit(c) for c in e.children])
-        if isinstance(out, E.Add):
-            out = _factor_add(out, counts)
-        memo[e] = out
-        return out
+    def visit(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        out = _rebuild(e, children)
+        return _factor_add(out, counts) if isinstance(out, E.Add) else out
 
-    return [visit(r) for r in roots]
+    return _bottom_up(roots, visit)
 
 
 def _implicit(e: E.Expr) -> bool:
@@ -266,6 +308,7 @@ class _Evaluator:
         self.solve_inverses = solve_inverses
         self.memo: dict = {}
         self.lus: dict = {}
+        self.transposes: dict = {}  # tree_transpose's memo
 
     def view(self, e: E.Expr):
         """``(value, transposed)`` with ``e = value^T`` when ``transposed``: a transposed
@@ -277,16 +320,42 @@ class _Evaluator:
         if e in self.memo:
             return self.memo[e], False
         if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
-            t = tree_transpose(e)
+            t = tree_transpose(e, self.transposes)
             if t in self.memo:
                 return self.memo[t], True
         return self(e), False
 
+    def _products_first(self, e: E.MatMul) -> None:
+        """Evaluate the products nested (through products and transposes) in ``e``, innermost
+        first and without recursion: a bracketed chain of matrix-vector products is a tree as
+        deep as the chain is long."""
+        order: list[E.Expr] = []
+        stack: list[tuple[E.Expr, bool]] = [(e, False)]
+        seen: set = set()
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if node in seen or node in self.memo:
+                continue
+            seen.add(node)
+            stack.append((node, True))
+            for a in node.args:
+                while isinstance(a, E.Transpose):
+                    a = a.arg
+                if isinstance(a, E.MatMul):
+                    stack.append((a, False))
+        for node in order[:-1]:
+            self(node)
+
     def __call__(self, e: E.Expr):
         if e in self.memo:
             return self.memo[e]
+        if isinstance(e, E.MatMul):
+            self._products_first(e)
         if self.optimize and isinstance(e, E.MatMul) and len(e.args) == 2:
-            t = tree_transpose(e)
+            t = tree_transpose(e, self.transposes)
             if t in self.memo:
                 value = self.memo[t].T
                 self.memo[e] = value

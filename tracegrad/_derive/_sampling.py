@@ -15,7 +15,19 @@ Each symbol is drawn according to where it appears:
 * anything else: standard normal entries.
 
 Draws whose objective is not finite, or where an inverted matrix is ill-conditioned
-(condition number above 1e8), are rejected and redrawn with the next seed.
+(condition number above 1e8), are repaired (``repair``) and otherwise rejected and redrawn
+with the next seed.
+
+Drawing each symbol alone cannot satisfy a constraint between symbols: in the log barrier
+``-sum(log(b - A x))`` the entries of ``b - A x`` are positive only if ``b`` exceeds ``A x``.
+``repair`` therefore solves for admissible inputs, constraint by constraint, innermost first:
+for each domain-constrained argument (of ``log``, a denominator, a fractional or negative
+power: positive; of ``inv``, ``det``, ``logdet``: well-conditioned) that is a sum with a *free
+additive leaf* -- a term ``k V``, ``V`` a symbol of the argument's shape that the other terms
+do not contain -- it evaluates the other terms at the drawn values and sets
+``V = (target - others) / k``, the target drawn positive in ``[0.5, 1.5)`` or as a
+well-conditioned matrix.  For the log barrier that is ``b = A x + u`` with ``u`` positive.
+The repaired draw is vetted like any other.
 """
 
 from __future__ import annotations
@@ -121,3 +133,56 @@ def acceptable(objective_value, inverted_values) -> bool:
         if not np.isfinite(m).all() or np.linalg.cond(m) > _COND_LIMIT:
             return False
     return True
+
+
+def _constraints(expr: E.Expr) -> list[tuple[E.Expr, str]]:
+    """``(argument, "positive" | "invertible")`` for each domain-constrained argument in
+    ``expr``, innermost first."""
+    out: list[tuple[E.Expr, str]] = []
+    for e in reversed(list(E.distinct_nodes([expr]))):  # children before parents
+        if isinstance(e, E.Log) or (isinstance(e, E.Elementwise) and e.positive_domain):
+            out.append((e.arg, "positive"))
+        elif isinstance(e, E.EDiv):
+            out.append((e.den, "positive"))
+        elif isinstance(e, E.Pow) and (e.p < 0 or not float(e.p).is_integer()):
+            out.append((e.arg, "positive"))
+        elif isinstance(e, (E.Inv, E.Det, E.LogDet)) and e.arg.shape != (1, 1):
+            out.append((e.arg, "invertible"))
+    return out
+
+
+def _free_leaf(arg: E.Expr) -> tuple[E.Var, float] | None:
+    """A term ``k V`` of the sum ``arg``: ``V`` a symbol of ``arg``'s shape that no other term
+    contains (so that ``arg`` is affine in ``V`` with coefficient ``k``)."""
+    terms = arg.args if isinstance(arg, E.Add) else (arg,)
+    for i, t in enumerate(terms):
+        k, base = (t.k, t.arg) if isinstance(t, E.Scale) else (1.0, t)
+        if not (isinstance(base, E.Var) and base.shape == arg.shape and k != 0):
+            continue
+        others = terms[:i] + terms[i + 1 :]
+        if not any(E.contains(o, base.name) for o in others):
+            return base, k
+    return None
+
+
+def repair(expr: E.Expr, values: dict, shapes: dict, rng: np.random.Generator) -> dict:
+    """``values`` with free additive leaves set so that each constrained argument is in its
+    domain (see the module docstring); unchanged where no constraint has a free leaf."""
+    from ._codegen import evaluate  # the host evaluator (imported late: codegen imports jax)
+
+    values = dict(values)
+    for arg, kind in _constraints(expr):
+        leaf = _free_leaf(arg)
+        if leaf is None:
+            continue
+        var, k = leaf
+        shape = tuple(shapes[var.name])
+        current = np.reshape(values[var.name], shape)
+        (value,) = evaluate([arg], values)
+        others = np.asarray(value, np.float64) - k * current
+        if kind == "positive":
+            target = rng.uniform(0.5, 1.5, shape)
+        else:
+            target = draw({"invertible"}, shape, rng)
+        values[var.name] = (target - others) / k
+    return values

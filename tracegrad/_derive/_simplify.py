@@ -411,16 +411,9 @@ def _diag_split(factors: tuple[E.Expr, ...]) -> int:
     last = len(factors) - 1
     if not all(E.concrete(f.shape) for f in factors):
         return last
-    from ._chain import chain_cost
+    from ._chain import best_split
 
-    best, best_cost = last, None
-    for j in range(len(factors) - 1, 0, -1):
-        cost = chain_cost([f.shape for f in factors[:j]]) + chain_cost(
-            [f.shape for f in factors[j:]]
-        )
-        if best_cost is None or cost < best_cost:
-            best, best_cost = j, cost
-    return best
+    return best_split([f.shape for f in factors], prefer_last=True)
 
 
 # -- matrix functions ------------------------------------------------------------------------

@@ -8,7 +8,10 @@ The check (``Specialization.check``): inputs are drawn in the objective's domain
   per-appearance terms (``_cancellation_atol``);
 * where those finite differences would cost more than ``_FD_FLOP_BUDGET`` FLOPs (a large
   variable and an O(n^3) objective), the same expression is checked that way at small proxy
-  shapes, and at the real shapes against ``jax.grad`` entry by entry and ``jax.jvp``.
+  shapes, and at the real shapes against ``jax.grad`` entry by entry and ``jax.jvp``;
+* where a value of the check would hold more than ``_ENTRY_BUDGET`` entries (huge shapes),
+  the check runs at the small proxy shapes only: the same expression structure, every
+  distinct size renamed to a small one.
 
 A failure raises ``DeriveInternalError``: an engine bug, never a result.
 """
@@ -32,10 +35,11 @@ from .._validate import shape_str
 from . import _ast as E
 from ._codegen import build_function, evaluate, objective_flops
 from ._errors import DeriveError, DeriveInternalError
+from ._fdcheck import careful_fd
 from ._parser import parse
 from ._printing import to_text
 from ._rules import appearance_terms
-from ._sampling import acceptable, draw, inverted_arguments, symbol_needs
+from ._sampling import acceptable, draw, inverted_arguments, repair, symbol_needs
 from ._shapes import Elaboration
 from ._simplify import simplify, tidy
 
@@ -43,6 +47,10 @@ _MAX_DRAWS = 20
 _FD_FLOP_BUDGET = 1e9
 """Above this many FLOPs of finite differences, the check runs them at small proxy shapes
 instead (``_Specialization._check_at_size``)."""
+_ENTRY_BUDGET = 10_000_000
+"""Above this many entries in one value the check's expression (as written, as the sampler
+evaluates it) would hold (80 MB in float64; ``A X`` with ``A`` 100000x3 is 10^10), the whole
+check runs at small proxy shapes (``_Specialization._check_at_proxy``): never a MemoryError."""
 _DIRECTIONS = 2
 _DIRECTIONS_SEED = 20260
 _PATTERN_TOL = 20.0  # as check_grad: a pattern "matches" within 20 x rtol
@@ -116,6 +124,10 @@ class Specialization:
             rng = np.random.default_rng([seed, attempt])
             values = {n: draw(needs[n], self.shapes[n], rng) for n in self.argnames}
             objective, *inv_values = evaluate([self.objective_expr, *inverted], values)
+            if not acceptable(objective, inv_values):
+                # solve for admissible inputs (b = A x + u for log(b - A x)), see _sampling
+                values = repair(self.objective_expr, values, self.shapes, rng)
+                objective, *inv_values = evaluate([self.objective_expr, *inverted], values)
             if acceptable(objective, inv_values):
                 return tuple(
                     jnp.asarray(values[n].reshape(_natural_shape(self.shapes[n])), jnp.float64)
@@ -162,6 +174,37 @@ class Specialization:
         small[1] = 1
         return {n: (small[r], small[c]) for n, (r, c) in self.shapes.items()}
 
+    def _largest_value(self) -> int:
+        """The most entries of any value the check evaluates (objective, gradient and terms
+        as written, which is how the sampler's host evaluation computes them)."""
+        roots = [self.objective_expr, self.gradient_expr, *self.term_exprs]
+        return max(
+            (int(math.prod(e.shape)) for e in E.distinct_nodes(roots) if E.concrete(e.shape)),
+            default=1,
+        )
+
+    def _proxy(self, source: str, seed: int) -> tuple[Specialization, dict]:
+        proxy_shapes = self._proxy_shapes()
+        proxy = Specialization(
+            Elaboration(source, parse(source), proxy_shapes, quiet=True),
+            self.wrt,
+            self.argnames,
+            seed,
+            full_check=True,
+        )
+        return proxy, proxy_shapes
+
+    def _check_at_proxy(self, source: str, seed: int) -> GradReport:
+        """The check when the shapes are too large to evaluate here: all of it at the proxy
+        shapes (``_proxy_shapes``), its report's references marked as such."""
+        proxy, proxy_shapes = self._proxy(source, seed)
+        where = ", ".join(f"{n}={shape_str(s)}" for n, s in proxy_shapes.items())
+        refs = {
+            name: dataclasses.replace(r, detail=f"{r.detail}, at the proxy shapes {where}")
+            for name, r in proxy.report.references.items()
+        }
+        return dataclasses.replace(proxy.report, references=refs)
+
     def _check_at_size(self, args: tuple, atol: float, source: str, seed: int) -> GradReport:
         """The check when ``check_grad``'s finite differences would cost too much here.
 
@@ -172,14 +215,7 @@ class Specialization:
         proxy's.
         """
         idx = self.argnames.index(self.wrt)
-        proxy_shapes = self._proxy_shapes()
-        proxy = Specialization(
-            Elaboration(source, parse(source), proxy_shapes, quiet=True),
-            self.wrt,
-            self.argnames,
-            seed,
-            full_check=True,
-        )
+        proxy, proxy_shapes = self._proxy(source, seed)
         f, grad = self.objective_fn, self.gradient_fn
         x = args[idx]
         rtol = tolerances(jnp.float64)[0]
@@ -250,24 +286,58 @@ class Specialization:
         return evaluations * objective_flops(self.objective_expr)
 
     def _check(self, source: str, seed: int, fallback) -> GradReport:
+        if not self._full_check and self._largest_value() > _ENTRY_BUDGET:
+            return self._check_at_proxy(source, seed)
         with jax.enable_x64(True):
             args = self._sample(seed, fallback)
             atol = self._cancellation_atol(args)
             if self._full_check or self._finite_difference_cost() <= _FD_FLOP_BUDGET:
                 # the candidate as an array: computed by the jitted gradient itself (compiled
                 # once, and reused when the caller passes float64 arrays of these shapes)
+                candidate = self.gradient_fn(*args)
                 report = check_grad(
                     self.objective_fn,
-                    self.gradient_fn(*args),
+                    candidate,
                     *args,
                     argnum=self.argnames.index(self.wrt),
                     atol=atol,
                     argnames=self.argnames,
                     terms=self._term_values,
                 )
+                if _only_fd_failed(report):
+                    # near a domain edge, or for a high-degree polynomial, the fixed stencil
+                    # is the one in error: ask the careful one (_fdcheck)
+                    idx = self.argnames.index(self.wrt)
+                    fd = careful_fd(self.objective_fn, candidate, args, idx, report.rtol, atol)
+                    if fd.ok:
+                        report = _with_reference(report, fd)
             else:
                 report = self._check_at_size(args, atol, source, seed)
         if not report.ok:
             shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in self.shapes.items())
             raise DeriveInternalError(source, self.wrt, to_text(self.gradient_expr), report, shapes)
         return report
+
+
+def _only_fd_failed(report: GradReport) -> bool:
+    refs = report.references
+    return (
+        not report.ok
+        and "fd64" in refs
+        and not refs["fd64"].ok
+        and all(r.ok for name, r in refs.items() if name != "fd64")
+    )
+
+
+def _with_reference(report: GradReport, fd: ReferenceResult) -> GradReport:
+    """``report`` with its ``fd64`` reference replaced by ``fd`` (verdict recomputed)."""
+    refs = {**report.references, "fd64": fd}
+    ok = all(r.ok for r in refs.values())
+    return dataclasses.replace(
+        report,
+        ok=ok,
+        references=refs,
+        max_abs_err=max(r.max_abs_err for r in refs.values()),
+        max_rel_err=max(r.max_rel_err for r in refs.values()),
+        diagnosis="ok" if ok else report.diagnosis,
+    )
