@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, dataclass_transform
 
 Dim = int | str
 Shape = tuple[Dim, Dim]
@@ -165,6 +165,7 @@ class Expr:
         return type(self)(*values)
 
 
+@dataclass_transform(frozen_default=True, eq_default=False)
 def _node(cls):
     return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
 

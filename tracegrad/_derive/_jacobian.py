@@ -50,7 +50,7 @@ class _Compiled:
     def __init__(self, expr: E.Expr, closed: E.Expr | None, diff: E.Expr, wrt, direction, shapes,
                  argnames, seed: int):  # fmt: skip
         self.shapes = shapes
-        out_natural = _natural(expr.shape)
+        out_natural = _natural((int(expr.shape[0]), int(expr.shape[1])))
         wrt_natural = _natural(shapes[wrt])
         value = build_function([tidy(expr)], argnames, shapes, optimize_=True, lu=False)
         self.value_fn = jax.jit(lambda *a: jnp.reshape(value(*a), out_natural))
@@ -146,7 +146,7 @@ class Jacobian:
         self.check_shapes = dict(default.shapes)
 
     def _at(self, elaboration: Elaboration) -> _Compiled:
-        shapes = {n: tuple(int(d) for d in s) for n, s in elaboration.symbol_shapes().items()}
+        shapes = {n: (int(r), int(c)) for n, (r, c) in elaboration.symbol_shapes().items()}
         key = tuple(shapes[n] for n in self.argnames)
         if key not in self._compiled:
             expr, _ = elaboration.build()

@@ -388,6 +388,7 @@ class Elaboration:
     def _binary_call(self, node: S.Call) -> tuple[int, int]:
         """``max(A, B)`` (equal shapes, or a 1x1 broadcast) and ``kron(A, B)``."""
         if node.func == "max":
+            assert node.arg2 is not None
             binary = S.Binary(node.span, "max", node.arg, node.arg2)
             return self._binary(binary, self._infer(node.arg), record_as=node)
         assert node.func == "kron" and node.arg2 is not None
@@ -444,16 +445,16 @@ class Elaboration:
         if rsc and not lsc:
             return self._record(record_as or node, lr, lc, "bcast_right")
         if not (d.unify(lr, rr) and d.unify(lc, rc)):
-            left, right = (
+            lhs, rhs = (
                 f"{self.text(L)} ({self.show(lr, lc)})",
                 f"{self.text(R)} ({self.show(rr, rc)})",
             )
             message = {
-                "+": f"cannot add {left} and {right}: the shapes differ",
-                "-": f"cannot subtract {right} from {left}: the shapes differ",
-                "⊙": f"⊙ (elementwise product) needs equal shapes, but {left} and {right} differ",
-                "⊘": f"⊘ (elementwise division) needs equal shapes, but {left} and {right} differ",
-                "max": f"max needs equal shapes, but {left} and {right} differ",
+                "+": f"cannot add {lhs} and {rhs}: the shapes differ",
+                "-": f"cannot subtract {rhs} from {lhs}: the shapes differ",
+                "⊙": f"⊙ (elementwise product) needs equal shapes, but {lhs} and {rhs} differ",
+                "⊘": f"⊘ (elementwise division) needs equal shapes, but {lhs} and {rhs} differ",
+                "max": f"max needs equal shapes, but {lhs} and {rhs} differ",
             }[op]
             self.fail(message, record_as or node)
         return self._record(record_as or node, lr, lc, "same")

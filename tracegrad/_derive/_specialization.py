@@ -79,7 +79,7 @@ class Specialization:
         full_check: bool = False,
     ):
         self._full_check = full_check  # the proxy of _check_at_size: always check_grad
-        self.shapes = {n: tuple(int(d) for d in s) for n, s in elaboration.symbol_shapes().items()}
+        self.shapes = {n: (int(r), int(c)) for n, (r, c) in elaboration.symbol_shapes().items()}
         self.wrt = wrt
         self.argnames = argnames
         self.objective_expr, _ = elaboration.build()
