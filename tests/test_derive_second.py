@@ -145,13 +145,18 @@ def test_hessian_and_hvp_match_jax(source, wrt, shapes, positive, reference, clo
     _normwise(out, jvp, 1e-3)
 
 
-def test_second_order_bad_input_names_the_argument():
+def test_second_order_bad_input_names_the_argument(monkeypatch):
     with pytest.raises(tg.DeriveError, match="order must be 1 or 2"):
         tg.derive("tr(X)", "X", order=3)
     d = _derivation(*SECOND_ORDER[0][:3], order=2)
     args = _arrays({"y": (6,), "X": (6, 4), "w": (4,)}, seed=1)
     with pytest.raises(tg.DeriveShapeError, match="direction"):
         d.hvp(jnp.ones(3), **args)
+    from tracegrad._derive import _derivation
+
+    monkeypatch.setattr(_derivation, "DENSE_MAX_ENTRIES", 10)  # a 4-vector's Hessian has 16
+    with pytest.raises(tg.DeriveError, match=r"dense Hessian w\.r\.t\. w would have 4\^2"):
+        d.hessian(**args)
     first = _derivation("tr(A X B)", "X", {"A": (2, 3), "X": (3, 4)})
     with pytest.raises(tg.DeriveError, match="order=2"):
         first.hvp(jnp.ones((3, 4)), A=jnp.ones((2, 3)), X=jnp.ones((3, 4)), B=jnp.ones((4, 2)))

@@ -22,6 +22,7 @@ from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
 from ._second import (
+    DENSE_MAX_ENTRIES,
     SecondOrder,
     direction_name,
     hvp_expression,
@@ -227,6 +228,12 @@ class Derivation:
         form for a vector variable where one exists, else assembled from ``hvp``)."""
         self._require_second("hessian")
         args = self._arguments(arrays)
+        size = int(np.size(args[self.argnames.index(self.wrt)]))
+        if size * size > DENSE_MAX_ENTRIES:
+            raise DeriveError(
+                f"the dense Hessian w.r.t. {self.wrt} would have {size}^2 = {size * size:.3g} "
+                f"entries (more than {DENSE_MAX_ENTRIES:.3g}); use hvp(direction, ...) instead"
+            )
         spec = self._specialization(args, fallback=True)
         return self._second(spec).hessian_fn(*args)
 
