@@ -152,9 +152,9 @@ def test_second_order_bad_input_names_the_argument(monkeypatch):
     args = _arrays({"y": (6,), "X": (6, 4), "w": (4,)}, seed=1)
     with pytest.raises(tg.DeriveShapeError, match="direction"):
         d.hvp(jnp.ones(3), **args)
-    from tracegrad._derive import _derivation
+    from tracegrad._derive import _derivation as derivation_module
 
-    monkeypatch.setattr(_derivation, "DENSE_MAX_ENTRIES", 10)  # a 4-vector's Hessian has 16
+    monkeypatch.setattr(derivation_module, "DENSE_MAX_ENTRIES", 10)  # a 4-vector's Hessian has 16
     with pytest.raises(tg.DeriveError, match=r"dense Hessian w\.r\.t\. w would have 4\^2"):
         d.hessian(**args)
     first = _derivation("tr(A X B)", "X", {"A": (2, 3), "X": (3, 4)})
