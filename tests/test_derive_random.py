@@ -12,6 +12,8 @@ import tracegrad as tg
 # fixed rectangular shapes (3 != 4, so a transposed gradient cannot pass by symmetry)
 SHAPES = {"A": (3, 4), "B": (4, 3), "C": (3, 3), "D": (4, 4), "X": (3, 4), "x": (4, 1), "y": (3, 1)}
 DIMS = (3, 4)
+RESERVED = {"tr", "sum", "log", "exp", "inv", "diag", "logdet", "I"}
+"""Function and constant names in the grammar's expressions (not symbols)."""
 NUMBERS = ("2", "0.5", "(-1)", "3")  # (-1): "y' -1 M x" would read y' - M x
 # square matrices that are safe to invert: symmetric positive definite plus a Gram matrix
 INVERTIBLE = {3: ("C", "C + X X'"), 4: ("D", "D + X' X")}
@@ -115,9 +117,7 @@ def objective(draw):
 )
 @given(objective())
 def test_random_expressions_match_jax_grad(source):
-    names = set(re.findall(r"(?<![_\w])[A-Za-z]\w*", source)) - {
-        "tr", "sum", "log", "exp", "inv", "diag", "logdet", "I"
-    }  # fmt: skip
+    names = set(re.findall(r"(?<![_\w])[A-Za-z]\w*", source)) - RESERVED
     assume(len(re.findall(r"\bX\b", source)) >= 2)  # several appearances: eq. (18)
     shapes = {n: SHAPES[n] for n in names}
     d = tg.derive(source, wrt="X", shapes=shapes)  # checked against jax.grad inside ...

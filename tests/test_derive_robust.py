@@ -5,8 +5,13 @@ that used to escape as ``RecursionError``, ``MemoryError``, a false ``DeriveInte
 a refusal, and the round trip of printed gradients back through the parser.
 """
 
+import re
+
 import numpy as np
 import pytest
+import test_derive_random as R
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import tracegrad as tg
 from tracegrad._cli import main
@@ -67,9 +72,9 @@ def test_nesting_at_the_limit_derives():
 
 
 def test_long_chains_do_not_nest():
-    # 200 terms: read by a loop, one n-ary node (the parse tree is 200 deep on its left)
-    d = tg.derive(" - ".join(["tr(A X)"] * 200), wrt="X")
-    assert d.gradient == "-198 A^T"
+    # 150 terms: read by a loop, one n-ary node (the parse tree is 150 deep on its left)
+    d = tg.derive(" - ".join(["tr(A X)"] * 150), wrt="X")
+    assert d.gradient == "-148 A^T"
 
 
 def test_a_recursion_error_becomes_a_derive_error():
@@ -104,25 +109,28 @@ def test_a_long_product_derives_in_polynomial_time():
 
 def test_a_deep_bracketing_is_evaluated_without_recursion():
     # a chain of matrix-vector products brackets into a tree as deep as the chain is long;
-    # hashing, equality, shapes, transposition and evaluation of it must not recurse
+    # hashing, equality, shapes, transposition, the code generator's passes and evaluation
+    # of it must not recurse
     from tracegrad._derive import _ast as E
-    from tracegrad._derive._codegen import build_function
+    from tracegrad._derive._codegen import evaluate, optimize
 
-    n, k = 3, 200
+    n, k = 3, 1500
     A, x = E.Var("A", (n, n)), E.Var("x", (n, 1))
     deep = x
     for _ in range(k):
         deep = E.MatMul((A, deep))
     objective = E.Sum(deep)
-    fn = build_function([objective], ("A", "x"), {"A": (n, n), "x": (n, 1)}, optimize_=True)
+    assert objective.shape == (1, 1) and objective == E.Sum(deep) and hash(objective)
+    (optimized,) = optimize([objective])
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n))
-    a /= np.linalg.norm(a, 2)  # keep A^200 x finite
-    v = rng.standard_normal(n)
+    a /= np.linalg.norm(a, 2)  # keep A^k x finite
+    v = rng.standard_normal((n, 1))
     want = v
     for _ in range(k):
         want = a @ want
-    np.testing.assert_allclose(float(fn(a, v)), want.sum(), rtol=1e-10)
+    (value,) = evaluate([optimized], {"A": a, "x": v})
+    np.testing.assert_allclose(float(value[0, 0]), want.sum(), rtol=1e-10)
 
 
 # -- self-check inputs: admissible draws, careful steps near domain edges ---------------------
@@ -172,3 +180,149 @@ def test_huge_shapes_are_checked_at_proxy_shapes():
     assert d.gradient == "A^T" and d.report.ok
     assert all("proxy shapes" in r.detail for r in d.report.references.values())
     assert d.check_shapes == {"A": (100000, 3), "X": (3, 100000)}
+
+
+# -- round trip: a printed gradient parses back to the same function --------------------------
+
+
+def _parse_back(text: str, shapes: dict, wrt: str):
+    """The typed expression of a printed gradient ``text`` (shaped like ``wrt``)."""
+    from tracegrad._derive._parser import parse
+    from tracegrad._derive._shapes import Elaboration
+
+    probe = "Wprobe"  # a fresh symbol of the gradient's shape fixes the sizes of J and I
+    source = f"sum({probe} ⊙ ({text}))"
+    used = {n: s for n, s in shapes.items() if re.search(rf"(?<![\w]){n}(?![\w])", text)}
+    elaboration = Elaboration(source, parse(source), {**used, probe: shapes[wrt]})
+    objective, _ = elaboration.build()
+    return objective.arg.args[1], elaboration  # sum(probe ⊙ G) -> G
+
+
+def _gradient_expressions(source: str, shapes: dict, wrt: str):
+    """The simplified gradient and terms of ``source`` and sampled inputs, without compiling:
+    the derive pipeline up to printing (the gradient's correctness is tested elsewhere)."""
+    from tracegrad._derive import _ast as E
+    from tracegrad._derive._parser import parse
+    from tracegrad._derive._rules import appearance_terms
+    from tracegrad._derive._sampling import draw, symbol_needs
+    from tracegrad._derive._shapes import Elaboration
+    from tracegrad._derive._simplify import simplify
+
+    objective, _ = Elaboration(source, parse(source), shapes).build()
+    raw = appearance_terms(objective, wrt)
+    exprs = [simplify(E.Add(tuple(raw)) if len(raw) > 1 else raw[0])]
+    exprs += [simplify(t) for t in raw]
+    needs = symbol_needs(objective)
+    rng = np.random.default_rng(0)
+    env = {n: draw(needs[n], shapes[n], rng) for n in needs}
+    return exprs, env
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(R.objective())
+def test_printed_gradients_parse_back_to_the_same_function(source):
+    from tracegrad._derive._codegen import evaluate
+    from tracegrad._derive._printing import to_text
+
+    names = set(re.findall(r"(?<![_\w])[A-Za-z]\w*", source)) - R.RESERVED
+    assume("X" in names)
+    shapes = {n: R.SHAPES[n] for n in names}
+    exprs, env = _gradient_expressions(source, shapes, "X")
+    for expr in exprs:  # the gradient and each per-appearance term
+        text = to_text(expr)
+        parsed, _ = _parse_back(text, R.SHAPES, "X")
+        got, want = evaluate([parsed, expr], env)
+        scale = max(1.0, float(np.max(np.abs(want))))
+        assert np.max(np.abs(got - want)) <= 1e-12 * scale, (source, text)
+
+
+def test_an_all_ones_vector_prints_as_j_and_parses_back():
+    # once printed "A 1 1^T B^T", whose 1s parse as the number one
+    d = tg.derive("sum(A' X B)", wrt="X", shapes={"A": (3, 4), "X": (3, 5), "B": (5, 2)})
+    assert d.gradient == "A J B^T"  # J: 4 x 2, inferred from A and B
+    expr, _ = _parse_back(d.gradient, {"A": (3, 4), "X": (3, 5), "B": (5, 2)}, "X")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((5, 2))
+    from tracegrad._derive._codegen import evaluate
+
+    (value,) = evaluate([expr], {"A": a, "B": b})
+    np.testing.assert_allclose(value, a @ np.ones((4, 1)) @ np.ones((1, 2)) @ b.T, rtol=1e-12)
+
+
+# -- fuzzing: strings and expression trees raise nothing but DeriveError ----------------------
+
+_TOKENS = (
+    "A", "B", "X", "x", "y", "I", "J", "pi", "0", "1", "2", "0.5", "1e308", "1e-320",
+    "(", ")", "[", "]", "+", "-", "*", "/", "⊙", ".*", "./", "⊘", "'", "^T", "^-T", "^",
+    ".^", "^-1", "||", "_F", "tr(", "inv(", "det(", "logdet(", "diag(", "log(", "exp(",
+    "sum(", "norm(", " ", "|", "@", "1e999", "ᵀ", "‖",
+)  # fmt: skip
+
+
+@st.composite
+def _trees(draw, depth=3):
+    """Syntactically valid expressions over every operator, well- or ill-typed."""
+    if depth == 0 or draw(st.booleans()):
+        return draw(st.sampled_from(["A", "B", "X", "x", "y", "I", "J", "2", "0", "pi"]))
+    kind = draw(st.sampled_from(["bin", "func", "post", "neg", "norm"]))
+    sub = _trees(depth - 1)
+    if kind == "bin":
+        op = draw(st.sampled_from([" ", " * ", " / ", " + ", " - ", " ⊙ ", " ⊘ ", " ./ "]))
+        return f"({draw(sub)}{op}{draw(sub)})"
+    if kind == "func":
+        f = draw(st.sampled_from(["tr", "inv", "det", "logdet", "diag", "log", "exp", "sum"]))
+        return f"{f}({draw(sub)})"
+    if kind == "post":
+        postfix = draw(st.sampled_from(["'", "^T", "^-T", "^2", "^-1", ".^3"]))
+        return f"{draw(sub)}{postfix}"
+    if kind == "neg":
+        return f"-{draw(sub)}"
+    return f"||{draw(sub)}||_F"
+
+
+def _derive_or_derive_error(source: str) -> None:
+    try:
+        tg.derive(source, wrt="X")
+    except tg.DeriveSyntaxError as err:
+        assert 0 <= err.position <= len(source) and "^" in str(err), source
+    except tg.DeriveShapeError as err:
+        if err.span is not None:
+            assert 0 <= err.span[0] <= err.span[1] <= len(source) and "^" in str(err), source
+    except tg.DeriveError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=12))
+def test_fuzzed_strings_raise_only_derive_errors(tokens):
+    _derive_or_derive_error("".join(tokens))
+
+
+@settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(_trees())
+def test_fuzzed_expression_trees_raise_only_derive_errors(source):
+    _derive_or_derive_error(source)
+
+
+@pytest.mark.parametrize(
+    "expr, error, caret",
+    [
+        ("tr(X) / 0", tg.DeriveDomainError, "^^^^^^^^^"),
+        ("tr(X) 1e999", tg.DeriveSyntaxError, "^^^^^"),
+        ("sum(X) / 1e-320", tg.DeriveDomainError, "^^^^^^^^^^^^^^^"),
+        ("tr(X) 1e308 1e308", tg.DeriveDomainError, "^^^^^^^^^^^^^^^^^"),
+    ],
+)
+def test_numbers_beyond_float64_are_domain_errors(expr, error, caret):
+    # were ZeroDivisionError and OverflowError from constant folding and printing
+    with pytest.raises(error) as info:
+        tg.derive(expr, wrt="X")
+    assert str(info.value).splitlines()[-1].strip() == caret

@@ -9,6 +9,7 @@ from ._bridge import with_grad as with_grad
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
 from ._derive import Derivation as Derivation
+from ._derive import DeriveDomainError as DeriveDomainError
 from ._derive import DeriveError as DeriveError
 from ._derive import DeriveInternalError as DeriveInternalError
 from ._derive import DerivePrecedenceWarning as DerivePrecedenceWarning

@@ -53,6 +53,7 @@ from ._cli import cli_main as cli_main
 from ._derivation import Derivation as Derivation
 from ._derivation import Term as Term
 from ._derivation import derive as derive
+from ._errors import DeriveDomainError as DeriveDomainError
 from ._errors import DeriveError as DeriveError
 from ._errors import DeriveInternalError as DeriveInternalError
 from ._errors import DerivePrecedenceWarning as DerivePrecedenceWarning

@@ -95,10 +95,8 @@ def _chain_factors(e: E.MatMul) -> list[E.Expr]:
     return out
 
 
-def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
-    if e in memo:
-        return memo[e]
-    children = [_rewrite_traces(c, memo) for c in e.children]
+def _rewrite_traces(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+    """``e`` rebuilt from its rewritten ``children``, a trace of a product as a contraction."""
     out = _rebuild(e, children)
     if isinstance(out, E.Trace) and isinstance(out.arg, E.MatMul):
         fs = out.arg.args
@@ -106,7 +104,6 @@ def _rewrite_traces(e: E.Expr, memo: dict) -> E.Expr:
         left = fs[0] if j == 1 else E.MatMul(fs[:j])
         right = fs[j] if j == len(fs) - 1 else E.MatMul(fs[j:])
         out = E.Sum(E.Hadamard((left, tree_transpose(right))))
-    memo[e] = out
     return out
 
 
@@ -144,11 +141,15 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """Replace every n-ary product by binary products in the jointly cheapest order."""
     chains = _collect_chains(roots)
     intern = _Interner()
+    transposes: dict = {}  # tree_transpose's memo, shared: nested chains transpose once
     factor_lists = []
     for chain in chains:
         fs = _chain_factors(chain)
         factor_lists.append(
-            [Factor(intern(f), intern(tree_transpose(f)), tuple(f.shape), _kind(f)) for f in fs]
+            [
+                Factor(intern(f), intern(tree_transpose(f, transposes)), tuple(f.shape), _kind(f))
+                for f in fs
+            ]
         )
     trees, _ = plan_chains(factor_lists) if chains else ([], 0.0)
     plans = {
@@ -558,13 +559,14 @@ def _flop_estimate(e: E.Expr, seen: set | None = None) -> float:
     from ._chain import chain_cost
 
     seen = set() if seen is None else seen
-    if e in seen:
-        return 0.0
-    seen.add(e)
-    own = 0.0
-    if isinstance(e, E.MatMul) and all(E.concrete(a.shape) for a in e.args):
-        own = chain_cost([a.shape for a in _chain_factors(e)])
-    return own + sum(_flop_estimate(c, seen) for c in e.children)
+    total = 0.0
+    for node in E.distinct_nodes([e]):  # without recursion
+        if node in seen:
+            continue
+        seen.add(node)
+        if isinstance(node, E.MatMul) and all(E.concrete(a.shape) for a in node.args):
+            total += chain_cost([a.shape for a in _chain_factors(node)])
+    return total
 
 
 def objective_flops(e: E.Expr) -> float:
@@ -595,12 +597,9 @@ def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
     from . import _simplify as simp
 
     parents = _parents(roots)
-    memo: dict = {}
 
-    def visit(e: E.Expr) -> E.Expr:
-        if e in memo:
-            return memo[e]
-        out = _rebuild(e, [visit(c) for c in e.children])
+    def visit(e: E.Expr, children: list[E.Expr]) -> E.Expr:
+        out = _rebuild(e, children)
         if isinstance(out, E.MatMul) and all(E.concrete(a.shape) for a in out.args):
             for i, f in enumerate(out.args):
                 if not (isinstance(f, E.Add) and len(f.args) <= 4 and parents.get(f, 0) <= 1):
@@ -611,18 +610,16 @@ def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
                 if _flop_estimate(expanded) < 0.9 * _flop_estimate(out):
                     out = expanded
                     break
-        memo[e] = out
         return out
 
-    return [visit(r) for r in roots]
+    return _bottom_up(roots, visit)
 
 
 def optimize(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """Steps 0-3 of the module docstring: distribution, traces of products, bracketing, sum
     factoring."""
-    memo: dict = {}
     roots = _distribute(roots)
-    roots = [_rewrite_traces(r, memo) for r in roots]
+    roots = _bottom_up(roots, _rewrite_traces)
     roots = _bracket(roots)
     return _factor_sums(roots)
 

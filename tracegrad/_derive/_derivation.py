@@ -15,7 +15,7 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._errors import DeriveError, DeriveInternalError, DeriveShapeError
+from ._errors import DeriveDomainError, DeriveError, DeriveInternalError, DeriveShapeError
 from ._jacobian import Jacobian, is_scalar_expression
 from ._lexer import CONSTANTS
 from ._parser import MAX_NESTING, parse
@@ -131,6 +131,7 @@ class Derivation:
         raw = appearance_terms(objective, wrt)
         term_exprs = [simplify(t) for t in raw]
         gradient = simplify(raw[0] if len(raw) == 1 else E.Add(tuple(raw)))
+        _require_finite_numbers(expression, [gradient, *term_exprs])
         self.objective_text = to_text(tidy(objective))
         self.objective_latex = to_latex(tidy(objective))
         self.gradient = to_text(gradient)
@@ -371,25 +372,32 @@ def _no_trace() -> bool:
     return bool(core.trace_state_clean())
 
 
+def _require_finite_numbers(expression: str, exprs) -> None:
+    """Raise ``DeriveDomainError`` when folding the expression's numbers left float64 (a
+    coefficient ``1e308 * 1e308``), before anything prints or compiles it."""
+    for e in E.distinct_nodes(exprs):
+        number = e.value if isinstance(e, E.Const) else e.k if isinstance(e, E.Scale) else 0.0
+        if not np.isfinite(number):
+            raise DeriveDomainError(
+                f"the numbers in the expression combine to {number} (beyond float64)",
+                expression,
+                (0, len(expression)),
+            )
+
+
 def _is_transposed(tree, span) -> bool:
     """Whether the name at ``span`` is the direct operand of a transpose (or inverse transpose)."""
     from . import _syntax as S
 
-    found = False
-
-    def visit(node, parent):
-        nonlocal found
+    stack = [(tree, None)]  # without recursion: a long sum is a deep tree on its left
+    while stack:
+        node, parent = stack.pop()
         if isinstance(node, S.Name) and node.span == span:
-            found = isinstance(parent, S.Transpose) or (
+            return isinstance(parent, S.Transpose) or (
                 isinstance(parent, S.Power) and parent.exponent is None
             )
-            return
-        for value in vars(node).values():
-            if isinstance(value, S.Node):
-                visit(value, node)
-
-    visit(tree, None)
-    return found
+        stack.extend((v, node) for v in vars(node).values() if isinstance(v, S.Node))
+    return False
 
 
 def derive(

@@ -79,6 +79,11 @@ class DerivePrecedenceWarning(UserWarning):
     """
 
 
+class DeriveDomainError(DeriveShapeError):
+    """A number outside float64 or a division by the literal 0: names and underlines the
+    sub-expression (same attributes as ``DeriveShapeError``)."""
+
+
 class DeriveInternalError(AssertionError):
     """A derived gradient disagreed with ``jax.grad``: a bug in the engine, never a result.
 

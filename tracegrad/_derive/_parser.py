@@ -22,6 +22,7 @@ those are read by loops and elaborated to one n-ary node).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from . import _syntax as S
 from ._errors import DeriveSyntaxError
@@ -160,13 +161,13 @@ class _Parser:
             hint = " (use ^T or ' for the transpose)" if op.kind == "CARET" else ""
             self.error(f"expected a number after {op.text!r}{hint}")
         tok = self.advance()
-        return sign * float(tok.text), tok.end
+        return sign * self.number(tok), tok.end
 
     def primary(self) -> S.Node:
         tok = self.tok
         if tok.kind == "NUMBER":
             self.advance()
-            return S.Number((tok.start, tok.end), float(tok.text))
+            return S.Number((tok.start, tok.end), self.number(tok))
         if tok.kind == "NAME":
             return self.name()
         if tok.kind == "LPAREN":
@@ -177,6 +178,14 @@ class _Parser:
             self.error("expected an expression, found the end of the expression")
         self.error(f"expected an expression, found {_describe(tok)}")
         raise AssertionError  # unreachable
+
+    def number(self, tok: Token) -> float:
+        value = float(tok.text)
+        if not math.isfinite(value):
+            raise DeriveSyntaxError(
+                f"the number {tok.text} is beyond float64", self.source, tok.start, tok.end
+            )
+        return value
 
     def name(self) -> S.Node:
         tok = self.advance()

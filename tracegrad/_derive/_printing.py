@@ -1,9 +1,11 @@
 """Plain text and LaTeX for expression nodes, with only the brackets the precedence needs.
 
-Plain text uses the input language (``A^T``, ``⊙``, ``⊘``, ``tr``, ``inv``, ``||E||_F``) so a
-printed gradient reads like the objective.  Two spellings go beyond it, following the trace
-notes: ``1`` is an all-ones column vector (``1^T`` a row), as in ``(A^T ⊙ B) 1`` (eq. 31),
-and ``diag(M)`` of a square matrix is its diagonal as a vector.
+Plain text is the input language (``A^T``, ``⊙``, ``⊘``, ``tr``, ``inv``, ``||E||_F``), so a
+printed gradient with known sizes parses back to the same function: an all-ones vector is
+``J`` (a row ``J^T``), its size inferred as the parser infers it, as in ``(A^T ⊙ B) J``
+(the trace notes' ``(A^T ⊙ B) 1``, eq. 31; LaTeX keeps the notes' bold ``1``), and
+``diag(M)`` of a square matrix is its diagonal as a vector.  A size the derivation leaves
+symbolic prints as its name (``len(x)``, ``rows(X)``), which does not parse.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _ADD, _NEG, _HAD, _MUL, _POST, _ATOM = 1, 2, 3, 4, 5, 6
 
 
 def _number(v: float, latex: bool = False) -> str:
+    if not math.isfinite(v):
+        return repr(float(v))
     if float(v).is_integer() and abs(v) < 1e15:
         return str(int(v))
     for den in (1, 2, 3, 4, 6):  # a simple multiple of pi (from the constant pi)
@@ -78,11 +82,12 @@ class _Printer:
         return "I", _ATOM
 
     def _Ones(self, e):
-        one = "\\mathbf{1}" if self.latex else "1"
+        # plain text "J", not the notes' "1": the parser reads 1 as the number
+        one = "\\mathbf{1}" if self.latex else "J"
         if e.cols == 1:
             return one, _ATOM
         if e.rows == 1:
-            return (f"{one}^{{T}}" if self.latex else "1^T"), _POST
+            return (f"{one}^{{T}}" if self.latex else "J^T"), _POST
         return "J", _ATOM
 
     def _Zeros(self, e):
@@ -126,7 +131,7 @@ class _Printer:
         return ("-" + text, _NEG) if k < 0 else (text, _MUL)
 
     def _coef(self, k: float) -> str:
-        if self.latex:
+        if self.latex and math.isfinite(k):
             for den in (2, 3, 4):
                 num = k * den
                 if abs(num - round(num)) < 1e-12 and not float(k).is_integer():

@@ -28,7 +28,13 @@ from collections.abc import Mapping
 
 from . import _ast as E
 from . import _syntax as S
-from ._errors import DeriveError, DerivePrecedenceWarning, DeriveShapeError, pointer
+from ._errors import (
+    DeriveDomainError,
+    DeriveError,
+    DerivePrecedenceWarning,
+    DeriveShapeError,
+    pointer,
+)
 from ._lexer import CONSTANTS, FUNCTIONS
 
 
@@ -682,7 +688,19 @@ class Elaboration:
 
     def _binary_node(self, node: S.Binary, a: E.Expr, b: E.Expr) -> E.Expr:
         """The typed node of ``node`` from its typed operands; a chain of products, sums or
-        Hadamard products is kept one n-ary node, and numeric factors are folded."""
+        Hadamard products is kept one n-ary node, and numeric factors are folded (a fold
+        beyond float64, or a division by the number 0, is a ``DeriveDomainError``)."""
+        out = self._binary_fold(node, a, b)
+        k = out.value if isinstance(out, E.Const) else out.k if isinstance(out, E.Scale) else 1.0
+        if not math.isfinite(k):
+            raise DeriveDomainError(
+                f"{self.text(node)}: the numbers multiply to {k} (beyond float64)",
+                self.source,
+                node.span,
+            )
+        return out
+
+    def _binary_fold(self, node: S.Binary, a: E.Expr, b: E.Expr) -> E.Expr:
         decision = self.info[id(node)].decision
         op = node.op
         if op == "*":
@@ -696,6 +714,10 @@ class Elaboration:
             return E.Scale(s.value, m) if isinstance(s, E.Const) else E.Mul(s, m)
         if op == "/":
             if isinstance(b, E.Const):
+                if b.value == 0:
+                    raise DeriveDomainError(
+                        f"{self.text(node)}: division by 0", self.source, node.span
+                    )
                 return E.Scale(1.0 / b.value, a)
             return E.Mul(E.Pow(b, -1.0), a)
         if decision == "bcast_left":

@@ -302,7 +302,7 @@ def ediv(num: E.Expr, den: E.Expr) -> E.Expr:
         return scale(1.0 / den.k, ediv(num, den.arg))
     if isinstance(num, E.Mul):
         return mul(num.s, ediv(num.arg, den))
-    if isinstance(den, E.Const):
+    if isinstance(den, E.Const) and den.value != 0:
         return scale(1.0 / den.value, num)
     if num == den:
         return E.ONE if num.shape == (1, 1) else E.Ones(*num.shape)
@@ -482,14 +482,27 @@ def power(a: E.Expr, p: float) -> E.Expr:
     if p == 0.0:
         return E.ONE if a.shape == (1, 1) else E.Ones(*a.shape)
     if isinstance(a, E.Const) and (a.value > 0 or p.is_integer()):
-        return const(a.value**p)
+        folded = _fold_power(a.value, p)
+        if folded is not None:
+            return const(folded)
     if isinstance(a, E.Ones):
         return a
     if isinstance(a, E.Pow) and p.is_integer():
         return power(a.arg, a.p * p)
     if isinstance(a, E.Scale) and (a.k > 0 or p.is_integer()):
-        return scale(a.k**p, power(a.arg, p))
+        folded = _fold_power(a.k, p)
+        if folded is not None:
+            return scale(folded, power(a.arg, p))
     return E.Pow(a, p)
+
+
+def _fold_power(v: float, p: float) -> float | None:
+    """``v ** p`` when it is a finite nonzero float64 (else the power stays unfolded)."""
+    try:
+        out = v**p
+    except (ZeroDivisionError, OverflowError):
+        return None
+    return out if math.isfinite(out) and (out != 0 or v == 0) else None
 
 
 def norm(a: E.Expr) -> E.Expr:
