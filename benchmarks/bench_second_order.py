@@ -48,7 +48,7 @@ def _block(f):
 
 
 def hvp_rows(n: int, runs: int) -> list[dict]:
-    from tracegrad._derive import derive
+    from tracegrad._derive import Derivation, derive
     from tracegrad._derive._registry_expressions import EXPRESSIONS
     from tracegrad._registry import registry
 
@@ -61,6 +61,7 @@ def hvp_rows(n: int, runs: int) -> list[dict]:
         args = identity.arguments(0, jnp.float64, n)
         shapes = {a: tuple(x.shape) for a, x in zip(identity.argnames, args, strict=True)}
         d = derive(expression, wrt=identity.wrt_name, shapes=shapes, order=2)
+        assert isinstance(d, Derivation)
         second = d._second(d._default_spec)
         order = [identity.argnames.index(a) for a in d.argnames]
         i = identity.wrt
@@ -102,16 +103,18 @@ def hvp_rows(n: int, runs: int) -> list[dict]:
 
 
 def dense_rows(n: int, runs: int) -> list[dict]:
-    from tracegrad._derive import derive
+    from tracegrad._derive import Derivation, derive
 
     rows = []
     for name, expression, wrt, shapes_of, _ in DENSE:
         d = derive(expression, wrt, shapes=shapes_of(n), order=2)
+        assert isinstance(d, Derivation) and d.shapes is not None
+        shapes = {a: (int(r), int(c)) for a, (r, c) in d.shapes.items()}
         second = d._second(d._default_spec)
         rng = np.random.default_rng(2)
         args = tuple(
             jnp.asarray(rng.standard_normal((r,) if c == 1 else (r, c)) * (0.1 if r > 1 else 1))
-            for r, c in (d.shapes[a] for a in d.argnames)
+            for r, c in (shapes[a] for a in d.argnames)
         )
         i = d.argnames.index(wrt)
         objective = d.objective
@@ -148,7 +151,7 @@ def _geomean(xs) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="registry sampler size for HVPs")
     parser.add_argument("--dense-n", type=int, default=1000, help="vector size for Hessians")
     parser.add_argument("--runs", type=int, default=10)

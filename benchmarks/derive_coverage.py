@@ -21,7 +21,7 @@ from tracegrad._io import write_json
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", default="out/derive_coverage.json")
     args = parser.parse_args()
     jax.config.update("jax_enable_x64", True)
@@ -30,7 +30,12 @@ def main() -> None:
         start = time.perf_counter()
         try:
             d = derive(expr, wrt, shapes=shapes, order=order)
-            status, result = "ok", getattr(d, "gradient", None) or d.text or d.differential_text
+            result = (
+                getattr(d, "gradient", None)
+                or getattr(d, "text", None)
+                or getattr(d, "differential_text", None)
+            )
+            status = "ok"
         except DeriveError as err:
             status, result = "unsupported", str(err).splitlines()[0]
         except AssertionError as err:  # DeriveInternalError: a wrong result caught by the check
