@@ -47,6 +47,7 @@ def run(runs: int, only: str | None) -> dict:
         if only and not re.search(only, name):
             continue
         times = []
+        d = None
         for _ in range(runs):
             start = time.perf_counter()
             d = derive(expr, wrt=wrt)
@@ -59,7 +60,7 @@ def run(runs: int, only: str | None) -> dict:
                 "median_s": statistics.median(times),
                 "min_s": min(times),
                 "runs": runs,
-                "check_ok": bool(d.report.ok),
+                "check_ok": d is not None and bool(d.report.ok),
             }
         )
         print(f"{name}: {statistics.median(times):.2f} s", flush=True)
@@ -72,7 +73,7 @@ def run(runs: int, only: str | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh derive calls per case")
     parser.add_argument("--only", help="regular expression selecting case names")
     parser.add_argument("--out", default="out/bench_derive_calls.json", help="JSON output path")

@@ -41,7 +41,7 @@ class Expr:
             return True
         if type(self) is not type(other) or hash(self) != hash(other):
             return False
-        stack = [(self, other)]
+        stack: list[tuple[Expr, Expr]] = [(self, other)]
         while stack:
             a, b = stack.pop()
             if a is b:

@@ -83,19 +83,19 @@ def _dense_table(shapes: Sequence[tuple[int, int]]) -> list[list[float]]:
     return cost
 
 
-def chain_cost(shapes: Sequence[tuple[int, int]]) -> float:
+def chain_cost(shapes: Sequence[tuple]) -> float:
     """The cheapest cost of multiplying dense factors of these shapes (classic DP; a greedy
     bracketing's cost beyond ``LONG_CHAIN`` factors)."""
-    shapes = [tuple(s) for s in shapes]
-    if len(shapes) <= 1:
+    dims = [(int(s[0]), int(s[1])) for s in shapes]
+    if len(dims) <= 1:
         return 0.0
-    if len(shapes) > LONG_CHAIN:
-        factors = [Factor(i, -1 - i, s) for i, s in enumerate(shapes)]
+    if len(dims) > LONG_CHAIN:
+        factors = [Factor(i, -1 - i, s) for i, s in enumerate(dims)]
         return _tree_cost(factors, _greedy_tree(factors))[0]
-    return _dense_table(shapes)[0][-1]
+    return _dense_table(dims)[0][-1]
 
 
-def best_split(shapes: Sequence[tuple[int, int]], prefer_last: bool = False) -> int:
+def best_split(shapes: Sequence[tuple], prefer_last: bool = False) -> int:
     """The ``j`` (``1 <= j < n``) minimising ``chain_cost(shapes[:j]) + chain_cost(shapes[j:])``
     (ties to the first, or with ``prefer_last`` the last).  Beyond ``LONG_CHAIN`` factors: the
     split at the smallest inner dimension (ties to the middle), in O(n)."""
@@ -103,14 +103,16 @@ def best_split(shapes: Sequence[tuple[int, int]], prefer_last: bool = False) -> 
     order = range(n - 1, 0, -1) if prefer_last else range(1, n)
     if n > LONG_CHAIN:
         return min(order, key=lambda j: (shapes[j][0], abs(2 * j - n)))
-    cost = _dense_table([tuple(s) for s in shapes])
+    cost = _dense_table([(int(s[0]), int(s[1])) for s in shapes])
     return min(order, key=lambda j: cost[0][j - 1] + cost[j][n - 1])
 
 
 def _greedy_tree(fs: Sequence[Factor]) -> Tree:
     """A bracketing in O(n^2): repeatedly multiply the adjacent pair that costs least, ties to
     the pair of fewest factors (so equal square factors pair up into a balanced tree)."""
-    items = [(i, f.shape, f.kind, 1) for i, f in enumerate(fs)]
+    items: list[tuple[Tree, tuple[int, int], str, int]] = [
+        (i, f.shape, f.kind, 1) for i, f in enumerate(fs)
+    ]
     while len(items) > 1:
         best = min(
             range(len(items) - 1),

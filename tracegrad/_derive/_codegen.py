@@ -69,6 +69,7 @@ def tree_transpose(e: E.Expr, memo: dict | None = None) -> E.Expr:
         node, done = stack.pop()
         if node in memo:
             continue
+        assert isinstance(node, E.MatMul)
         if not done:
             stack.append((node, True))
             stack.extend((a, False) for a in node.args if _is_product(a) and a not in memo)

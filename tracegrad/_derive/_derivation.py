@@ -389,7 +389,7 @@ def _is_transposed(tree, span) -> bool:
     """Whether the name at ``span`` is the direct operand of a transpose (or inverse transpose)."""
     from . import _syntax as S
 
-    stack = [(tree, None)]  # without recursion: a long sum is a deep tree on its left
+    stack: list[tuple[S.Node, S.Node | None]] = [(tree, None)]  # a long sum is deep
     while stack:
         node, parent = stack.pop()
         if isinstance(node, S.Name) and node.span == span:

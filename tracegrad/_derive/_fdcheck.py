@@ -85,7 +85,12 @@ def _best(estimates: np.ndarray) -> np.ndarray:
 
 
 def careful_fd(
-    f: Callable, candidate: np.ndarray, args: tuple, idx: int, rtol: float, atol: float
+    f: Callable,
+    candidate: np.ndarray | jax.Array,
+    args: tuple,
+    idx: int,
+    rtol: float,
+    atol: float,
 ) -> ReferenceResult:
     """The ``fd64`` reference recomputed with adaptive, one-sided-near-edges steps.
 
