@@ -17,8 +17,10 @@ from ._derive import Derivation as Derivation
 from ._derive import DeriveDomainError as DeriveDomainError
 from ._derive import DeriveError as DeriveError
 from ._derive import DeriveInternalError as DeriveInternalError
+from ._derive import DerivePrecedenceWarning as DerivePrecedenceWarning
 from ._derive import DeriveShapeError as DeriveShapeError
 from ._derive import DeriveSyntaxError as DeriveSyntaxError
+from ._derive import Jacobian as Jacobian
 from ._derive import derive as derive
 from ._diagnose import diagnose as diagnose
 from ._identity import Identity as Identity

@@ -67,7 +67,7 @@ def run_derive(
 
 
 def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[dict]:
-    from .._derive import derive
+    from .._derive import Derivation, derive
 
     EXPRESSIONS = {n: i.expression for n, i in registry().items() if i.expression}
 
@@ -79,6 +79,7 @@ def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[
             shapes = {a: tuple(x.shape) for a, x in zip(identity.argnames, args, strict=True)}
             start = time.perf_counter()
             d = derive(EXPRESSIONS[name], wrt=identity.wrt_name, shapes=shapes)
+            assert isinstance(d, Derivation)  # a scalar objective (not a Jacobian)
             derive_s = time.perf_counter() - start
             order = [identity.argnames.index(a) for a in d.argnames]
             function = d.function

@@ -26,6 +26,14 @@ def add_parser(sub) -> None:
         metavar="SPEC",
         help="sizes, e.g. A=3x4,X=4x5,x=5 (default: symbolic, checked at small distinct sizes)",
     )
+    p.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2 adds the Hessian-vector product H[dX] (and the dense Hessian of a vector "
+        "variable where it has a closed form), checked against jax",
+    )
     p.set_defaults(run=run)
 
 
@@ -33,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from .._derive import DeriveError, DeriveInternalError, cli_main
 
     try:
-        print(cli_main(args.expr, args.wrt, args.latex, args.shapes))
+        print(cli_main(args.expr, args.wrt, args.latex, args.shapes, args.order))
     except DeriveError as err:
         raise CLIError(str(err)) from None
     except DeriveInternalError as err:

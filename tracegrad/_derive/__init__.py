@@ -11,10 +11,13 @@ is a function call)::
     postfix     = primary { "'" | "^T" | "ᵀ" | "^-T" | "^" exponent | ".^" exponent } ;
     exponent    = [ "-" ] number ;
     primary     = number | name | "I" | "J" | "pi" | "π"
-                | function "(" sum ")" | "(" sum ")" | "[" sum "]"
+                | function "(" sum ")" | ( "max" | "kron" ) "(" sum "," sum ")"
+                | "(" sum ")" | "[" sum "]"
                 | ( "||" | "‖" ) sum ( "||" | "‖" ) [ "_F" ] ;
     function    = "tr" | "Tr" | "trace" | "inv" | "det" | "logdet" | "diag"
-                | "log" | "exp" | "sum" | "norm" ;
+                | "log" | "exp" | "sum" | "norm"
+                | "abs" | "sign" | "sqrt" | "tanh" | "sigmoid" | "softplus" | "sin" | "cos"
+                | "relu" | "step" ;    (* the elementwise functions: Elementwise.spellings *)
 
 Meaning:
 
@@ -33,7 +36,17 @@ Meaning:
   ``log|det|``; ``diag(x)`` of a vector is the diagonal matrix, ``diag(M)`` of a square matrix
   its diagonal as a vector; ``||E||_F``/``norm(E)``/``||E||`` is the Frobenius norm (for a
   vector the Euclidean norm); ``sum(E)`` adds all entries.
-* The objective must be a scalar (1x1): ``tr(...)``, ``sum(...)``, ``||...||_F^2``, ``a' x``.
+* ``X^k`` (integer ``k``, square ``X``) is the matrix power; ``kron(A, B)`` the Kronecker
+  product; ``abs sign sqrt tanh sigmoid softplus sin cos relu step`` are elementwise and
+  ``max(A, B)`` the elementwise maximum (subgradients: ``d|x| = sign(x)``, ``relu'(0) = 0``,
+  a tie of ``max`` goes to its first argument).  ``J`` may be given a shape in ``shapes``.
+* ``⊙``/``⊘`` bind more loosely than products; where MATLAB or NumPy would read
+  ``A ⊙ B C`` as ``(A ⊙ B) C`` a ``DerivePrecedenceWarning`` says so.
+* A scalar (1x1) objective gives the gradient (``order=2``: also the Hessian-vector product
+  and the Hessian); a vector- or matrix-valued one gives its Jacobian (``Jacobian``).
+
+The operators live in the node classes of ``_ast`` (one class each: shape, reverse and forward
+rules, rebuild, lowering, printing); the derive documentation page says how to add one.
 """
 
 from ._cli import cli_main as cli_main
@@ -43,5 +56,7 @@ from ._derivation import derive as derive
 from ._errors import DeriveDomainError as DeriveDomainError
 from ._errors import DeriveError as DeriveError
 from ._errors import DeriveInternalError as DeriveInternalError
+from ._errors import DerivePrecedenceWarning as DerivePrecedenceWarning
 from ._errors import DeriveShapeError as DeriveShapeError
 from ._errors import DeriveSyntaxError as DeriveSyntaxError
+from ._jacobian import Jacobian as Jacobian

@@ -1,4 +1,5 @@
-"""``cli_main``: the body of ``tracegrad derive "EXPR" --wrt X [--latex] [--shapes ...]``."""
+"""``cli_main``: the body of ``tracegrad derive "EXPR" --wrt X [--latex] [--shapes ...]
+[--order 2]``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from ._derivation import derive
 from ._shapes import parse_shape_spec
 
 
-def cli_main(expr: str, wrt: str, latex: bool, shapes: str | None) -> str:
+def cli_main(expr: str, wrt: str, latex: bool, shapes: str | None, order: int = 1) -> str:
     """Derive ``expr`` w.r.t. ``wrt`` and return the text the CLI prints.
 
     Output (plain text, or LaTeX formulas with ``latex``)::
@@ -28,6 +29,8 @@ def cli_main(expr: str, wrt: str, latex: bool, shapes: str | None) -> str:
         wrt: the variable.
         latex: print formulas in LaTeX.
         shapes: ``"A=3x4,x=5"`` (``NAME=ROWSxCOLS`` or ``NAME=N`` for a vector), or None.
+        order: 2 adds the lines ``H[dX] = ...`` (the Hessian-vector product), the closed-form
+            Hessian of a vector variable where there is one, and the second-order check.
 
     Raises:
         DeriveError (a ``ValueError``; also its ``DeriveSyntaxError``/``DeriveShapeError``
@@ -35,4 +38,4 @@ def cli_main(expr: str, wrt: str, latex: bool, shapes: str | None) -> str:
         DeriveInternalError (an ``AssertionError``): the engine's gradient failed its check.
     """
     parsed = parse_shape_spec(shapes) if shapes is not None else None
-    return derive(expr, wrt=wrt, shapes=parsed).summary(latex=latex)
+    return derive(expr, wrt=wrt, shapes=parsed, order=order).summary(latex=latex)

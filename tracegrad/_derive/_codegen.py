@@ -110,17 +110,7 @@ def _rewrite_traces(e: E.Expr, children: list[E.Expr]) -> E.Expr:
 
 def _rebuild(e: E.Expr, children: Sequence[E.Expr]) -> E.Expr:
     """``e`` with its children replaced (same node type, no simplification)."""
-    if not children:
-        return e
-    if isinstance(e, (E.Add, E.MatMul, E.Hadamard)):
-        return type(e)(tuple(children))
-    if isinstance(e, E.Scale):
-        return E.Scale(e.k, children[0])
-    if isinstance(e, E.Pow):
-        return E.Pow(children[0], e.p)
-    if isinstance(e, (E.Mul, E.EDiv)):
-        return type(e)(children[0], children[1])
-    return type(e)(children[0])
+    return e.replace(children)
 
 
 # -- 2. chain bracketing -------------------------------------------------------------------
@@ -372,7 +362,7 @@ class _Evaluator:
                 value = self.memo[t].T
                 self.memo[e] = value
                 return value
-        value = getattr(self, f"_{type(e).__name__}")(e)
+        value = e.lower(self)  # each node class lowers itself (``Expr.lower``)
         if value.shape != tuple(e.shape):  # pragma: no cover - an engine bug
             raise E.ShapeBug(f"evaluated {type(e).__name__} to {value.shape}, expected {e.shape}")
         self.memo[e] = value

@@ -3,6 +3,7 @@ jitted gradient function."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -15,11 +16,21 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
-from ._errors import DeriveDomainError, DeriveError, DeriveShapeError
+from ._errors import DeriveDomainError, DeriveError, DeriveInternalError, DeriveShapeError
+from ._jacobian import Jacobian, is_scalar_expression
 from ._lexer import CONSTANTS
 from ._parser import MAX_NESTING, parse
 from ._printing import to_latex, to_text
 from ._rules import appearance_terms
+from ._second import (
+    DENSE_MAX_ENTRIES,
+    SecondOrder,
+    direction_name,
+    hvp_expression,
+    jacobian,
+    kronecker_terms,
+    kronecker_text,
+)
 from ._shapes import Elaboration, normalize_shapes
 from ._simplify import simplify, tidy
 from ._specialization import Specialization
@@ -97,10 +108,10 @@ class Derivation:
         reports: every check so far, keyed by the shape signature.
     """
 
-    def __init__(self, expression: str, wrt: str, shapes, seed: int):
+    def __init__(self, expression: str, wrt: str, shapes, seed: int, order: int = 1):
         tree = parse(expression)
         given = normalize_shapes(shapes)
-        elaboration = Elaboration(expression, tree, given)
+        elaboration = Elaboration(expression, tree, given, quiet=True)
         if wrt not in elaboration.symbols:
             if wrt in CONSTANTS:
                 raise DeriveError(f"wrt={wrt!r} is a reserved constant, not a variable")
@@ -128,7 +139,7 @@ class Derivation:
         self.latex = to_latex(gradient)
         self._gradient_expr = gradient
         appearance_spans = spans[wrt]
-        order = sorted(range(len(raw)), key=lambda k: appearance_spans[k][0])
+        by_column = sorted(range(len(raw)), key=lambda k: appearance_spans[k][0])
         self.terms = tuple(
             Term(
                 self,
@@ -138,7 +149,7 @@ class Derivation:
                 term_exprs[k],
                 _is_transposed(tree, appearance_spans[k]),
             )
-            for i, k in enumerate(order)
+            for i, k in enumerate(by_column)
         )
 
         if symbolic:
@@ -153,6 +164,80 @@ class Derivation:
         self.check_shapes: dict[str, tuple[int, int]] = dict(spec.shapes)
         self._symbolic = symbolic
         self._default_spec = spec
+        self.order = order
+        self._seconds: dict[tuple, SecondOrder] = {}
+        if order == 2:
+            self.direction = direction_name(wrt, self.argnames)
+            d = E.Var(self.direction, gradient.shape)
+            hvp = hvp_expression(gradient, wrt, d)
+            self.hvp_text = to_text(hvp)
+            self.hvp_latex = to_latex(hvp)
+            hessian = jacobian(gradient, wrt, gradient.shape)
+            self.hessian_text = None if hessian is None else to_text(hessian)
+            self.hessian_latex = None if hessian is None else to_latex(hessian)
+            kron = None
+            if hessian is None and 1 not in gradient.shape:
+                kron = kronecker_terms(hvp, self.direction)
+            if kron is not None:  # the Hessian of vec(X), column-major (K: commutation)
+                self.hessian_text = f"vec: {kronecker_text(kron)}"
+                self.hessian_latex = f"\\operatorname{{vec}}: {kronecker_text(kron, latex=True)}"
+            self.second_report = self._second(spec).report
+
+    # -- second order ----------------------------------------------------------------------
+    def _second(self, spec: Specialization) -> SecondOrder:
+        """The checked second order at ``spec``'s shapes (built once per signature)."""
+        key = self._signature(spec.shapes)
+        if key not in self._seconds:
+            # inside a caller's trace, evaluate now rather than stage into it (outside one,
+            # ensure_compile_time_eval would run every jitted check op by op)
+            staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
+            with jax.enable_x64(True), staged:
+                sample = spec._sample(self._seed, None)
+                second = SecondOrder(spec, sample)
+            if not second.report.ok:
+                shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in spec.shapes.items())
+                raise DeriveInternalError(
+                    self.expression, self.wrt, to_text(second.hvp_expr), second.report, shapes
+                )
+            self._seconds[key] = second
+        return self._seconds[key]
+
+    def _require_second(self, what: str) -> None:
+        if self.order != 2:
+            raise DeriveError(f"{what} needs a second-order derivation: derive(..., order=2)")
+
+    def hvp(self, direction, **arrays) -> jax.Array:
+        """The Hessian-vector product ``H[dX]`` at the named arrays: the derivative of the
+        gradient along ``direction`` (shaped like the variable), as a jitted closed form."""
+        self._require_second("hvp")
+        args = self._arguments(arrays)
+        spec = self._specialization(args, fallback=True)
+        x = args[self.argnames.index(self.wrt)]
+        if not hasattr(direction, "dtype"):
+            direction = np.asarray(direction, dtype=float)
+        if not jnp.issubdtype(direction.dtype, jnp.floating):
+            raise DeriveError(f"direction must be a floating-point array, got {direction.dtype}")
+        if np.shape(direction) != np.shape(x):
+            raise DeriveShapeError(
+                f"direction has shape {np.shape(direction)}, but {self.wrt} has shape "
+                f"{np.shape(x)}: the direction must be shaped like the variable"
+            )
+        require_finite("direction", direction)
+        return self._second(spec).hvp_fn(*args, jnp.asarray(direction))
+
+    def hessian(self, **arrays) -> jax.Array:
+        """The dense Hessian at the named arrays, shape ``wrt.shape + wrt.shape`` (a closed
+        form for a vector variable where one exists, else assembled from ``hvp``)."""
+        self._require_second("hessian")
+        args = self._arguments(arrays)
+        size = int(np.size(args[self.argnames.index(self.wrt)]))
+        if size * size > DENSE_MAX_ENTRIES:
+            raise DeriveError(
+                f"the dense Hessian w.r.t. {self.wrt} would have {size}^2 = {size * size:.3g} "
+                f"entries (more than {DENSE_MAX_ENTRIES:.3g}); use hvp(direction, ...) instead"
+            )
+        spec = self._specialization(args, fallback=True)
+        return self._second(spec).hessian_fn(*args)
 
     # -- shapes and dispatch ---------------------------------------------------------------
     def _signature(self, shapes: Mapping[str, tuple[int, int]]) -> tuple:
@@ -258,6 +343,13 @@ class Derivation:
                 lines.append(
                     f"  [{t.index}] {what} at column {t.span[0]}: {t.latex if latex else t.text}"
                 )
+        if self.order == 2:
+            lines.append(f"H[{self.direction}] = {self.hvp_latex if latex else self.hvp_text}")
+            if self.hessian_text is not None:
+                lines.append(
+                    f"d2f/d{self.wrt}2 = {self.hessian_latex if latex else self.hessian_text}"
+                )
+            lines.append(str(self.second_report))
         shapes = ", ".join(f"{n}={shape_str(s)}" for n, s in self.check_shapes.items())
         verdict = "PASS" if self.report.ok else "FAIL"
         lines.append(
@@ -272,6 +364,13 @@ class Derivation:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _no_trace() -> bool:
+    """Whether no jax trace is active (a call from plain Python, not inside a caller's jit)."""
+    from jax._src import core
+
+    return bool(core.trace_state_clean())
 
 
 def _require_finite_numbers(expression: str, exprs) -> None:
@@ -308,7 +407,8 @@ def derive(
     shapes: Mapping[str, int | tuple | str] | str | None = None,
     *,
     seed: int = 0,
-) -> Derivation:
+    order: int = 1,
+) -> Derivation | Jacobian:
     """Differentiate a scalar matrix expression, one term per appearance (trace notes eq. 18).
 
     The rule of the trace notes (eq. 18-21): differentiate each appearance of the variable
@@ -341,9 +441,17 @@ def derive(
             distinct sizes now, and the function specialises to (and checks) each new shape
             signature on first call.
         seed: seed of the check's input sampler.
+        order: 2 adds the second order: ``hvp(direction, **arrays)`` (``H[dX]``, the
+            derivative of the gradient along ``dX``, a jitted closed form), ``hessian(**arrays)``
+            (dense, ``wrt.shape + wrt.shape``), ``hvp_text``/``hvp_latex`` (the direction named
+            ``dX`` for ``wrt="X"``) and ``hessian_text`` (the closed-form Hessian of a vector
+            variable, or None); both checked against ``jax.jvp(jax.grad)`` and
+            ``jax.hessian`` before they are returned.
 
     Returns:
-        A ``Derivation``.
+        A ``Derivation``; for a vector- or matrix-valued expression a ``Jacobian`` (its
+        closed form where one exists, ``d(A x)/dx = A``, else the differential along ``dX``;
+        calling it gives the Jacobian array, shape ``f.shape + wrt.shape``).
 
     Raises:
         DeriveSyntaxError: the expression does not parse (the message has a caret under the
@@ -356,7 +464,26 @@ def derive(
     if not isinstance(wrt, str):
         raise DeriveError(f"wrt must be a symbol name (str), got {type(wrt).__name__}")
     try:
-        return Derivation(expression, wrt, shapes, seed)
+        if isinstance(order, bool) or order not in (1, 2):
+            raise DeriveError(f"order must be 1 or 2, got {order!r}")
+        scalar, elaboration = is_scalar_expression(expression, normalize_shapes(shapes))
+        if not scalar:
+            if wrt not in elaboration.symbols:
+                known = ", ".join(elaboration.symbols) or "none"
+                raise DeriveError(
+                    f"wrt={wrt!r} does not appear in {expression!r} (its symbols: {known})"
+                )
+            if order != 1:
+                raise DeriveShapeError(
+                    f"order=2 needs a scalar (1x1) objective, but {expression!r} is "
+                    f"{elaboration.show(*elaboration.root)}",
+                    expression,
+                    elaboration.tree.span,
+                )
+            if elaboration.given is not None:
+                elaboration.require_concrete()
+            return Jacobian(expression, wrt, elaboration, seed)
+        return Derivation(expression, wrt, shapes, seed, order)
     except RecursionError:
         # the parser bounds the nesting (MAX_NESTING, MAX_DEPTH) so that no pass should get
         # here at Python's default recursion limit; a caller's lower limit, or a deep stack

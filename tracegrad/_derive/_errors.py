@@ -70,6 +70,15 @@ class DeriveShapeError(DeriveError):
         super().__init__(text)
 
 
+class DerivePrecedenceWarning(UserWarning):
+    """The expression is read differently from how MATLAB or NumPy would read it.
+
+    In the derive language ``⊙``/``.*`` and ``⊘``/``./`` bind more loosely than products, as in
+    the trace notes (``y .* X w`` is ``y ⊙ (X w)``); MATLAB (``y .* X * w``) and NumPy
+    (``y * X @ w``) read ``(y .* X) w``.  Bracket the product to silence the warning.
+    """
+
+
 class DeriveDomainError(DeriveShapeError):
     """A number outside float64 or a division by the literal 0: names and underlines the
     sub-expression (same attributes as ``DeriveShapeError``)."""

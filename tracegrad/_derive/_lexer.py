@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ._ast import elementwise_functions
 from ._errors import DeriveSyntaxError
 
 FUNCTIONS = {
@@ -33,8 +34,15 @@ FUNCTIONS = {
     "exp": "exp",
     "sum": "sum",
     "norm": "norm",
+    "max": "max",
+    "kron": "kron",
+    # the elementwise functions, one class each in ``_ast`` (``Elementwise.spellings``)
+    **{name: name for name in elementwise_functions()},
 }
 """Function spellings and the canonical name each maps to."""
+
+BINARY_FUNCTIONS = {"max", "kron"}
+"""Functions of two comma-separated arguments."""
 
 CONSTANTS = {"I": "I", "J": "J", "pi": "pi", "π": "pi"}
 """Reserved names: identity, all-ones (shapes inferred from context) and pi."""
@@ -59,6 +67,7 @@ _SINGLE = {
     "'": "TRANSPOSE",
     "\u1d40": "TRANSPOSE",  # ᵀ
     "\u2016": "NORM",  # ‖
+    ",": "COMMA",
 }
 
 

@@ -26,7 +26,7 @@ import math
 
 from . import _syntax as S
 from ._errors import DeriveSyntaxError
-from ._lexer import CONSTANTS, FUNCTIONS, Token, tokenize
+from ._lexer import BINARY_FUNCTIONS, CONSTANTS, FUNCTIONS, Token, tokenize
 
 MAX_NESTING = 64
 """The deepest nesting of brackets, function calls, norms and unary minus the parser reads."""
@@ -195,6 +195,8 @@ class _Parser:
         if text in FUNCTIONS:
             if nxt.kind != "LPAREN":
                 self.error(f"expected '(' after the function {text!r}")
+            if FUNCTIONS[text] in BINARY_FUNCTIONS:
+                return self.binary_call(tok, FUNCTIONS[text])
             arg = self.group(widen=False, at=tok)  # one level of nesting, counted by group
             return S.Call((tok.start, self.tokens[self.pos - 1].end), FUNCTIONS[text], arg)
         if text in CONSTANTS:
@@ -207,6 +209,26 @@ class _Parser:
                 tok,
             )
         return S.Name((tok.start, tok.end), text)
+
+    def binary_call(self, tok: Token, func: str) -> S.Node:
+        """``func(A, B)``: two comma-separated arguments."""
+        self.enter(tok)
+        open_tok = self.advance()
+        saved, self.norm_depth = self.norm_depth, 0
+        first = self.additive()
+        if self.tok.kind != "COMMA":
+            self.error(f"{func} takes two arguments: expected ',' after the first, {func}(A, B)")
+        self.advance()
+        second = self.additive()
+        self.norm_depth = saved
+        if self.tok.kind != "RPAREN" or self.tok.text != _CLOSING[open_tok.text]:
+            self.error(
+                f"expected {_CLOSING[open_tok.text]!r} to close the {open_tok.text!r} at column "
+                f"{open_tok.start}"
+            )
+        end = self.advance().end
+        self.depth -= 1
+        return S.Call((tok.start, end), func, first, second)
 
     def group(self, widen: bool = True, at: Token | None = None) -> S.Node:
         """A bracketed expression; ``widen``: its span covers the brackets (a function's

@@ -56,8 +56,7 @@ class _Printer:
 
     # -- per node ------------------------------------------------------------------------
     def show(self, e: E.Expr) -> tuple[str, int]:
-        method = getattr(self, f"_{type(e).__name__}")
-        return method(e)
+        return e.show(self)  # each node class prints itself (``Expr.show``)
 
     def _Var(self, e):
         name = e.name
@@ -212,7 +211,14 @@ class _Printer:
         args = []
         for a in e.args:
             args.extend(a.args if isinstance(a, E.Hadamard) else (a,))
-        return op.join(self.at(a, _MUL) for a in args), _HAD
+        # a matrix product after the first operand is bracketed: MATLAB and NumPy would read
+        # A ⊙ B C as (A ⊙ B) C (the parser warns about it, see DerivePrecedenceWarning)
+        return op.join(
+            self.wrap(self.show(a)[0])
+            if i > 0 and isinstance(a, E.MatMul) and not a.is_scalar
+            else self.at(a, _MUL)
+            for i, a in enumerate(args)
+        ), _HAD
 
     def _EDiv(self, e):
         if e.is_scalar:

@@ -2,7 +2,8 @@
 
 Each symbol is drawn according to where it appears:
 
-* under a ``log``, in the denominator of ``⊘`` or ``/``, or in the base of a negative or
+* under a ``log`` or ``sqrt`` (an elementwise function with ``positive_domain``), in the
+  denominator of ``⊘`` or ``/``, or in the base of a negative or
   fractional power: positive entries, uniform in ``[0.5, 1.5)`` (so products and sums of such
   symbols stay positive, as in the trace notes' ``log(A X B)``, eq. 25);
 * as the argument itself of ``inv``, ``det`` or ``logdet`` (possibly transposed or scaled): a
@@ -60,7 +61,7 @@ def symbol_needs(expr: E.Expr) -> dict[str, set[str]]:
                 needs[direct.name].add("invertible")
             visit(e.arg, positive, True)
             return
-        if isinstance(e, E.Log):
+        if isinstance(e, E.Log) or (isinstance(e, E.Elementwise) and e.positive_domain):
             visit(e.arg, True, inside_inverse)
             return
         if isinstance(e, E.EDiv):
@@ -139,7 +140,7 @@ def _constraints(expr: E.Expr) -> list[tuple[E.Expr, str]]:
     ``expr``, innermost first."""
     out: list[tuple[E.Expr, str]] = []
     for e in reversed(list(E.distinct_nodes([expr]))):  # children before parents
-        if isinstance(e, E.Log):
+        if isinstance(e, E.Log) or (isinstance(e, E.Elementwise) and e.positive_domain):
             out.append((e.arg, "positive"))
         elif isinstance(e, E.EDiv):
             out.append((e.den, "positive"))

@@ -23,11 +23,18 @@ import math
 import numbers
 import operator
 import re
+import warnings
 from collections.abc import Mapping
 
 from . import _ast as E
 from . import _syntax as S
-from ._errors import DeriveDomainError, DeriveError, DeriveShapeError
+from ._errors import (
+    DeriveDomainError,
+    DeriveError,
+    DerivePrecedenceWarning,
+    DeriveShapeError,
+    pointer,
+)
 from ._lexer import CONSTANTS, FUNCTIONS
 
 
@@ -108,7 +115,7 @@ def normalize_shapes(shapes: Mapping | str | None) -> dict[str, tuple[int, int]]
     for name, shape in shapes.items():
         if not isinstance(name, str) or not re.fullmatch(r"[^\W\d_][\w]*", name):
             raise DeriveError(f"shapes: {name!r} is not a symbol name")
-        if name in CONSTANTS or name in FUNCTIONS:
+        if (name in CONSTANTS and name != "J") or name in FUNCTIONS:
             raise DeriveError(f"shapes: {name!r} is reserved (a constant or function name)")
         out[name] = _one_shape(name, shape)
     return out
@@ -181,6 +188,15 @@ class _Info:
     decision: str = ""
 
 
+ELEMENTWISE = E.elementwise_functions()
+
+
+def _broadcast(s: E.Expr, shape) -> E.Expr:
+    """The 1x1 ``s`` as a matrix of ``shape`` (``s J``)."""
+    ones = E.Ones(*shape)
+    return E.Scale(s.value, ones) if isinstance(s, E.Const) else E.Mul(s, ones)
+
+
 class Elaboration:
     """The inferred shapes of one parse tree, and its elaboration into typed nodes.
 
@@ -191,10 +207,18 @@ class Elaboration:
         concrete: whether every dimension is a known integer.
     """
 
-    def __init__(self, source: str, tree: S.Node, shapes: dict[str, tuple[int, int]] | None):
+    def __init__(
+        self,
+        source: str,
+        tree: S.Node,
+        shapes: dict[str, tuple[int, int]] | None,
+        scalar: bool = True,
+        quiet: bool = False,
+    ):
         self.source = source
         self.tree = tree
         self.given = shapes
+        self.quiet = quiet  # no DerivePrecedenceWarning (the expression was read once already)
         self.dims = _Dims()
         self.info: dict[int, _Info] = {}
         self.symbols: dict[str, tuple[int, int]] = {}
@@ -203,13 +227,14 @@ class Elaboration:
         r, c = self._infer(tree)
         self.root = (r, c)
         if shapes is not None:
-            unknown = [n for n in shapes if n not in self.symbols]
+            uses_j = any(node.kind == "J" for node, _, _ in self.constants)
+            unknown = [n for n in shapes if n not in self.symbols and not (n == "J" and uses_j)]
             if unknown:
                 raise DeriveError(
                     f"shapes names {', '.join(unknown)}, which the expression does not use "
                     f"(its symbols: {', '.join(self.symbols) or 'none'})"
                 )
-        if not (self.dims.get(r) == 1 and self.dims.get(c) == 1):
+        if scalar and not (self.dims.get(r) == 1 and self.dims.get(c) == 1):
             raise DeriveShapeError(
                 f"the objective must be a scalar (1x1), but it is {self.show(r, c)}; "
                 f"take tr(...), sum(...) or a norm of it",
@@ -270,7 +295,11 @@ class Elaboration:
                 n = d.new(f"size({where})")
                 self.constants.append((node, n, n))
                 return self._record(node, n, n)
-            r, c = d.new(f"rows({where})"), d.new(f"cols({where})")
+            declared = None if self.given is None else self.given.get("J")
+            if declared is not None:  # J given a shape in shapes=: every J has it
+                r, c = d.new(f"rows({where})", declared[0]), d.new(f"cols({where})", declared[1])
+            else:
+                r, c = d.new(f"rows({where})"), d.new(f"cols({where})")
             self.constants.append((node, r, c))
             return self._record(node, r, c)
         if isinstance(node, S.Neg):
@@ -300,6 +329,14 @@ class Elaboration:
             return self._record(node, r, c, "elementwise")
         if node.exponent is not None and self._scalar((r, c)):
             return self._record(node, r, c, "scalar_pow")
+        if node.exponent is not None and float(node.exponent).is_integer():
+            if not self.dims.unify(r, c):
+                self.fail(
+                    f"the matrix power {self.text(node)} needs a square matrix, but "
+                    f"{self.text(node.arg)} is {self.show(r, c)}; use .^ for an elementwise power",
+                    node,
+                )
+            return self._record(node, r, c, "matpow")
         if node.exponent is None or node.exponent == -1:
             if not self.dims.unify(r, c):
                 what = "inverse transpose" if node.exponent is None else "inverse"
@@ -319,8 +356,12 @@ class Elaboration:
 
     def _call(self, node: S.Call) -> tuple[int, int]:
         d = self.dims
+        if node.arg2 is not None:
+            return self._binary_call(node)
         r, c = self._infer(node.arg)
         f = node.func
+        if f in ELEMENTWISE:
+            return self._record(node, r, c)
         arg = self.text(node.arg)
         if f in ("tr", "inv", "det", "logdet"):
             if not d.unify(r, c):
@@ -350,8 +391,32 @@ class Elaboration:
             return self._record(node, r, one, "diagpart")
         raise AssertionError(f"unknown function {f}")
 
-    def _binary(self, node: S.Binary, left: tuple[int, int]) -> tuple[int, int]:
-        """The shape of ``node`` whose left operand's shape, already inferred, is ``left``."""
+    def _binary_call(self, node: S.Call) -> tuple[int, int]:
+        """``max(A, B)`` (equal shapes, or a 1x1 broadcast) and ``kron(A, B)``."""
+        if node.func == "max":
+            assert node.arg2 is not None
+            binary = S.Binary(node.span, "max", node.arg, node.arg2)
+            return self._binary(binary, self._infer(node.arg), record_as=node)
+        assert node.func == "kron" and node.arg2 is not None
+        d = self.dims
+        (ar, ac), (br, bc) = self._infer(node.arg), self._infer(node.arg2)
+        sizes = [d.get(i) for i in (ar, ac, br, bc)]
+        if any(v is None for v in sizes):
+            self.fail(
+                f"kron needs the shapes of both arguments, but {self.text(node.arg)} is "
+                f"{self.show(ar, ac)} and {self.text(node.arg2)} is {self.show(br, bc)}; "
+                f"declare them in shapes=",
+                node,
+            )
+        r = d.new("kron rows", sizes[0] * sizes[2])  # type: ignore[operator]
+        c = d.new("kron cols", sizes[1] * sizes[3])  # type: ignore[operator]
+        return self._record(node, r, c)
+
+    def _binary(
+        self, node: S.Binary, left: tuple[int, int], record_as: S.Node | None = None
+    ) -> tuple[int, int]:
+        """The shape of ``node`` whose left operand's shape, already inferred, is ``left``
+        (recorded against ``record_as`` when given: ``max(A, B)`` is read as a binary node)."""
         d = self.dims
         L, R = node.left, node.right
         lr, lc = left
@@ -360,16 +425,16 @@ class Elaboration:
         op = node.op
         if op == "*":
             if lsc:
-                return self._record(node, rr, rc, "scale_left")
+                return self._record(record_as or node, rr, rc, "scale_left")
             if rsc:
-                return self._record(node, lr, lc, "scale_right")
+                return self._record(record_as or node, lr, lc, "scale_right")
             if not d.unify(lc, rr):
                 self.fail(
                     f"cannot multiply {self.text(L)} ({self.show(lr, lc)}) by {self.text(R)} "
                     f"({self.show(rr, rc)}): {d.show(lc)} columns against {d.show(rr)} rows",
                     node,
                 )
-            return self._record(node, lr, rc, "matmul")
+            return self._record(record_as or node, lr, rc, "matmul")
         if op == "/":
             if not rsc:
                 self.fail(
@@ -377,25 +442,56 @@ class Elaboration:
                     f"{self.show(rr, rc)}; use ⊘ (or ./) for elementwise division",
                     node,
                 )
-            return self._record(node, lr, lc, "scalar_div")
+            return self._record(record_as or node, lr, lc, "scalar_div")
+        if op in ("⊙", "⊘"):
+            self._warn_precedence(node)
         # +, -, ⊙, ⊘: equal shapes, or a scalar broadcast against a matrix
         if lsc and not rsc:
-            return self._record(node, rr, rc, "bcast_left")
+            return self._record(record_as or node, rr, rc, "bcast_left")
         if rsc and not lsc:
-            return self._record(node, lr, lc, "bcast_right")
+            return self._record(record_as or node, lr, lc, "bcast_right")
         if not (d.unify(lr, rr) and d.unify(lc, rc)):
-            left, right = (
+            lhs, rhs = (
                 f"{self.text(L)} ({self.show(lr, lc)})",
                 f"{self.text(R)} ({self.show(rr, rc)})",
             )
             message = {
-                "+": f"cannot add {left} and {right}: the shapes differ",
-                "-": f"cannot subtract {right} from {left}: the shapes differ",
-                "⊙": f"⊙ (elementwise product) needs equal shapes, but {left} and {right} differ",
-                "⊘": f"⊘ (elementwise division) needs equal shapes, but {left} and {right} differ",
+                "+": f"cannot add {lhs} and {rhs}: the shapes differ",
+                "-": f"cannot subtract {rhs} from {lhs}: the shapes differ",
+                "⊙": f"⊙ (elementwise product) needs equal shapes, but {lhs} and {rhs} differ",
+                "⊘": f"⊘ (elementwise division) needs equal shapes, but {lhs} and {rhs} differ",
+                "max": f"max needs equal shapes, but {lhs} and {rhs} differ",
             }[op]
-            self.fail(message, node)
-        return self._record(node, lr, lc, "same")
+            self.fail(message, record_as or node)
+        return self._record(record_as or node, lr, lc, "same")
+
+    def _warn_precedence(self, node: S.Binary) -> None:
+        """Warn where MATLAB or NumPy would read ``A ⊙ B C`` as ``(A ⊙ B) C``: the right
+        operand is an unbracketed matrix product (a product by a 1x1 factor commutes, so the
+        value is the same either way and nothing is said)."""
+        right = node.right
+        if self.quiet or not (isinstance(right, S.Binary) and right.op == "*"):
+            return
+        if self.info[id(right)].decision != "matmul":
+            return
+        text = self.text(right)
+        if text[:1] in "([" and text[-1:] in ")]":
+            return  # bracketed
+        sign = "⊙" if node.op == "⊙" else "⊘"
+        first = right.left
+        while isinstance(first, S.Binary) and first.op == "*":
+            first = first.left
+        rest = self.source[first.span[1] : right.span[1]].strip()
+        warnings.warn(
+            DerivePrecedenceWarning(
+                f"{self.text(node)} is read as {self.text(node.left)} {sign} ({text}): "
+                f"elementwise operators bind more loosely than products here, while MATLAB "
+                f"and NumPy would read ({self.text(node.left)} {sign} {self.text(first)}) {rest}; "
+                f"bracket the product to say which you mean\n"
+                f"{pointer(self.source, node.span[0], node.span[1])}"
+            ),
+            stacklevel=2,
+        )
 
     # -- completeness ----------------------------------------------------------------------
     def require_concrete(self) -> None:
@@ -474,6 +570,11 @@ class Elaboration:
         other.require_concrete()
         return other
 
+    @property
+    def is_scalar(self) -> bool:
+        """Whether the whole expression is known to be 1x1."""
+        return self.dims.get(self.root[0]) == 1 and self.dims.get(self.root[1]) == 1
+
     def _copy(self) -> Elaboration:
         other = object.__new__(Elaboration)
         other.__dict__.update(self.__dict__)
@@ -495,6 +596,17 @@ class Elaboration:
         expr = self._build(self.tree, spans)
         return expr, spans
 
+    def _matrix_power(self, node: S.Power, spans) -> E.Expr:
+        """``X^k = X X ... X`` (k factors, each an appearance of the symbols in ``X``),
+        ``X^0 = I``, ``X^-k = (X^k)^-1``."""
+        k = int(node.exponent)  # type: ignore[arg-type]
+        if k == 0:
+            a = self._build(node.arg, {n: [] for n in spans})  # no appearance survives
+            return E.Eye(a.shape[0])
+        factors = [self._build(node.arg, spans) for _ in range(abs(k))]
+        product = factors[0] if len(factors) == 1 else E.MatMul(tuple(factors))
+        return E.Inv(product) if k < 0 else product
+
     def _build(self, node: S.Node, spans) -> E.Expr:
         info = self.info[id(node)]
         if isinstance(node, S.Name):
@@ -514,6 +626,8 @@ class Elaboration:
         if isinstance(node, S.Transpose):
             return E.Transpose(self._build(node.arg, spans))
         if isinstance(node, S.Power):
+            if info.decision == "matpow":
+                return self._matrix_power(node, spans)
             a = self._build(node.arg, spans)
             if info.decision == "inv":
                 return E.Inv(a)
@@ -524,6 +638,19 @@ class Elaboration:
         if isinstance(node, S.Call):
             a = self._build(node.arg, spans)
             f = node.func
+            if node.arg2 is not None:
+                b = self._build(node.arg2, spans)
+                if f == "kron":
+                    return E.Kron(a, b)
+                if isinstance(a, E.Const) and isinstance(b, E.Const):
+                    return E.Const(max(a.value, b.value))
+                if a.shape == (1, 1) and b.shape != (1, 1):
+                    a = _broadcast(a, b.shape)
+                elif b.shape == (1, 1) and a.shape != (1, 1):
+                    b = _broadcast(b, a.shape)
+                return E.Max(a, b)
+            if f in ELEMENTWISE:
+                return ELEMENTWISE[f](a)
             if f == "diag":
                 return {
                     "diag": E.Diag,

@@ -68,6 +68,8 @@ def scale(k: float, a: E.Expr) -> E.Expr:
         return scale(k * a.k, a.arg)
     if isinstance(a, E.Const):
         return const(k * a.value)
+    if isinstance(a, E.Add) and k < 0 and all(split_coef(t)[0] < 0 for t in a.args):
+        return add(*(scale(k, t) for t in a.args))  # -(-P - Q) = P + Q
     return E.Scale(k, a)
 
 
@@ -145,6 +147,10 @@ def transpose(a: E.Expr) -> E.Expr:
         return exp(transpose(a.arg))
     if isinstance(a, E.Pow):
         return power(transpose(a.arg), a.p)
+    if isinstance(a, E.Elementwise):
+        return a.replace([transpose(a.arg)])
+    if isinstance(a, E.Max):
+        return a.replace([transpose(a.left), transpose(a.right)])
     return E.Transpose(a)
 
 
@@ -534,33 +540,12 @@ def _ones_rowsum(e: E.Expr) -> E.Expr:
 
 # -- the driver ------------------------------------------------------------------------------
 
-_REBUILD = {
-    E.Add: lambda e, c: add(*c),
-    E.Scale: lambda e, c: scale(e.k, c[0]),
-    E.Mul: lambda e, c: mul(c[0], c[1]),
-    E.MatMul: lambda e, c: _ones_rowsum(matmul(*c)),
-    E.Transpose: lambda e, c: transpose(c[0]),
-    E.Trace: lambda e, c: trace(c[0]),
-    E.Sum: lambda e, c: sum_(c[0]),
-    E.Inv: lambda e, c: inv(c[0]),
-    E.Det: lambda e, c: det(c[0]),
-    E.LogDet: lambda e, c: logdet(c[0]),
-    E.Diag: lambda e, c: diag(c[0]),
-    E.DiagPart: lambda e, c: diag_part(c[0]),
-    E.Norm: lambda e, c: norm(c[0]),
-    E.Hadamard: lambda e, c: hadamard(*c),
-    E.EDiv: lambda e, c: ediv(c[0], c[1]),
-    E.Log: lambda e, c: log(c[0]),
-    E.Exp: lambda e, c: exp(c[0]),
-    E.Pow: lambda e, c: power(c[0], e.p),
-}
-
 
 def _once(e: E.Expr, memo: dict) -> E.Expr:
     if e in memo:
         return memo[e]
-    rebuild = _REBUILD.get(type(e))
-    out = e if rebuild is None else rebuild(e, [_once(c, memo) for c in e.children])
+    # each node class rebuilds itself in normal form (``Expr.simplified``)
+    out = e.simplified([_once(c, memo) for c in e.children])
     if isinstance(out, (E.Eye, E.Ones)) and out.shape == (1, 1):
         out = E.ONE  # a 1x1 identity or all-ones is the number 1 (else printed "I^63")
     if out.shape != e.shape:  # pragma: no cover - a rule bug
@@ -609,9 +594,4 @@ def tidy(e: E.Expr) -> E.Expr:
         return E.Scale(e.k, arg)
     if not children:
         return e
-    if isinstance(e, E.Pow):
-        return E.Pow(children[0], e.p)
-    node: Any = type(e)  # a concrete node class: its dataclass fields are its children
-    if isinstance(e, (E.Mul, E.EDiv)):
-        return node(*children)
-    return node(children[0])
+    return e.replace(children)

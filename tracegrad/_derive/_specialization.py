@@ -188,7 +188,7 @@ class Specialization:
     def _proxy(self, source: str, seed: int) -> tuple[Specialization, dict]:
         proxy_shapes = self._proxy_shapes()
         proxy = Specialization(
-            Elaboration(source, parse(source), proxy_shapes),
+            Elaboration(source, parse(source), proxy_shapes, quiet=True),
             self.wrt,
             self.argnames,
             seed,

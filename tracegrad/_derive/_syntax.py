@@ -78,3 +78,4 @@ class Call(Node):
 
     func: str
     arg: Node
+    arg2: Node | None = None  # the second argument of max(A, B), kron(A, B)
