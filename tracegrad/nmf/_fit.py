@@ -346,9 +346,10 @@ def fit(
             mesh axes hold replicas.
         solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
             ``"ahals"`` (Frobenius, no mask).
-        update_W, update_H: False keeps that factor fixed at ``W0``/``H0`` (required then);
-            ``update_H=False`` is scikit-learn's ``transform``: without ``W0``, ``W`` starts
-            at ``sqrt(mean V / K)`` (MU solvers) or zeros (HALS solvers).
+        update_W: False keeps ``W`` fixed at ``W0`` (required then).
+        update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
+            ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` (MU solvers)
+            or zeros (HALS solvers).
 
     Returns:
         ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``
