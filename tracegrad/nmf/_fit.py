@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from . import _progress
+from . import _guards, _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
 from ._init import init_factors
@@ -97,7 +97,9 @@ def fit_loop(
     dtype = W.dtype
     data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
-    history = jnp.full((B, max_iter // CHECK_EVERY + 1), jnp.nan, dtype).at[:, 0].set(e0)
+    stride = _guards.history_stride(max_iter)  # 1 unless max_iter is huge: a bounded record
+    history = jnp.full((B, max_iter // CHECK_EVERY // stride + 1), jnp.nan, dtype)
+    history = history.at[:, 0].set(e0)
     state = _State(
         it=jnp.zeros((), jnp.int32),
         W=W,
@@ -125,7 +127,12 @@ def fit_loop(
         W, H = iterate(s.W, s.H, active, CHECK_EVERY)
         it = s.it + CHECK_EVERY
         err = sqrt_loss(V, W, H, loss, mask)
-        history = s.history.at[:, it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        if stride == 1:
+            history = s.history.at[:, it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        else:  # every stride-th check is recorded
+            slot, keep = (it // CHECK_EVERY) // stride, (it // CHECK_EVERY) % stride == 0
+            old = s.history[:, slot]
+            history = s.history.at[:, slot].set(jnp.where(active & keep, err, old))
         stop = active & (tol > 0) & ((s.prev - err) / e0 < tol)
         prev = jnp.where(active, err, s.prev)
         if progress_token is not None:
@@ -321,8 +328,12 @@ def fit(
             ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks.
         TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``.
     """
+    max_iter, tol, alpha_W, alpha_H, l1_ratio = _guards.scalar_options(
+        max_iter, tol, alpha_W, alpha_H, l1_ratio
+    )
     loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     dt = resolve_dtype(V, dtype)
+    _guards.check_mesh_axis(mesh, mesh_axis)
     mesh = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
@@ -397,12 +408,20 @@ def _fit(
 
     pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
     pen = jax.tree.map(lambda w: jnp.asarray(w, dt), pen)
+    # out-of-range data is fitted as V / 4^k (exact; _guards): k == 0 for ordinary data
+    beta = _guards.loss_beta(loss)
+    k = _guards.range_exponent(V, dt, beta)
+    if k:
+        V = V * jnp.asarray(4.0**-k, dt)
+        if custom:
+            W0, H0 = W0 * jnp.asarray(2.0**-k, dt), H0 * jnp.asarray(2.0**-k, dt)
+        pen = _guards.scale_penalty(pen, k, beta, dt)
     fn = _progress.resolve(progress)
     last = [0]  # the last ``done`` reported, so the closing report never goes backwards
 
     def report(done, loss_value):
         last[0] = max(last[0], done)
-        fn(done, loss_value)
+        fn(done, loss_value * 2.0 ** (k * beta))  # in V's units
 
     token = _progress.register(report) if fn is not None else 0
     try:
@@ -427,9 +446,16 @@ def _fit(
             jax.block_until_ready(final)
             jax.effects_barrier()
             report(max(last[0], int(jnp.max(n_iter))), float(jnp.mean(final)))
+    except Exception:
+        _progress.raise_callback_error(fn)  # the callback's own exception, if it raised
+        raise
     finally:
         if fn is not None:
             _progress.unregister(token)
+    W, H = _guards.guard_outputs(W, H, (final,))  # never NaN/Inf silently
+    if k:
+        W, H = W * jnp.asarray(2.0**k, dt), H * jnp.asarray(2.0**k, dt)
+        history, final = _guards.unscale_losses(k, beta, dt, history, final)
 
     return NMFResult(
         W=W.reshape(batch + (m, rank)),

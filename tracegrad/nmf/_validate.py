@@ -15,6 +15,16 @@ import numpy as np
 
 from .._validate import is_concrete, shape_str
 from ._constants import INITS, LOSSES
+from ._guards import (
+    as_data,
+    check_dtype_arg,
+    check_key,
+    check_name,
+    check_representable,
+    default_dtype,
+    guard_traced_data,
+    scalar_options,
+)
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -34,13 +44,13 @@ def _shape(name: str, x) -> str:
 
 
 def resolve_dtype(V, dtype) -> np.dtype:
-    """The computation dtype: ``dtype`` if given, else ``V``'s if floating, else JAX's default."""
-    if dtype is not None:
-        dt = np.dtype(dtype)
-    else:
-        dt = np.dtype(jnp.result_type(V))
-        if not np.issubdtype(dt, np.floating):
-            dt = np.dtype(jnp.result_type(float))
+    """The computation dtype: ``dtype`` if given, else ``V``'s if floating, else JAX's default.
+
+    A float64 NumPy ``V`` gives float64 whether or not x64 is on (``fit`` scopes it).
+    """
+    dt = check_dtype_arg(dtype)
+    if dt is None:
+        dt = default_dtype(as_data("V", V))
     if dt not in SUPPORTED_DTYPES:
         raise TypeError(
             f"NMF computes in float32 or float64, got dtype {dt} "
@@ -50,23 +60,10 @@ def resolve_dtype(V, dtype) -> np.dtype:
 
 
 def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
-    """Validate the scalar options; return the canonical loss name."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    for name, value in (("tol", tol), ("alpha_W", alpha_W)):
-        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(alpha_H, str) and alpha_H == "same"):
-        if isinstance(alpha_H, str) or not isinstance(alpha_H, numbers.Real):
-            raise ValueError(f'alpha_H must be a number >= 0 or "same", got {alpha_H!r}')
-        if not np.isfinite(alpha_H) or alpha_H < 0:
-            raise ValueError(f"alpha_H must be a finite number >= 0, got {alpha_H!r}")
-    if not isinstance(l1_ratio, numbers.Real) or not 0 <= l1_ratio <= 1:
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    """Validate the options (types, ranges); return the canonical loss name."""
+    check_name("loss", loss, tuple(LOSSES))
+    check_name("init", init, INITS)
+    scalar_options(max_iter, tol, alpha_W, alpha_H, l1_ratio)
     return LOSSES[loss]
 
 
@@ -78,6 +75,9 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
             or values other than 0/1, or hides every entry of some problem; observed entries of
             ``V`` are NaN/Inf or negative (the message gives the count and the first index).
     """
+    V = as_data("V", V)
+    if mask is not None:
+        mask = as_data("mask", mask)
     if jnp.ndim(V) < 2:
         raise ValueError(f"V must be a matrix (..., M, N), got {_shape('V', V)}")
     if 0 in jnp.shape(V)[-2:]:
@@ -130,6 +130,8 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
                 f"{' where the mask is 1' if observed is not None else ''} "
                 f"(first at index {idx}: {float(v[idx])}); NMF needs V >= 0"
             )
+        check_representable(v if observed is None else xp.where(observed, v, 0), dtype)
+    V, mask = guard_traced_data("V", V, mask)
     V = jnp.asarray(V, dtype)
     if mask is not None:
         mask = jnp.asarray(mask, dtype)
@@ -139,6 +141,8 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
 
 def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
     """``rank`` as an int; an error below 1 or, for NNDSVD, above ``min(M, N)``; else a warning."""
+    if isinstance(rank, (np.ndarray, jax.Array)) and is_concrete(rank) and np.ndim(rank) == 0:
+        rank = rank.item() if np.asarray(rank).dtype.kind in "iu" else rank
     if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
         raise ValueError(
             f"rank must be a positive integer, got {rank!r} for V of shape {shape_str(v_shape)}"
@@ -172,6 +176,7 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
     if W0 is None:
         return None, None
     m, n = v_shape[-2:]
+    W0, H0 = as_data("W0", W0), as_data("H0", H0)
     for name, x in (("W0", W0), ("H0", H0)):
         if jnp.ndim(x) < 2:
             raise ValueError(f"{name} must be a matrix, got {_shape(name, x)}")
@@ -193,6 +198,8 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
             f"the batch axes of W0/H0 ({shape_str(bw)}) must match those of V (shape "
             f"{shape_str(v_shape)}), or V must be a single matrix"
         )
+    W0, _ = guard_traced_data("W0", W0)
+    H0, _ = guard_traced_data("H0", H0)
     for name, x in (("W0", W0), ("H0", H0)):
         if not is_concrete(x):
             continue
@@ -216,17 +223,8 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
 
 
 def as_keys(key) -> jax.Array | None:
-    """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None."""
-    if key is None:
-        return None
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    if key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2:
-        return jax.random.wrap_key_data(key)
-    raise TypeError(
-        f"key must be a JAX PRNG key (jax.random.key), a raw uint32 key or an int seed, got "
-        f"dtype {key.dtype} and shape {shape_str(key.shape)}"
-    )
+    """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None.
+
+    See ``_guards.check_key`` (types, the seed range, empty batches).
+    """
+    return check_key(key)

@@ -1,0 +1,442 @@
+"""Guards shared by every public NMF entry point: argument types, traced values, float range.
+
+``_validate`` checks shapes and concrete values before tracing; this module adds what it
+cannot: arguments of the wrong *type* (a list for ``loss``, a string ``key``, a float
+``max_iter``), values under a user's ``jit`` (``equinox.error_if``, which raises at run time
+with the message given here), float64 data that x64 cannot honour, and data whose magnitude
+would overflow or underflow the computation dtype.
+
+Float range.  The NMF problem is scale-equivariant: for ``c > 0``, minimising the penalised
+beta-divergence of ``V`` from ``(W, H)`` is minimising that of ``V / c`` from
+``(W / sqrt(c), H / sqrt(c))`` with the penalties rescaled, because ``D_beta(cX | cY) =
+c^beta D_beta(X | Y)`` (scikit-learn's ``_beta_divergence``; Fevotte & Idier 2011, eq. 5)::
+
+    D(V | WH) + l1 |W|_1 + l2/2 |W|^2 = c^beta [ D(V' | W'H') + l1 c^(1/2 - beta) |W'|_1
+                                                 + l2/2 c^(1 - beta) |W'|^2 ]
+
+(the same for ``H``).  When the largest observed entry of ``V`` lies outside the range where
+the losses and the update products are representable (``safe_exponent_range``), ``fit``
+computes on ``V' = V / 4^k`` with ``W0, H0`` divided by ``2^k`` and the penalties rescaled as
+above, then multiplies ``W, H`` by ``2^k`` and the square-root losses by ``2^(k beta)``.  The
+scale is a power of four, so every rescaling of data and factors is exact (no rounding), and
+data inside the range is never rescaled: the iterates of ordinary data, and scikit-learn
+parity, are untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._validate import is_concrete, shape_str
+from ._constants import CHECK_EVERY, EPSILON
+
+MAX_ITER_LIMIT = 2**31 - 1 - CHECK_EVERY
+"""``max_iter`` above this would overflow the loop's int32 iteration counters."""
+
+HISTORY_CHECKS = 10_000
+"""At most ``HISTORY_CHECKS + 1`` loss-history entries are kept per problem (see
+``history_stride``): ``max_iter = 10**9`` must not allocate a history of 10**8 entries."""
+
+SEED_RANGE = (-(2**63), 2**63)
+"""Integer seeds ``jax.random.key`` accepts (a signed 64-bit integer)."""
+
+
+def _is_real_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _concrete_scalar(x):
+    """``x`` as a Python/NumPy scalar if it is a concrete 0-d array, else ``x`` unchanged."""
+    if isinstance(x, (np.ndarray, jax.Array)) and is_concrete(x) and np.ndim(x) == 0:
+        a = np.asarray(x)
+        if a.dtype.kind in "biuf":
+            return a.item()
+    return x
+
+
+def real_option(name: str, value, *, lo: float = 0.0, hi: float = math.inf) -> float:
+    """A finite real option in ``[lo, hi]`` as a Python float (0-d concrete arrays accepted).
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool, a string, a list, a traced value).
+        ValueError: NaN, infinite, or outside ``[lo, hi]``.
+    """
+    v = _concrete_scalar(value)
+    if isinstance(v, jax.core.Tracer):
+        raise TypeError(
+            f"{name} must be a concrete number, got a traced value: NMF options are checked in "
+            f"Python before tracing (pass it as a static value)"
+        )
+    if not _is_real_number(v):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(v)
+    if not math.isfinite(v) or not lo <= v <= hi:
+        if hi == math.inf:
+            raise ValueError(f"{name} must be a finite number >= {lo:g}, got {value!r}")
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+    return v
+
+
+def int_option(name: str, value, *, hi: int | None = None) -> int:
+    """A positive integer option (at most ``hi``) as a Python int; 0-d integer arrays accepted.
+
+    Raises:
+        ValueError: not an integer (bools and floats included), below 1 or above ``hi``.
+    """
+    v = _concrete_scalar(value)
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be a positive integer <= {hi}, got {value!r}")
+    return int(v)
+
+
+def check_max_iter(max_iter) -> int:
+    """``max_iter`` as an int in ``[1, MAX_ITER_LIMIT]`` (the loop counts in int32)."""
+    return int_option("max_iter", max_iter, hi=MAX_ITER_LIMIT)
+
+
+def scalar_options(max_iter, tol, alpha_W, alpha_H, l1_ratio) -> tuple:
+    """``fit``'s scalar options checked and as Python numbers (0-d concrete arrays accepted).
+
+    Returns ``(max_iter, tol, alpha_W, alpha_H, l1_ratio)``; ``alpha_H`` may stay ``"same"``.
+    """
+    max_iter = check_max_iter(max_iter)
+    tol = real_option("tol", tol)
+    alpha_W = real_option("alpha_W", alpha_W)
+    if isinstance(alpha_H, str):
+        if alpha_H != "same":
+            raise ValueError(f'alpha_H must be a number >= 0 or "same", got {alpha_H!r}')
+    else:
+        alpha_H = real_option("alpha_H", alpha_H)
+    l1_ratio = real_option("l1_ratio", l1_ratio, hi=1.0)
+    return max_iter, tol, alpha_W, alpha_H, l1_ratio
+
+
+def check_name(name: str, value, choices) -> str:
+    """``value`` must be one of the string ``choices`` (anything else, a list included: raise).
+
+    Raises:
+        ValueError: the message lists the choices.
+    """
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(map(repr, choices))
+        raise ValueError(f"{name} must be one of {listed}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_dtype_arg(dtype) -> np.dtype | None:
+    """``dtype`` as a NumPy dtype (None stays None); a TypeError naming ``dtype`` otherwise."""
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype must be float32 or float64 (or None for V's), got {dtype!r}"
+        ) from None
+
+
+def history_stride(max_iter: int) -> int:
+    """Convergence checks per recorded history entry: 1 up to ``HISTORY_CHECKS`` checks.
+
+    Entry ``j`` of ``loss_history`` is the loss after iteration ``CHECK_EVERY * stride * j``;
+    the history has ``(max_iter // CHECK_EVERY) // stride + 1`` entries, at most
+    ``HISTORY_CHECKS + 1``.  Every check still runs the convergence test; only the record is
+    thinned.
+    """
+    checks = max_iter // CHECK_EVERY
+    return max(1, -(-checks // HISTORY_CHECKS))
+
+
+def check_mesh_axis(mesh, mesh_axis) -> None:
+    """``mesh_axis`` without ``mesh`` is a mistake (it would silently run on one device)."""
+    if mesh is None and mesh_axis is not None:
+        raise ValueError(
+            f"mesh_axis={mesh_axis!r} was given without a mesh: pass mesh=jax.sharding.Mesh(...) "
+            f"to split the fit, or drop mesh_axis"
+        )
+
+
+def as_data(name: str, x):
+    """``x`` as an array for checking: arrays stay as they are, nested sequences go through
+    NumPy (a nested list is an array).
+
+    Raises:
+        TypeError: a string, bytes, a ragged or object sequence, or a complex array (NMF data
+            and factors are real).
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a real array, got {type(x).__name__}")
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:
+            raise TypeError(f"{name} must be a real array (a nested list is fine): {err}") from None
+    dt = np.dtype(x.dtype) if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else None
+    if dt is None or dt.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a real (bool, integer or floating) array, got dtype {x.dtype}"
+            + (" (complex data has no non-negative factorisation)" if dt and dt.kind == "c" else "")
+        )
+    return x
+
+
+def default_dtype(x) -> np.dtype:
+    """The computation dtype implied by data ``x``: its own if floating, else JAX's default.
+
+    A float64 NumPy array gives float64 even when x64 is off (``fit`` then scopes
+    ``jax.enable_x64``); a list, ints or bools give JAX's default float.
+    """
+    dt = np.dtype(x.dtype) if hasattr(x, "dtype") else None
+    if dt is not None and dt.kind == "f":
+        return dt
+    return np.dtype(jnp.result_type(float))
+
+
+def warn_x64(name: str, x, where: str) -> None:
+    """Say so when float64 data is about to be computed in float32 (x64 off)."""
+    if jax.config.jax_enable_x64 or np.dtype(getattr(x, "dtype", np.float32)) != np.float64:
+        return
+    warnings.warn(
+        f"{name} is float64 but jax_enable_x64 is off, so {where} computes in float32. Enable "
+        f"x64 (jax.config.update('jax_enable_x64', True)) to keep float64, or use "
+        f"tracegrad.nmf.fit(..., dtype=numpy.float64), which enables it for the fit only",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def check_key(key) -> jax.Array | None:
+    """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None.
+
+    Int seeds are signed 64-bit (``jax.random.key``'s range); with x64 off a seed beyond
+    32 bits is made under a scoped ``jax.enable_x64`` so that its high bits are kept.
+
+    Raises:
+        TypeError: a string, float, bool or other non-key value.
+        ValueError: a seed out of range, or an empty batch of keys.
+    """
+    if key is None:
+        return None
+    key = _concrete_scalar(key) if not _is_typed_key(key) else key
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        seed = int(key)
+        if not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+            raise ValueError(
+                f"key as an int seed must be in [-2**63, 2**63), got {seed}; pass "
+                f"jax.random.key(seed % 2**63) or a key array"
+            )
+        if not -(2**31) <= seed < 2**31 and not jax.config.jax_enable_x64:
+            with jax.enable_x64(True):
+                return jax.random.key(seed)
+        return jax.random.key(seed)
+    if isinstance(key, (str, bytes, bool, float, complex)) or not hasattr(key, "dtype"):
+        if not isinstance(key, (list, tuple)):
+            raise TypeError(
+                f"key must be a JAX PRNG key (jax.random.key), a raw uint32 key or an int "
+                f"seed, got {type(key).__name__} {key!r}"
+            )
+        key = as_data("key", key)
+    if _is_typed_key(key):
+        out = key if isinstance(key, jax.Array) else jnp.asarray(key)
+    elif np.dtype(key.dtype) == np.uint32 and key.ndim >= 1 and key.shape[-1] == 2:
+        out = jax.random.wrap_key_data(jnp.asarray(key))
+    else:
+        raise TypeError(
+            f"key must be a JAX PRNG key (jax.random.key), a raw uint32 key or an int seed, got "
+            f"dtype {key.dtype} and shape {shape_str(key.shape)}"
+        )
+    if 0 in out.shape:
+        raise ValueError(f"key is an empty batch of keys (shape {shape_str(out.shape)})")
+    return out
+
+
+def _is_typed_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+# ----------------------------------------------------------------------- traced values
+
+
+def _observed_bad(x, mask, negative: bool = True):
+    bad = ~jnp.isfinite(x)
+    if negative:
+        bad = bad | (x < 0)
+    if mask is not None:
+        bad = bad & (mask != 0)
+    return jnp.any(bad)
+
+
+def guard_traced_data(name: str, x, mask=None):
+    """``x`` with an ``equinox.error_if`` for NaN, Inf or negative entries when it is traced.
+
+    Concrete inputs are returned unchanged (``_validate`` has checked them in Python); a
+    traced ``mask`` is checked for values other than 0/1 too.
+    """
+    if mask is not None and not is_concrete(mask):
+        m = jnp.asarray(mask)
+        mask = eqx.error_if(
+            m, jnp.any((m != 0) & (m != 1)), "mask must hold only 0 and 1 (NaN or other values)"
+        )
+    if is_concrete(x):
+        return x, mask
+    x = eqx.error_if(
+        x,
+        _observed_bad(x, mask),
+        f"{name} has NaN, Inf or negative entries{' where mask is 1' if mask is not None else ''}"
+        f"; NMF needs finite {name} >= 0",
+    )
+    return x, mask
+
+
+def guard_outputs(W, H, losses=()):
+    """Refuse non-finite results (an overflow the range check could not foresee).
+
+    Concrete results: a ``ValueError`` naming ``V``; traced ones: ``equinox.error_if``.
+    """
+    msg = (
+        "NMF produced non-finite factors or losses: V's magnitude overflows the computation "
+        "dtype (rescale V, or use dtype=float64)"
+    )
+    leaves = [W, H, *losses]
+    if all(is_concrete(x) for x in leaves):
+        if not all(bool(jnp.all(jnp.isfinite(x))) for x in leaves):
+            raise ValueError(msg)
+        return W, H
+    bad = jnp.zeros((), bool)
+    for x in leaves:
+        bad = bad | ~jnp.all(jnp.isfinite(x))
+    return eqx.error_if(W, bad, msg), H
+
+
+# --------------------------------------------------------------------------- float range
+
+
+def loss_beta(loss) -> float:
+    """The beta of a loss: ``"frobenius"`` 2, ``"kl"`` 1, or an object's ``beta`` attribute."""
+    if isinstance(loss, str):
+        return {"frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0}.get(loss, 2.0)
+    beta = getattr(loss, "beta", None)
+    return 2.0 if beta is None else float(beta)
+
+
+def safe_exponent_range(dtype, beta: float, size: int) -> tuple[int, int]:
+    """``(lo, hi)``: ``V``'s largest entry should lie in ``[2^lo, 2^hi]``.
+
+    Every quantity of the updates and losses is a power ``p <= max(2, |beta|, |beta - 2|)`` of
+    the data's scale summed over at most ``size`` entries, so ``|log2 max V| * p +
+    log2(size) + 8`` bits (a margin for the rank and the factors' spread) must stay inside the
+    dtype's exponent range.  For beta < 2 the lower end is also at least ``2^10 EPSILON``:
+    below that scikit-learn's ``EPSILON`` clamps (KL drops ``V <= EPSILON``) would dominate.
+    """
+    fi = np.finfo(dtype)
+    e = min(fi.maxexp, -fi.minexp)
+    p = max(2.0, abs(beta), abs(beta - 2.0))
+    half = int((e - math.log2(max(size, 1)) - 8) / p)
+    half = max(half, 1)
+    lo = -half
+    if beta < 2:
+        lo = max(lo, int(math.floor(math.log2(EPSILON))) + 10)
+    return lo, half
+
+
+def range_exponent(V, dtype, beta: float) -> int:
+    """``k`` such that ``V / 4^k`` is in the safe range (0 when ``V`` already is, or traced).
+
+    ``V`` is the checked data (zero where masked).  ``k`` brings the largest entry near 1.
+
+    Raises:
+        ValueError: the problems of a batch differ so much in scale that no single scale puts
+            all of them in range (fit them separately).
+    """
+    if not is_concrete(V):
+        return 0
+    per_problem = jnp.max(V, axis=(-2, -1)) if V.ndim > 2 else jnp.max(V)[None]
+    per_problem = np.asarray(per_problem, np.float64).reshape(-1)
+    top = float(per_problem.max())
+    if top == 0.0:
+        return 0
+    lo, hi = safe_exponent_range(dtype, beta, V.shape[-1] * V.shape[-2])
+    e = math.log2(top)
+    if lo <= e <= hi:
+        return 0
+    k = int(round(e / 2))  # V / 4^k has its largest entry within a factor 2 of 1
+    positive = per_problem[per_problem > 0]
+    e_small = math.log2(float(positive.min())) - 2 * k
+    if e_small < lo:
+        raise ValueError(
+            f"V's problems differ too much in scale for one fit in {np.dtype(dtype).name}: "
+            f"largest entries from {float(positive.min()):.3g} to {top:.3g}; safe range of the "
+            f"largest entry is [2^{lo}, 2^{hi}] after one common rescaling. Fit them "
+            f"separately, or use dtype=float64"
+        )
+    return k
+
+
+def check_representable(v, dtype) -> None:
+    """Refuse data whose largest entry the computation dtype cannot hold.
+
+    Above the dtype's maximum it would become Inf; a largest entry below its smallest normal
+    number would be flushed to zero by XLA (CPU and GPU flush subnormals), so the fit would
+    silently see an all-zero ``V``.  (Within the range, ``fit`` rescales as needed.)
+
+    Raises:
+        ValueError: naming ``V``, its largest entry and the dtype's range.
+    """
+    top = float(np.max(np.asarray(v, np.float64))) if np.size(v) else 0.0
+    fi = np.finfo(dtype)
+    if top > float(fi.max) or 0.0 < top < float(fi.tiny):
+        raise ValueError(
+            f"V's largest entry {top:.3g} is outside the range of {np.dtype(dtype).name} "
+            f"([{float(fi.tiny):.3g}, {float(fi.max):.3g}]); rescale V or use dtype=float64"
+        )
+
+
+def pow2(k: float, dtype):
+    """``2^k`` as a ``dtype`` scalar (exact for integer ``k``)."""
+    return jnp.asarray(2.0**k, dtype)
+
+
+def scale_penalty(pen, k: int, beta: float, dtype):
+    """Penalty weights for data divided by ``c = 4^k`` (module docstring).
+
+    Scaled in float64 from the concrete weights, so a zero weight stays exactly zero.
+    """
+    l1 = 2.0 ** (k * (1.0 - 2.0 * beta))  # c^(1/2 - beta)
+    l2 = 2.0 ** (2.0 * k * (1.0 - beta))  # c^(1 - beta)
+
+    def scaled(w, f):
+        return jnp.asarray(float(w) * f, dtype) if float(w) != 0.0 else jnp.asarray(w, dtype)
+
+    return type(pen)(
+        l1_W=scaled(pen.l1_W, l1),
+        l1_H=scaled(pen.l1_H, l1),
+        l2_W=scaled(pen.l2_W, l2),
+        l2_H=scaled(pen.l2_H, l2),
+    )
+
+
+def unscale_losses(k: int, beta: float, dtype, *losses):
+    """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``.
+
+    Warns when the true value is beyond the dtype's range (it then reads ``inf``).
+    """
+    f = 2.0 ** (k * beta)
+    out = tuple(x * jnp.asarray(f, dtype) for x in losses)
+    finite_before = all(bool(jnp.all(jnp.isfinite(x))) for x in losses if is_concrete(x))
+    if finite_before and not all(bool(jnp.all(jnp.isfinite(x))) for x in out if is_concrete(x)):
+        warnings.warn(
+            f"the fit is finite, but its loss in V's units exceeds {np.dtype(dtype).name}'s "
+            f"range and reads inf; use dtype=float64 to see it",
+            UserWarning,
+            stacklevel=4,
+        )
+    return out
