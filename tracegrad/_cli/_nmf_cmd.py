@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
@@ -174,7 +173,7 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
     alpha_H = opts["alpha_H"]
     if isinstance(alpha_H, str) and alpha_H != "same":
         raise CLIError(f'nmf.alpha_H must be a number or "same", got {alpha_H!r}')
-    dtype = jnp.dtype(opts["dtype"])
+    dtype = np.dtype(opts["dtype"])
     key = jax.random.key(opts["seed"])
     if opts["replicates"] > 1:
         if V.ndim != 2:
@@ -182,8 +181,10 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
         key = jax.random.split(key, opts["replicates"])
     mesh = make_mesh(config["mesh"]["devices"])
     try:
+        # NumPy arrays and dtype=: fit honours float64 even with x64 off (jnp.asarray would
+        # silently truncate to float32 before fit saw the data)
         result = nmf.fit(
-            jnp.asarray(V, dtype),
+            np.asarray(V, dtype),
             opts["rank"],
             loss=opts["loss"],
             max_iter=opts["max_iter"],
@@ -193,11 +194,12 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
             alpha_W=opts["alpha_W"],
             alpha_H=alpha_H,
             l1_ratio=opts["l1_ratio"],
-            mask=None if mask is None else jnp.asarray(mask, dtype),
+            mask=None if mask is None else np.asarray(mask, dtype),
+            dtype=dtype,
             progress=progress,
             mesh=mesh,
         )
-    except ValueError as err:
+    except (ValueError, TypeError) as err:  # bad data in a file: a message, not a traceback
         raise CLIError(f"nmf: {err}") from None
     if opts["replicates"] > 1:
         result = result.best()
@@ -217,6 +219,7 @@ def save_result(path: str | Path, result, config: dict) -> Path:
             loss_history=np.asarray(result.loss_history),
             n_iter=np.asarray(result.n_iter),
             converged=np.asarray(result.converged),
+            dtype=np.asarray(str(np.asarray(result.W).dtype)),  # what was computed, not asked
             config=np.asarray(json.dumps(config)),
         )
     return path

@@ -26,7 +26,7 @@ from .._validate import is_concrete, shape_str
 from . import _guards, _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
-from ._init import init_factors
+from ._init import initial_factors as init_factors  # fit checks its data itself
 from ._layout import plan, workers
 from ._loss import sqrt_loss
 from ._regularization import Penalty, penalty

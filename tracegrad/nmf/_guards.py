@@ -210,8 +210,26 @@ def warn_x64(name: str, x, where: str) -> None:
         f"x64 (jax.config.update('jax_enable_x64', True)) to keep float64, or use "
         f"tracegrad.nmf.fit(..., dtype=numpy.float64), which enables it for the fit only",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
+
+
+def model_dtype(name: str, x, where: str) -> np.dtype:
+    """The dtype the NMF building blocks (``init_factors``, ``NMF``) compute data ``x`` in.
+
+    They run under the caller's JAX configuration: ``x``'s floating dtype, or JAX's default
+    float for integers, bools and lists; a float64 ``x`` with x64 off becomes float32, with a
+    warning (``warn_x64``) instead of JAX's silent truncation.
+    """
+    dt = default_dtype(x)
+    if dt == np.float64 and not jax.config.jax_enable_x64:
+        warn_x64(name, x, where)
+        return np.dtype(np.float32)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(
+            f"NMF computes in float32 or float64, got {name} of dtype {dt} (convert it first)"
+        )
+    return dt
 
 
 def check_key(key) -> jax.Array | None:
@@ -440,3 +458,108 @@ def unscale_losses(k: int, beta: float, dtype, *losses):
             stacklevel=4,
         )
     return out
+
+
+# ------------------------------------------------------------------------ the NMF module
+
+
+def check_static_number(name: str, value, *, hi: float = math.inf, same_ok: bool = False):
+    """A static (hashable) penalty setting: a Python/NumPy real number, or ``"same"``."""
+    if same_ok and isinstance(value, str):
+        if value != "same":
+            raise ValueError(f'{name} must be a number >= 0 or "same", got {value!r}')
+        return value
+    if isinstance(value, (np.ndarray, jax.Array)):
+        raise TypeError(
+            f"{name} must be a Python number (it is a static field of the module), got an array"
+        )
+    return real_option(name, value, hi=hi)
+
+
+def check_model_options(alpha_W, alpha_H, l1_ratio) -> None:
+    """``NMF``'s static penalty settings, checked as ``fit`` checks them."""
+    check_static_number("alpha_W", alpha_W)
+    check_static_number("alpha_H", alpha_H, same_ok=True)
+    check_static_number("l1_ratio", l1_ratio, hi=1.0)
+
+
+def check_factor_pair(W, H, names: tuple[str, str] = ("W", "H")) -> None:
+    """``W (..., M, K)`` and ``H (..., K, N)``: real floating, one dtype, sharing ``K``, batch
+    axes that broadcast, and (when concrete) finite and non-negative.
+
+    Raises:
+        TypeError: not floating arrays, or of two dtypes.
+        ValueError: shapes that do not fit, NaN/Inf or negative entries (named).
+    """
+    nw, nh = names
+    for name, x in ((nw, W), (nh, H)):
+        if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+            raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"{name} must be a real floating-point array, got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise ValueError(f"{name} must be a matrix (..., rows, cols), got shape {x.shape}")
+    if W.dtype != H.dtype:
+        raise TypeError(f"{nw} and {nh} must share a dtype, got {W.dtype} and {H.dtype}")
+    if W.shape[-1] != H.shape[-2]:
+        raise ValueError(
+            f"{nw} (..., M, K) and {nh} (..., K, N) must share K: got {nw} shape {W.shape} and "
+            f"{nh} shape {H.shape}"
+        )
+    try:
+        jnp.broadcast_shapes(W.shape[:-2], H.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the batch axes of {nw} (shape {W.shape}) and {nh} (shape {H.shape}) do not broadcast"
+        ) from None
+    for name, x in ((nw, W), (nh, H)):
+        if is_concrete(x):
+            a = np.asarray(x)
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{name} contains NaN or Inf; NMF factors must be finite")
+            if np.any(a < 0):
+                raise ValueError(
+                    f"{name} has {int(np.sum(a < 0))} negative entries; NMF factors must be >= 0"
+                )
+
+
+def check_bool(name: str, value) -> bool:
+    """A Python (or NumPy) bool; anything else is a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def model_data(W, H, V, mask, beta: float):
+    """``NMF`` methods' data: ``(V', mask, W', H', k)``, checked as ``fit`` checks it.
+
+    ``V`` must be ``(..., M, N)`` for the module's ``W (..., M, K)``, ``H (..., K, N)`` with
+    batch axes that broadcast; it is computed in the factors' dtype, zero where masked.  When
+    concrete data lies outside the safe range, ``V' = V / 4^k`` and ``W' = W / 2^k``,
+    ``H' = H / 2^k`` (exact); else ``k = 0`` and they are unchanged.
+    """
+    from ._validate import check_data
+
+    dt = np.dtype(W.dtype)
+    V = as_data("V", V)
+    if np.dtype(V.dtype) == np.float64 and dt == np.float32 and not jax.config.jax_enable_x64:
+        warn_x64("V", V, "the NMF module (float32 factors)")
+    V, mask = check_data(V, mask, dt)
+    m, n = W.shape[-2], H.shape[-1]
+    if tuple(V.shape[-2:]) != (m, n):
+        raise ValueError(
+            f"V (shape {shape_str(V.shape)}) does not fit the factors: W is "
+            f"{shape_str(W.shape)} and H {shape_str(H.shape)}, so V must be (..., {m}, {n})"
+        )
+    try:
+        jnp.broadcast_shapes(V.shape[:-2], W.shape[:-2], H.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the batch axes of V (shape {shape_str(V.shape)}) do not broadcast with the "
+            f"factors' (W {shape_str(W.shape)}, H {shape_str(H.shape)})"
+        ) from None
+    k = range_exponent(V, dt, beta) if V.ndim == 2 or is_concrete(V) else 0
+    if k:
+        V = V * jnp.asarray(4.0**-k, dt)
+        W, H = W * jnp.asarray(2.0**-k, dt), H * jnp.asarray(2.0**-k, dt)
+    return V, mask, W, H, k
