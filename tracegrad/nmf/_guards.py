@@ -442,6 +442,16 @@ def scale_penalty(pen, k: int, beta: float, dtype):
     )
 
 
+def unscale_divergence(d, k: int, beta: float):
+    """A divergence of the rescaled problem in ``V``'s units: times ``4^(k beta)``.
+
+    Warns when the true value is beyond the dtype's range (it then reads ``inf``; its square
+    root, ``square_root=True``, is finite).
+    """
+    (out,) = unscale_losses(2 * k, beta, d.dtype, d)
+    return out
+
+
 def unscale_losses(k: int, beta: float, dtype, *losses):
     """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``.
 
@@ -453,7 +463,7 @@ def unscale_losses(k: int, beta: float, dtype, *losses):
     if finite_before and not all(bool(jnp.all(jnp.isfinite(x))) for x in out if is_concrete(x)):
         warnings.warn(
             f"the fit is finite, but its loss in V's units exceeds {np.dtype(dtype).name}'s "
-            f"range and reads inf; use dtype=float64 to see it",
+            f"range and reads inf; use dtype=float64 (or the square-root loss) to see it",
             UserWarning,
             stacklevel=4,
         )

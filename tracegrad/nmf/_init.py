@@ -126,6 +126,10 @@ def initial_factors(
     return nndsvd_factors(V, rank, init, key, mean)
 
 
+_initial_factors_jit = jax.jit(initial_factors, static_argnums=(1, 2))
+"""One compiled program per (shape, rank, scheme): eager use runs dozens of small ops."""
+
+
 def init_factors(
     V: jax.Array, rank: int, init: str = "random", key=None, mask: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
@@ -174,7 +178,7 @@ def init_factors(
     k = _guards.range_exponent(V, dt, 2.0)
     if k:
         V = V * jnp.asarray(4.0**-k, dt)
-    W, H = initial_factors(V, rank, init, keys, mask)
+    W, H = _initial_factors_jit(V, rank, init, keys, mask)
     W, H = _guards.guard_outputs(W, H)
     if k:
         W, H = W * jnp.asarray(2.0**k, dt), H * jnp.asarray(2.0**k, dt)

@@ -77,7 +77,7 @@ class NMF(eqx.Module):
         d = divergence(V, W, H, self._loss, mask)
         if square_root:
             return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) * jnp.asarray(2.0 ** (k * beta), d.dtype)
-        return d * jnp.asarray(4.0 ** (k * beta), d.dtype) if k else d
+        return _guards.unscale_divergence(d, k, beta) if k else d
 
     def objective(self, V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """``D(V, WH)`` plus the penalty: what every ``step`` does not increase."""
