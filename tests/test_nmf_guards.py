@@ -169,6 +169,12 @@ def test_traced_values_are_guarded(V, jitted_fit, what):
         jax.block_until_ready(jitted_fit(**args))
 
 
+def test_values_closed_over_by_jit_are_checked_in_python(V):
+    _raises(ValueError, "V has", jax.jit(lambda: tg.nmf.fit(-V, K).W))
+    model = tg.nmf.NMF(jnp.ones((M, K)), jnp.ones((K, N)))
+    _raises(ValueError, "V has", jax.jit(lambda m: m.step(-V)), model)
+
+
 def test_traced_clean_values_pass(V, jitted_fit):
     W = jitted_fit(V, np.ones((M, K)), np.ones((K, N)), np.ones((M, N)))
     eager = tg.nmf.fit(V, K, W0=np.ones((M, K)), H0=np.ones((K, N)), max_iter=10)

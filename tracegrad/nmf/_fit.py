@@ -288,8 +288,11 @@ def fit(
             ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
         rank: number of components ``K`` (a warning when above ``min(M, N)``).
         loss: ``"frobenius"`` (``1/2 ||V - WH||_F^2``) or ``"kl"``/``"kullback-leibler"``.
-        max_iter: iteration cap.
+        max_iter: iteration cap, at most ``2**31 - 11`` (int32 counters); above 100000 the loss
+            history is thinned to at most 10001 entries (``NMFResult.loss_history``).
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
+            Scalar options (``tol``, ``alpha_*``, ``l1_ratio``, ``max_iter``) are Python
+            numbers or concrete 0-d arrays; traced values are refused (TypeError).
         init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
             ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
         W0, H0: initial factors ``(..., M, K)``, ``(..., K, N)`` (scikit-learn's
@@ -302,9 +305,12 @@ def fit(
             ``alpha_W``); scaled by ``N`` for ``W`` and ``M`` for ``H``.
         mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
             Entries with mask 0 are ignored, even if NaN or negative.
-        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32).
-            float64 is honoured even when x64 is off (the fit runs under a scoped
-            ``jax.enable_x64``).
+        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32;
+            integer, bool or nested-list data: JAX's default float).  float64 -- asked for or
+            a float64 NumPy ``V`` -- is honoured even when x64 is off (the fit runs under a
+            scoped ``jax.enable_x64``).  Data whose largest entry is beyond the dtype's safe
+            range is fitted on an exact power-of-4 rescaling, results scaled back
+            (``_guards``); the factors and losses are never NaN/Inf silently.
         progress: None (off: the compiled loop has no callback), True (a line on stderr at
             each check) or ``callable(iterations_done, mean_loss)``, called at each check and
             once at the end.
@@ -325,8 +331,12 @@ def fit(
     Raises:
         ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
             ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options, a multi-axis
-            ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks.
-        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``.
+            ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks, ``mesh_axis`` without
+            ``mesh``, data beyond the dtype's range.  Under ``jit`` the values of ``V``,
+            ``W0``, ``H0`` and ``mask`` are checked by ``equinox.error_if`` at run time.
+        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``;
+            complex or non-numeric data; a key that is no key; options of the wrong type.
+        Exception: whatever a ``progress`` callable raises, as itself.
     """
     max_iter, tol, alpha_W, alpha_H, l1_ratio = _guards.scalar_options(
         max_iter, tol, alpha_W, alpha_H, l1_ratio
@@ -334,6 +344,7 @@ def fit(
     loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     dt = resolve_dtype(V, dtype)
     _guards.check_mesh_axis(mesh, mesh_axis)
+    _guards.check_key(key)  # checked even where W0/H0 make it unused
     mesh = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():

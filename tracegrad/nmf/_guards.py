@@ -25,6 +25,7 @@ parity, are untouched.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -48,6 +49,23 @@ SEED_RANGE = (-(2**63), 2**63)
 """Integer seeds ``jax.random.key`` accepts (a signed 64-bit integer)."""
 
 
+def eager(fn):
+    """Run ``fn`` under ``jax.ensure_compile_time_eval``: checks of concrete values (a NumPy
+    ``V`` closed over by a user's ``jit``) are computed now, not staged into the trace, so
+    their results can be inspected in Python; traced values are staged as usual."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.ensure_compile_time_eval():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _x64() -> bool:
+    return bool(jax.config.read("jax_enable_x64"))
+
+
 def _is_real_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
@@ -69,14 +87,17 @@ def real_option(name: str, value, *, lo: float = 0.0, hi: float = math.inf) -> f
         ValueError: NaN, infinite, or outside ``[lo, hi]``.
     """
     v = _concrete_scalar(value)
-    if isinstance(v, jax.core.Tracer):
+    if not is_concrete(v):
         raise TypeError(
             f"{name} must be a concrete number, got a traced value: NMF options are checked in "
             f"Python before tracing (pass it as a static value)"
         )
     if not _is_real_number(v):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:  # an int beyond float range
+        v = math.inf
     if not math.isfinite(v) or not lo <= v <= hi:
         if hi == math.inf:
             raise ValueError(f"{name} must be a finite number >= {lo:g}, got {value!r}")
@@ -91,9 +112,9 @@ def int_option(name: str, value, *, hi: int | None = None) -> int:
         ValueError: not an integer (bools and floats included), below 1 or above ``hi``.
     """
     v = _concrete_scalar(value)
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < 1:
         raise ValueError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if hi is not None and v > hi:
+    if hi is not None and int(v) > hi:
         raise ValueError(f"{name} must be a positive integer <= {hi}, got {value!r}")
     return int(v)
 
@@ -180,7 +201,7 @@ def as_data(name: str, x):
             x = np.asarray(x)
         except (ValueError, TypeError) as err:
             raise TypeError(f"{name} must be a real array (a nested list is fine): {err}") from None
-    dt = np.dtype(x.dtype) if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else None
+    dt = np.dtype(x.dtype) if not jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else None
     if dt is None or dt.kind not in "biuf":
         raise TypeError(
             f"{name} must be a real (bool, integer or floating) array, got dtype {x.dtype}"
@@ -203,7 +224,7 @@ def default_dtype(x) -> np.dtype:
 
 def warn_x64(name: str, x, where: str) -> None:
     """Say so when float64 data is about to be computed in float32 (x64 off)."""
-    if jax.config.jax_enable_x64 or np.dtype(getattr(x, "dtype", np.float32)) != np.float64:
+    if _x64() or np.dtype(getattr(x, "dtype", np.float32)) != np.float64:
         return
     warnings.warn(
         f"{name} is float64 but jax_enable_x64 is off, so {where} computes in float32. Enable "
@@ -222,7 +243,7 @@ def model_dtype(name: str, x, where: str) -> np.dtype:
     warning (``warn_x64``) instead of JAX's silent truncation.
     """
     dt = default_dtype(x)
-    if dt == np.float64 and not jax.config.jax_enable_x64:
+    if dt == np.float64 and not _x64():
         warn_x64(name, x, where)
         return np.dtype(np.float32)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -252,7 +273,7 @@ def check_key(key) -> jax.Array | None:
                 f"key as an int seed must be in [-2**63, 2**63), got {seed}; pass "
                 f"jax.random.key(seed % 2**63) or a key array"
             )
-        if not -(2**31) <= seed < 2**31 and not jax.config.jax_enable_x64:
+        if not -(2**31) <= seed < 2**31 and not _x64():
             with jax.enable_x64(True):
                 return jax.random.key(seed)
         return jax.random.key(seed)
@@ -278,7 +299,7 @@ def check_key(key) -> jax.Array | None:
 
 
 def _is_typed_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 # ----------------------------------------------------------------------- traced values
@@ -341,7 +362,10 @@ def guard_outputs(W, H, losses=()):
 def loss_beta(loss) -> float:
     """The beta of a loss: ``"frobenius"`` 2, ``"kl"`` 1, or an object's ``beta`` attribute."""
     if isinstance(loss, str):
-        return {"frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0}.get(loss, 2.0)
+        named = {"frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+        return named.get(loss, 0.0 if loss == "is" else 2.0)
+    if _is_real_number(loss):
+        return float(loss)
     beta = getattr(loss, "beta", None)
     return 2.0 if beta is None else float(beta)
 
@@ -366,6 +390,7 @@ def safe_exponent_range(dtype, beta: float, size: int) -> tuple[int, int]:
     return lo, half
 
 
+@eager
 def range_exponent(V, dtype, beta: float) -> int:
     """``k`` such that ``V / 4^k`` is in the safe range (0 when ``V`` already is, or traced).
 
@@ -552,7 +577,7 @@ def model_data(W, H, V, mask, beta: float):
 
     dt = np.dtype(W.dtype)
     V = as_data("V", V)
-    if np.dtype(V.dtype) == np.float64 and dt == np.float32 and not jax.config.jax_enable_x64:
+    if np.dtype(V.dtype) == np.float64 and dt == np.float32 and not _x64():
         warn_x64("V", V, "the NMF module (float32 factors)")
     V, mask = check_data(V, mask, dt)
     m, n = W.shape[-2], H.shape[-1]

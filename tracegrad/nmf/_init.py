@@ -131,7 +131,7 @@ _initial_factors_jit = jax.jit(initial_factors, static_argnums=(1, 2))
 
 
 def init_factors(
-    V: jax.Array, rank: int, init: str = "random", key=None, mask: jax.Array | None = None
+    V, rank: int, init: str = "random", key=None, mask: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
     """Initial ``(W, H)`` of one ``M x N`` problem by scheme ``init`` (zero-filled where masked).
 

@@ -22,6 +22,7 @@ from ._guards import (
     check_name,
     check_representable,
     default_dtype,
+    eager,
     guard_traced_data,
     scalar_options,
 )
@@ -51,6 +52,11 @@ def resolve_dtype(V, dtype) -> np.dtype:
     dt = check_dtype_arg(dtype)
     if dt is None:
         dt = default_dtype(as_data("V", V))
+        if dt not in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"V has dtype {dt}; NMF computes in float32 or float64 (pass dtype=jnp.float32 "
+                f"or jnp.float64, or convert V)"
+            )
     if dt not in SUPPORTED_DTYPES:
         raise TypeError(
             f"NMF computes in float32 or float64, got dtype {dt} "
@@ -67,6 +73,7 @@ def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
     return LOSSES[loss]
 
 
+@eager
 def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
     """``V`` and ``mask`` as ``dtype`` arrays, checked; ``V`` zeroed where the mask is zero.
 
@@ -164,6 +171,7 @@ def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
     return rank
 
 
+@eager
 def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
     """``W0``, ``H0`` checked against ``V`` and ``rank``; returns them as ``dtype`` arrays.
 
