@@ -73,15 +73,29 @@ def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
     return LOSSES[loss]
 
 
-@eager
 def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
     """``V`` and ``mask`` as ``dtype`` arrays, checked; ``V`` zeroed where the mask is zero.
+
+    Concrete values are checked in Python (also when a user's ``jit`` closes over them);
+    traced ones by ``equinox.error_if`` (``_guards.guard_traced_data``).
 
     Raises:
         ValueError: ``V`` is not ``(..., M, N)`` with ``M, N >= 1``; ``mask`` has another shape
             or values other than 0/1, or hides every entry of some problem; observed entries of
             ``V`` are NaN/Inf or negative (the message gives the count and the first index).
     """
+    V, mask = _check_data_values(V, mask, dtype)
+    V, mask = guard_traced_data("V", V, mask)
+    V = jnp.asarray(V, dtype)
+    if mask is not None:
+        mask = jnp.asarray(mask, dtype)
+        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
+    return V, mask
+
+
+@eager
+def _check_data_values(V, mask, dtype):
+    """``check_data``'s checks in Python: shapes, and the values of concrete arrays."""
     V = as_data("V", V)
     if mask is not None:
         mask = as_data("mask", mask)
@@ -138,11 +152,6 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
                 f"(first at index {idx}: {float(v[idx])}); NMF needs V >= 0"
             )
         check_representable(v if observed is None else xp.where(observed, v, 0), dtype)
-    V, mask = guard_traced_data("V", V, mask)
-    V = jnp.asarray(V, dtype)
-    if mask is not None:
-        mask = jnp.asarray(mask, dtype)
-        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
     return V, mask
 
 
@@ -171,8 +180,18 @@ def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
     return rank
 
 
-@eager
 def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
+    """``_check_factor_values``, then ``equinox.error_if`` guards of traced factors."""
+    W0, H0 = _check_factor_values(W0, H0, v_shape, rank, dtype)
+    if W0 is None:
+        return None, None
+    W0, _ = guard_traced_data("W0", W0)
+    H0, _ = guard_traced_data("H0", H0)
+    return jnp.asarray(W0, dtype), jnp.asarray(H0, dtype)
+
+
+@eager
+def _check_factor_values(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
     """``W0``, ``H0`` checked against ``V`` and ``rank``; returns them as ``dtype`` arrays.
 
     Their batch axes must agree with each other and either equal ``V``'s or be absent (then
@@ -206,8 +225,6 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
             f"the batch axes of W0/H0 ({shape_str(bw)}) must match those of V (shape "
             f"{shape_str(v_shape)}), or V must be a single matrix"
         )
-    W0, _ = guard_traced_data("W0", W0)
-    H0, _ = guard_traced_data("H0", H0)
     for name, x in (("W0", W0), ("H0", H0)):
         if not is_concrete(x):
             continue
@@ -227,7 +244,7 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
                 f"{name} is all zeros{' for some problem' if a.ndim > 2 else ''}: "
                 f"multiplicative updates cannot move away from zero"
             )
-    return jnp.asarray(W0, dtype), jnp.asarray(H0, dtype)
+    return W0, H0
 
 
 def as_keys(key) -> jax.Array | None:
