@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 from .._io import write_json
+from ..nmf import LOSSES as _LOSS_TABLE
 from ._config import Key, load_config, positive
 from ._errors import CLIError
 
 SUITES = ("grads", "derive", "nmf", "bridge")
-LOSSES = ("frobenius", "kl")
+LOSSES = tuple(_LOSS_TABLE)
 
 
 def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False):

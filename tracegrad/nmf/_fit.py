@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,21 +27,23 @@ from . import _guards, _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
 from ._init import initial_factors as init_factors  # fit checks its data itself
+from ._init import observed_mean
 from ._layout import plan, workers
 from ._loss import sqrt_loss
+from ._losses import resolve_loss
 from ._regularization import Penalty, penalty
 from ._result import NMFResult
 from ._sharding import check_mesh, make_spec, place, sharded_loop
-from ._updates import mu_step
+from ._solvers import resolve_solver
 from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
 from ._workers import GroupProgress, cpu_workers, groups, run_groups
 
 
 class _State(NamedTuple):
-    it: jax.Array  # iterations run by the loop so far (scalar, a multiple of CHECK_EVERY)
+    it: jax.Array  # iterations run by the loop so far (scalar)
     W: jax.Array  # (B, M, K)
     H: jax.Array  # (B, K, N)
-    prev: jax.Array  # (B,) loss at the previous check
+    rule: Any  # the solver's stop-rule state
     done: jax.Array  # (B,) stopped
     converged: jax.Array  # (B,) stopped by the test
     n_iter: jax.Array  # (B,) iterations applied to each problem
@@ -55,8 +57,11 @@ def fit_loop(
     pen: Penalty,
     tol: jax.Array,
     *,
-    loss: str,
+    loss,
     max_iter: int,
+    solver="mu",
+    update_W: bool = True,
+    update_H: bool = True,
     mask: jax.Array | None = None,
     progress_token: jax.Array | None = None,
     transposed: bool = False,
@@ -64,18 +69,24 @@ def fit_loop(
     progress_parts: int = 1,
     constrain=None,
     progress_real: int | None = None,
+    real_m: int | None = None,
 ):
-    """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
+    """Run ``solver`` from ``(W, H)`` until each problem stops or ``max_iter``; jittable.
 
-    scikit-learn's ``_fit_multiplicative_update`` per problem: ``e0`` is the square-root loss
-    of the initial factors; after every ``CHECK_EVERY``-th iteration ``e`` is computed and the
-    problem stops when ``tol > 0`` and ``(e_previous_check - e) / e0 < tol``.
+    Generic over the solver (``_solvers``): each iteration is ``solver.step`` for all problems
+    followed by ``solver.stop_after_iteration``; every ``CHECK_EVERY``-th iteration the
+    square-root loss is recorded and ``solver.stop_after_check`` is asked (MU's rule, as
+    scikit-learn's ``_fit_multiplicative_update``: stop when ``tol > 0`` and
+    ``(e_previous_check - e) / e0 < tol``; coordinate descent's: ``violation /
+    violation_init <= tol`` after every iteration).
 
     Args:
         V: ``(B, M, N)``, or ``(M, N)`` shared by all ``B`` problems (replicates).
         W: ``(B, M, K)`` and H: ``(B, K, N)`` initial factors.
         pen: penalty weights.  tol: scalar tolerance.
-        loss: ``"frobenius"`` or ``"kl"``.  max_iter: iteration cap (static).
+        loss: loss object or name (static).  solver: solver object or name (static).
+        max_iter: iteration cap (static).
+        update_W, update_H: update that factor (False: keep it as given).
         mask: optional 0/1 array shaped like ``V`` (``V`` zero where it is zero).
         transposed: keep a transposed copy of ``V`` for the products over ``M`` (see
             ``_contract``); same values, different speed.
@@ -89,11 +100,15 @@ def fit_loop(
             nothing to the program.
         progress_real: the reported mean loss is over the first ``progress_real`` problems
             only (the sharded fit's padding copies follow them); None: all.
+        real_m: the rows of the problem before the sharded fit's zero padding (None: ``M``).
 
     Returns:
         ``(W, H, history, n_iter, converged, final_loss)``.
     """
-    B = W.shape[0]
+    loss = resolve_loss(loss)
+    solver = resolve_solver(solver)
+    B, m, k = W.shape
+    dims = (m if real_m is None else real_m, H.shape[-1], k)
     dtype = W.dtype
     data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
@@ -104,50 +119,51 @@ def fit_loop(
         it=jnp.zeros((), jnp.int32),
         W=W,
         H=H,
-        prev=e0,
+        rule=solver.stop_init(e0),
         done=jnp.zeros((B,), bool),
         converged=jnp.zeros((B,), bool),
         n_iter=jnp.zeros((B,), jnp.int32),
         history=history,
     )
 
-    def iterate(W, H, active, steps):
-        # ``steps`` MU iterations; problems not ``active`` multiply by exactly 1
-        act = active if B > 1 else None
-
-        def step(_, wh):
-            wh = mu_step(data, wh[0], wh[1], loss, pen, mask, act)
-            return wh if constrain is None else constrain(*wh)
-
-        return jax.lax.fori_loop(0, steps, step, (W, H))
+    def iteration(_, s: _State) -> _State:
+        active = ~s.done
+        act = active if B > 1 or solver.stops_each_iteration else None
+        W, H, stat = solver.step(data, s.W, s.H, loss, pen, mask, act, update_W, update_H, dims)
+        if constrain is not None:
+            W, H = constrain(W, H)
+        it = s.it + 1
+        stop, rule = solver.stop_after_iteration(s.rule, stat, it, tol)
+        stop = stop & active
+        return s._replace(
+            it=it,
+            W=W,
+            H=H,
+            rule=rule,
+            done=s.done | stop,
+            converged=s.converged | stop,
+            n_iter=jnp.where(active, it, s.n_iter),
+        )
 
     def block(s: _State) -> _State:
         # CHECK_EVERY iterations, then the check: the test needs no conditional in the loop
         active = ~s.done
-        W, H = iterate(s.W, s.H, active, CHECK_EVERY)
-        it = s.it + CHECK_EVERY
-        err = sqrt_loss(V, W, H, loss, mask)
+        s = jax.lax.fori_loop(0, CHECK_EVERY, iteration, s)
+        err = sqrt_loss(V, s.W, s.H, loss, mask)
+        check = s.it // CHECK_EVERY
         if stride == 1:
-            history = s.history.at[:, it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+            history = s.history.at[:, check].set(jnp.where(active, err, jnp.nan))
         else:  # every stride-th check is recorded
-            slot, keep = (it // CHECK_EVERY) // stride, (it // CHECK_EVERY) % stride == 0
-            old = s.history[:, slot]
-            history = s.history.at[:, slot].set(jnp.where(active & keep, err, old))
-        stop = active & (tol > 0) & ((s.prev - err) / e0 < tol)
-        prev = jnp.where(active, err, s.prev)
+            slot, keep = check // stride, check % stride == 0
+            history = s.history.at[:, slot].set(jnp.where(active & keep, err, s.history[:, slot]))
+        stop, rule = solver.stop_after_check(s.rule, err, tol, active & ~s.done)
+        stop = stop & active & ~s.done
         if progress_token is not None:
-            done = (progress_part * max_iter + it) // progress_parts
-            shown = prev if progress_real is None else prev[:progress_real]
+            done = (progress_part * max_iter + s.it) // progress_parts
+            shown = err if progress_real is None else err[:progress_real]
             jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(shown))
-        return _State(
-            it=it,
-            W=W,
-            H=H,
-            prev=prev,
-            done=s.done | stop,
-            converged=s.converged | stop,
-            n_iter=jnp.where(active, it, s.n_iter),
-            history=history,
+        return s._replace(
+            rule=rule, done=s.done | stop, converged=s.converged | stop, history=history
         )
 
     def more(s: _State) -> jax.Array:
@@ -155,10 +171,8 @@ def fit_loop(
 
     s = jax.lax.while_loop(more, block, state)
     tail = max_iter % CHECK_EVERY
-    if tail:  # the last max_iter mod 10 iterations, after the last check: no test
-        active = ~s.done
-        W, H = iterate(s.W, s.H, active, tail)
-        s = s._replace(W=W, H=H, n_iter=jnp.where(active, max_iter, s.n_iter))
+    if tail:  # the last max_iter mod 10 iterations, after the last check: no loss check
+        s = jax.lax.fori_loop(0, tail, iteration, s)
     final = sqrt_loss(V, s.W, s.H, loss, mask)
     return s.W, s.H, s.history, s.n_iter, s.converged, final
 
@@ -175,8 +189,12 @@ def _initialize(V, mask, keys, *, rank, init):
     )
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "max_iter", "with_progress"))
-def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
+@functools.partial(
+    jax.jit,
+    static_argnames=("loss", "max_iter", "with_progress", "solver", "update_W", "update_H"),
+)
+def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress, solver="mu",
+          update_W=True, update_H=True):  # fmt: skip
     """The compiled fit of all problems, laid out as ``_layout.plan`` decides (same values).
 
     Batches that ``plan`` chunks run as a ``lax.scan`` over chunks of ``chunk`` problems, each
@@ -187,7 +205,9 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     layout = plan(
         V.ndim == 3, B, m, n, V.dtype.itemsize, loss, mask is not None, jax.default_backend()
     )
-    kw = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw: dict[str, Any] = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw.update(solver=solver)
+    kw.update(update_W=update_W, update_H=update_H)
     kw["progress_token"] = token if with_progress else None
     if layout.chunk >= B:
         return fit_loop(V, W0, H0, pen, tol, mask=mask, **kw)
@@ -252,7 +272,7 @@ def fit(
     V,
     rank: int,
     *,
-    loss: str = "frobenius",
+    loss: str | float = "frobenius",
     max_iter: int = 200,
     tol: float = 1e-4,
     init: str = "random",
@@ -267,6 +287,9 @@ def fit(
     progress: bool | _progress.ProgressFn | None = None,
     mesh: jax.sharding.Mesh | None = None,
     mesh_axis: str | None = None,
+    solver: str = "mu",
+    update_W: bool = True,
+    update_H: bool = True,
 ) -> NMFResult:
     """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
 
@@ -341,7 +364,18 @@ def fit(
     max_iter, tol, alpha_W, alpha_H, l1_ratio = _guards.scalar_options(
         max_iter, tol, alpha_W, alpha_H, l1_ratio
     )
-    loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    solver_obj = resolve_solver(solver)
+    solver_obj.check(loss_obj, mask is not None)
+    for name, flag in (("update_W", update_W), ("update_H", update_H)):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    if not (update_W or update_H):
+        raise ValueError("update_W=False and update_H=False leave nothing to fit")
+    if not update_H and H0 is None:
+        raise ValueError("update_H=False needs H0, the fixed H (scikit-learn's transform)")
+    if not update_W and W0 is None:
+        raise ValueError("update_W=False needs W0, the fixed W")
     dt = resolve_dtype(V, dtype)
     _guards.check_mesh_axis(mesh, mesh_axis)
     _guards.check_key(key)  # checked even where W0/H0 make it unused
@@ -351,7 +385,7 @@ def fit(
         return _fit(
             V,
             rank,
-            loss,
+            loss_obj,
             max_iter,
             tol,
             init,
@@ -363,23 +397,55 @@ def fit(
             dt,
             progress,
             mesh,
+            (solver_obj, bool(update_W), bool(update_H)),
         )
 
 
+def _check_positive(V, mask, loss) -> None:
+    """beta <= 0 (Itakura-Saito and below) with a zero in ``V``: refuse, as scikit-learn."""
+    if not loss.needs_positive_data or not is_concrete(V):
+        return
+    zero = V == 0 if mask is None else (V == 0) & (mask != 0)
+    if bool(jnp.any(zero)):
+        idx = tuple(int(i) for i in np.unravel_index(int(jnp.argmax(zero)), V.shape))
+        raise ValueError(
+            f"loss={loss.name!r} (beta = {loss.beta:g} <= 0) needs V > 0, but V contains "
+            f"{int(jnp.sum(zero))} zeros (first at index {idx}): the divergence and its updates "
+            f"diverge there. Add a small positive value to V, or use a beta > 0"
+        )
+
+
+def _start_factor(V, mask, shape, solver, dt):
+    """The free factor's start when the other is fixed and not given (scikit-learn's
+    ``_check_w_h``): zeros for coordinate descent, ``sqrt(mean V / K)`` everywhere for MU."""
+    if solver.zero_W_start:
+        return jnp.zeros(shape, dt)
+    avg = jnp.sqrt(observed_mean(V, mask) / shape[-1])
+    return jnp.broadcast_to(avg.astype(dt)[..., None, None], shape)
+
+
 def _fit(
-    V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh
+    V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh, how
 ) -> NMFResult:
     """``fit`` after the option checks, with x64 in force when ``dt`` is float64.
 
     ``mesh`` is None or ``check_mesh``'s ``(mesh, axis)``.
     """
     alpha_W, alpha_H, l1_ratio = reg
+    solver, update_W, update_H = how
     V, mask = check_data(V, mask, dt)
+    _check_positive(V, mask, loss)
     custom = W0 is not None or H0 is not None
     rank = check_rank(rank, V.shape, init, custom)
+    m, n = V.shape[-2:]
+    start_W = W0 is None and not update_H  # the free factor starts as scikit-learn's
+    start_H = H0 is None and not update_W
+    if start_W:  # a placeholder through the checks, replaced below
+        W0 = jnp.ones(tuple(jnp.shape(H0)[:-2]) + (m, rank), dt)  # type: ignore[arg-type]
+    if start_H:
+        H0 = jnp.ones(tuple(jnp.shape(W0)[:-2]) + (rank, n), dt)  # type: ignore[arg-type]
     W0, H0 = check_factors(W0, H0, V.shape, rank, dt)
     v_batch = tuple(V.shape[:-2])
-    m, n = V.shape[-2:]
 
     keys = None
     if custom:
@@ -411,6 +477,10 @@ def _fit(
     if custom:
         W0 = W0.reshape((B, m, rank))
         H0 = H0.reshape((B, rank, n))
+        if start_W:
+            W0 = _start_factor(V, mask, (B, m, rank), solver, dt)
+        if start_H:
+            H0 = jnp.swapaxes(_start_factor(V, mask, (B, n, rank), solver, dt), -1, -2)
     spec = None
     if mesh is not None:
         spec = make_spec(*mesh, bool(v_batch), B, m)
@@ -439,7 +509,9 @@ def _fit(
         if not custom:
             W0, H0 = _initialize(V, mask, keys, rank=rank, init=init)
         args = (V, mask, W0, H0, pen, jnp.asarray(tol, dt), jnp.asarray(token, jnp.int32))
-        kw = dict(loss=loss, max_iter=int(max_iter), with_progress=fn is not None)
+        kw: dict[str, Any] = dict(loss=loss, max_iter=int(max_iter))
+        kw.update(with_progress=fn is not None)
+        kw.update(solver=solver, update_W=update_W, update_H=update_H)
         if spec is None:
             W, H, history, n_iter, converged, final = _run_loop(
                 args, kw, bool(v_batch), B, m, n, report if fn is not None else None
@@ -475,7 +547,10 @@ def _fit(
         n_iter=n_iter.reshape(batch),
         converged=converged.reshape(batch),
         loss=final.reshape(batch),
-        loss_type=loss,
+        loss_type=loss.name,
+        solver=solver.name,
+        max_iter=int(max_iter),
+        tol=float(tol),
         alpha_W=float(alpha_W),
         alpha_H=alpha_H if isinstance(alpha_H, str) else float(alpha_H),
         l1_ratio=float(l1_ratio),

@@ -187,8 +187,8 @@ def check_mesh_axis(mesh, mesh_axis) -> None:
 
 
 def as_data(name: str, x):
-    """``x`` as an array for checking: arrays stay as they are, nested sequences go through
-    NumPy (a nested list is an array).
+    """``x`` as an array for checking: NumPy and JAX arrays stay as they are; anything else
+    goes through NumPy (a nested list is an array; a SciPy sparse matrix is made dense).
 
     Raises:
         TypeError: a string, bytes, a ragged or object sequence, or a complex array (NMF data
@@ -196,9 +196,9 @@ def as_data(name: str, x):
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be a real array, got {type(x).__name__}")
-    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+    if not isinstance(x, np.ndarray | jax.Array):  # lists, sparse matrices, frames, tensors
         try:
-            x = np.asarray(x)
+            x = np.asarray(x.toarray() if hasattr(x, "toarray") else x)
         except (ValueError, TypeError) as err:
             raise TypeError(f"{name} must be a real array (a nested list is fine): {err}") from None
     dt = np.dtype(x.dtype) if not jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else None

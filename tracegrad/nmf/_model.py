@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 
 from . import _guards
-from ._constants import LOSSES
 from ._contract import w_h
 from ._init import init_factors
 from ._loss import divergence, penalty_value
+from ._losses import AbstractLoss, resolve_loss
 from ._regularization import Penalty, penalty
 from ._updates import mu_step
 
@@ -32,25 +32,25 @@ class NMF(eqx.Module):
 
     Attributes:
         W, H: the factors (batch axes allowed; they must agree).
-        loss_type: ``"frobenius"`` or ``"kl"`` (static).
+        loss_type: a name of ``LOSSES`` or a float beta (static).
         alpha_W, alpha_H, l1_ratio: penalty settings as in ``fit`` (static).
     """
 
     W: jax.Array
     H: jax.Array
-    loss_type: str = eqx.field(static=True, default="frobenius")
+    loss_type: str | float = eqx.field(static=True, default="frobenius")
     alpha_W: float = eqx.field(static=True, default=0.0)
     alpha_H: float | str = eqx.field(static=True, default="same")
     l1_ratio: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
-        _guards.check_name("loss_type", self.loss_type, tuple(LOSSES))
+        resolve_loss(self.loss_type, "loss_type")
         _guards.check_factor_pair(self.W, self.H)  # dtype, K, batch axes, values if concrete
         _guards.check_model_options(self.alpha_W, self.alpha_H, self.l1_ratio)
 
     @property
-    def _loss(self) -> str:
-        return LOSSES[self.loss_type]
+    def _loss(self) -> AbstractLoss:
+        return resolve_loss(self.loss_type, "loss_type")
 
     def penalty(self, V_shape: tuple[int, ...]) -> Penalty:
         """Penalty weights for data of shape ``V_shape`` (scaled by its ``M``, ``N``)."""
@@ -64,7 +64,7 @@ class NMF(eqx.Module):
         return w_h(self.W, self.H)
 
     def loss(self, V: jax.Array, mask: jax.Array | None = None, square_root: bool = False):
-        """The divergence ``D(V, WH)`` per problem (``1/2 ||V - WH||^2`` or generalised KL).
+        """The divergence ``D(V | WH)`` per problem (the loss's beta-divergence).
 
         ``square_root=True`` gives ``sqrt(2 D)``, the figure of ``fit``'s ``loss_history``.
         With a 0/1 ``mask``, only observed entries count.  ``V`` and ``mask`` are checked as
@@ -96,6 +96,27 @@ class NMF(eqx.Module):
             W, H = W * jnp.asarray(2.0**k, W.dtype), H * jnp.asarray(2.0**k, H.dtype)
         return eqx.tree_at(lambda m: (m.W, m.H), self, (W, H))
 
+    def transform(
+        self,
+        V_new,
+        *,
+        solver: str = "mu",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        mask=None,
+    ) -> jax.Array:
+        """``W`` for new rows ``V_new (..., M', N)`` with this ``H`` fixed (scikit-learn's
+        ``NMF.transform``): ``fit(..., H0=self.H, update_H=False)``, same loss and penalty.
+        """
+        from ._fit import fit
+
+        r = fit(
+            V_new, self.H.shape[-2], loss=self.loss_type, solver=solver, max_iter=max_iter,
+            tol=tol, H0=self.H, update_H=False, alpha_W=self.alpha_W, alpha_H=self.alpha_H,
+            l1_ratio=self.l1_ratio, mask=mask, dtype=self.H.dtype,
+        )  # fmt: skip
+        return r.W
+
     @staticmethod
     def _observed(V, mask):
         if mask is None:
@@ -108,7 +129,7 @@ class NMF(eqx.Module):
         V: jax.Array,
         rank: int,
         *,
-        loss: str = "frobenius",
+        loss: str | float = "frobenius",
         init: str = "random",
         key=None,
         mask: jax.Array | None = None,
@@ -121,7 +142,7 @@ class NMF(eqx.Module):
         Every argument is checked as ``fit`` checks it (``init_factors``; ``loss`` and the
         penalty settings first, before any work).
         """
-        _guards.check_name("loss", loss, tuple(LOSSES))
+        resolve_loss(loss)
         _guards.check_model_options(alpha_W, alpha_H, l1_ratio)
         W, H = init_factors(V, rank, init, key, mask)
         return cls(W, H, loss_type=loss, alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from ._constants import INITS, LOSSES
+from ._constants import INITS
 from ._guards import (
     as_data,
     check_dtype_arg,
@@ -26,6 +26,7 @@ from ._guards import (
     guard_traced_data,
     scalar_options,
 )
+from ._losses import AbstractLoss, resolve_loss
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -65,12 +66,12 @@ def resolve_dtype(V, dtype) -> np.dtype:
     return dt
 
 
-def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
-    """Validate the options (types, ranges); return the canonical loss name."""
-    check_name("loss", loss, tuple(LOSSES))
+def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> AbstractLoss:
+    """Validate the options (types, ranges); return the loss object (``_losses.resolve_loss``)."""
+    loss = resolve_loss(loss)
     check_name("init", init, INITS)
     scalar_options(max_iter, tol, alpha_W, alpha_H, l1_ratio)
-    return LOSSES[loss]
+    return loss
 
 
 def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
