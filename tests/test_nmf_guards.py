@@ -36,7 +36,11 @@ def _raises(exc, name, fn, *args, **kwargs):
 FIT_BAD = [
     (dict(loss=["kl"]), ValueError, "loss"),
     (dict(loss=None), ValueError, "loss"),
+    (dict(loss=float("nan")), ValueError, "loss"),
     (dict(init=["random"]), ValueError, "init"),
+    (dict(solver=["hals"]), ValueError, "solver"),
+    (dict(solver=None), ValueError, "solver"),
+    (dict(update_H="no"), TypeError, "update_H"),
     (dict(key="abc"), TypeError, "key"),
     (dict(key=2**70), ValueError, "key"),
     (dict(key=1.5), TypeError, "key"),
@@ -199,6 +203,21 @@ def test_float32_range_edges_fit_like_ordinary_data(V, loss):
         np.testing.assert_allclose(WH / scale, np.asarray(ref.W @ ref.H), rtol=1e-2, atol=1e-4)
 
 
+def test_hals_on_out_of_range_data_is_the_same_fit(V):
+    # 2^100 is a power of 4: the rescaled data is V itself, so the iterates are identical
+    kw = dict(solver="hals", max_iter=30, tol=0.0)
+    big = tg.nmf.fit((V * 2.0**100).astype(np.float32), K, **kw)
+    ref = tg.nmf.fit(V.astype(np.float32), K, **kw)
+    np.testing.assert_array_equal(big.W, ref.W * np.float32(2.0**50))
+    np.testing.assert_array_equal(big.loss, ref.loss * np.float32(2.0**100))
+
+
+def test_every_registered_loss_has_its_beta_for_the_range_rules():
+    for name, loss in tg.nmf.LOSSES.items():
+        assert _guards.loss_beta(name) == _guards.loss_beta(loss) == loss.beta, name
+    assert _guards.loss_beta(1.5) == 1.5
+
+
 def test_ordinary_data_is_never_rescaled(V):
     for dt in (np.float32, np.float64):
         for beta in (2.0, 1.0):
@@ -336,6 +355,20 @@ def test_nmf_module_checks_its_fields_and_arguments(V):
     )
     _raises(TypeError, "axis", r.best, "0")
     _raises(ValueError, "axis", r.best, 3)
+    one = tg.nmf.NMFResult(
+        W=jnp.ones((M, K)),
+        H=jnp.ones((K, N)),
+        loss_history=jnp.ones(3),
+        n_iter=jnp.ones((), int),
+        converged=jnp.ones((), bool),
+        loss=jnp.ones(()),
+    )
+    _raises(ValueError, "V", one.transform, -V)
+    _raises(TypeError, "V", one.transform, V.astype(complex))
+    _raises(ValueError, "mask", one.transform, V, mask=np.full((M, N), 2.0))
+    _raises(ValueError, "solver", model.transform, V, solver="x")
+    _raises(ValueError, "tol", model.transform, V, tol=float("nan"))
+    _raises(ValueError, "max_iter", model.transform, V, max_iter=0)
 
 
 def test_nmf_step_under_jit_guards_data(V):
@@ -354,7 +387,8 @@ def test_nmf_methods_on_out_of_range_float32_data(V):
     Vs = (V * s).astype(np.float32)
     loss = big.loss(Vs, square_root=True)
     assert np.isfinite(float(loss))
-    np.testing.assert_allclose(float(loss) / s, small.loss(V.astype(np.float32), square_root=True), 1e-5)
+    expected = small.loss(V.astype(np.float32), square_root=True)
+    np.testing.assert_allclose(float(loss) / s, expected, 1e-5)
     stepped = big.step(Vs)
     assert np.all(np.isfinite(np.asarray(stepped.W)))
     np.testing.assert_allclose(stepped.W / 2.0**50, small.step(V.astype(np.float32)).W, rtol=1e-5)
