@@ -345,15 +345,20 @@ def guard_outputs(W, H, losses=()):
         "NMF produced non-finite factors or losses: V's magnitude overflows the computation "
         "dtype (rescale V, or use dtype=float64)"
     )
-    leaves = [W, H, *losses]
+    leaves = (W, H, *losses)
     if all(is_concrete(x) for x in leaves):
-        if not all(bool(jnp.all(jnp.isfinite(x))) for x in leaves):
+        if not bool(_all_finite(leaves)):  # one fused reduction, one sync
             raise ValueError(msg)
         return W, H
-    bad = jnp.zeros((), bool)
+    return eqx.error_if(W, ~_all_finite(leaves), msg), H
+
+
+@jax.jit
+def _all_finite(leaves) -> jax.Array:
+    ok = jnp.ones((), bool)
     for x in leaves:
-        bad = bad | ~jnp.all(jnp.isfinite(x))
-    return eqx.error_if(W, bad, msg), H
+        ok = ok & jnp.all(jnp.isfinite(x))
+    return ok
 
 
 # --------------------------------------------------------------------------- float range
