@@ -439,7 +439,8 @@ def check_representable(v, dtype) -> None:
     Raises:
         ValueError: naming ``V``, its largest entry and the dtype's range.
     """
-    top = float(np.max(np.asarray(v, np.float64))) if np.size(v) else 0.0
+    xp = np if isinstance(v, np.ndarray) else jnp  # reduce where the data lives
+    top = float(xp.max(v)) if np.size(v) else 0.0
     fi = np.finfo(dtype)
     if top > float(fi.max) or 0.0 < top < float(fi.tiny):
         raise ValueError(
