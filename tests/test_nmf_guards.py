@@ -173,6 +173,17 @@ def test_traced_values_are_guarded(V, jitted_fit, what):
         jax.block_until_ready(jitted_fit(**args))
 
 
+def test_concrete_data_under_a_traced_mask_is_guarded_where_observed(V):
+    bad = V.copy()
+    bad[0, 0] = np.nan
+    hide = np.ones((M, N))
+    hide[0, 0] = 0.0
+    f = jax.jit(lambda m: tg.nmf.fit(bad, K, mask=m, max_iter=10).W)
+    assert np.all(np.isfinite(np.asarray(f(hide))))  # the NaN is not observed: fine
+    with pytest.raises(Exception, match="V has NaN, Inf or negative entries where mask is 1"):
+        jax.block_until_ready(f(np.ones((M, N))))
+
+
 def test_values_closed_over_by_jit_are_checked_in_python(V):
     _raises(ValueError, "V has", jax.jit(lambda: tg.nmf.fit(-V, K).W))
     model = tg.nmf.NMF(jnp.ones((M, K)), jnp.ones((K, N)))

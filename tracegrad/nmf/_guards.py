@@ -318,14 +318,15 @@ def guard_traced_data(name: str, x, mask=None):
     """``x`` with an ``equinox.error_if`` for NaN, Inf or negative entries when it is traced.
 
     Concrete inputs are returned unchanged (``_validate`` has checked them in Python); a
-    traced ``mask`` is checked for values other than 0/1 too.
+    traced ``mask`` is checked for values other than 0/1 too, and a concrete ``x`` under a
+    traced ``mask`` is guarded here (which entries count is only known at run time).
     """
     if mask is not None and not is_concrete(mask):
         m = jnp.asarray(mask)
         mask = eqx.error_if(
             m, jnp.any((m != 0) & (m != 1)), "mask must hold only 0 and 1 (NaN or other values)"
         )
-    if is_concrete(x):
+    if is_concrete(x) and (mask is None or is_concrete(mask)):
         return x, mask
     x = eqx.error_if(
         x,

@@ -126,7 +126,7 @@ def _check_data_values(V, mask, dtype):
                 where = "" if counts.ndim == 0 else f" (problem {tuple(int(i) for i in which[0])})"
                 raise ValueError(f"mask hides every entry of V{where}: nothing left to fit")
             observed = m != 0
-    if is_concrete(V):
+    if is_concrete(V) and (mask is None or is_concrete(mask)):  # else: guard_traced_data
         xp = _xp(V)
         v = xp.asarray(V)
         if xp.issubdtype(v.dtype, xp.inexact):
