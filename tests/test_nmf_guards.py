@@ -268,8 +268,11 @@ def test_float64_numpy_data_is_fitted_in_float64_with_x64_off(V):
         assert W.dtype == np.float32
         with pytest.warns(UserWarning, match="jax_enable_x64 is off"):
             tg.nmf.NMF.init(V, K)
+        big_seed = jax.random.key_data(_guards.check_key(2**40))  # high bits kept
     ref = tg.nmf.fit(V, K, max_iter=20)
     np.testing.assert_array_equal(r.W, ref.W)
+    np.testing.assert_array_equal(big_seed, jax.random.key_data(jax.random.key(2**40)))
+    assert int(big_seed[0]) == 2**8
 
 
 def test_cli_dtype_float64_fits_float64_with_x64_off(tmp_path, V):
