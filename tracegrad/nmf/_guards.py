@@ -9,7 +9,8 @@ would overflow or underflow the computation dtype.
 Float range.  The NMF problem is scale-equivariant: for ``c > 0``, minimising the penalised
 beta-divergence of ``V`` from ``(W, H)`` is minimising that of ``V / c`` from
 ``(W / sqrt(c), H / sqrt(c))`` with the penalties rescaled, because ``D_beta(cX | cY) =
-c^beta D_beta(X | Y)`` (scikit-learn's ``_beta_divergence``; Fevotte & Idier 2011, eq. 5)::
+c^beta D_beta(X | Y)`` (the scale property of the beta-divergence, Fevotte & Idier 2011,
+"Algorithms for nonnegative matrix factorization with the beta-divergence")::
 
     D(V | WH) + l1 |W|_1 + l2/2 |W|^2 = c^beta [ D(V' | W'H') + l1 c^(1/2 - beta) |W'|_1
                                                  + l2/2 c^(1 - beta) |W'|^2 ]
