@@ -1,10 +1,12 @@
 """``fit``: validate in Python, then one compiled loop over every problem and iteration.
 
-The loop is a ``lax.while_loop`` over blocks of ``CHECK_EVERY`` (10) iterations, each block an
-inner ``fori_loop`` updating all problems at once (their factors stacked on a leading batch
-axis) followed by the convergence check, so the loop body needs no conditional; the last
+The loop is generic over the solver (``_solvers``: each owns its step and its stop rule).  It
+is a ``lax.while_loop`` over blocks of ``CHECK_EVERY`` (10) iterations, each block an inner
+``fori_loop`` updating all problems at once (their factors stacked on a leading batch axis,
+with the solver's per-iteration stop test after each iteration) followed by the loss record
+and the solver's every-10 check, so the loop body needs no conditional; the last
 ``max_iter mod 10`` iterations follow the loop.  A per-problem ``done`` mask freezes a problem
-that passed its test (its update multiplies by exactly 1) while the others go on; the loop ends
+that passed its test (its factors kept exactly) while the others go on; the loop ends
 when all are done or ``max_iter`` is reached.  No Python loop runs over problems or iterations,
 and nothing returns to the host between iterations (progress reports, when asked for, go out
 through ``jax.debug.callback``).  Measured against a per-iteration ``lax.cond`` for the check,
@@ -291,13 +293,18 @@ def fit(
     update_W: bool = True,
     update_H: bool = True,
 ) -> NMFResult:
-    """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
+    """Non-negative matrix factorisation ``V ~ W H`` for any beta-divergence, batched.
 
-    The same iterates as ``sklearn.decomposition.NMF(solver="mu")``: for each problem, ``W``
-    then ``H`` is multiplied by ``grad^- / (grad^+ + l1 + l2 F)``, the split of the closed-form
-    gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9), with
-    scikit-learn's EPSILON clamps; every 10 iterations the square-root loss ``e`` is computed
-    and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
+    With ``solver="mu"`` (the default), the same iterates as
+    ``sklearn.decomposition.NMF(solver="mu", beta_loss=beta)``: for each problem, ``W`` then
+    ``H`` is multiplied by ``(grad^- / (grad^+ + l1 + l2 F))^gamma``, the split of the
+    closed-form gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9;
+    other betas: Févotte & Idier 2011, eq. 3.2), with scikit-learn's EPSILON clamps; every 10
+    iterations the square-root loss ``e`` is computed and the problem stops once
+    ``(e_previous - e) / e_initial < tol``.  ``solver="hals"`` gives the iterates and stopping
+    of ``NMF(solver="cd", shuffle=False)`` (Frobenius); ``"amu"``/``"ahals"`` their
+    accelerated forms (Gillis & Glineur 2012).  The losses and solvers are the objects of
+    ``LOSSES`` and ``SOLVERS`` (``docs/nmf-extending.md``).  Leading axes of ``V``
     are independent problems, all advanced together in one compiled program (a
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
     ``_layout``), each stopping on its own.  On a multi-core CPU a batch
@@ -310,7 +317,9 @@ def fit(
         V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
             ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
         rank: number of components ``K`` (a warning when above ``min(M, N)``).
-        loss: ``"frobenius"`` (``1/2 ||V - WH||_F^2``) or ``"kl"``/``"kullback-leibler"``.
+        loss: a name of ``LOSSES`` -- ``"frobenius"`` (``1/2 ||V - WH||_F^2``),
+            ``"kl"``/``"kullback-leibler"``, ``"itakura-saito"``/``"is"`` -- or a float beta
+            of the beta-divergence (2, 1, 0 are those three).  beta <= 0 needs ``V > 0``.
         max_iter: iteration cap, at most ``2**31 - 11`` (int32 counters); above 100000 the loss
             history is thinned to at most 10001 entries (``NMFResult.loss_history``).
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
@@ -347,16 +356,25 @@ def fit(
             come back as ``jax.Array``s that may be sharded over the mesh.
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
+        solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
+            ``"ahals"`` (Frobenius, no mask).
+        update_W, update_H: False keeps that factor fixed at ``W0``/``H0`` (required then);
+            ``update_H=False`` is scikit-learn's ``transform``: without ``W0``, ``W`` starts
+            at ``sqrt(mean V / K)`` (MU solvers) or zeros (HALS solvers).
 
     Returns:
-        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``.
+        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``
+        (``sqrt(2 D)``, scikit-learn's ``reconstruction_err_``).
 
     Raises:
-        ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
-            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options, a multi-axis
-            ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks, ``mesh_axis`` without
-            ``mesh``, data beyond the dtype's range.  Under ``jit`` the values of ``V``,
-            ``W0``, ``H0`` and ``mask`` are checked by ``equinox.error_if`` at run time.
+        ValueError: an unknown loss or solver (the message lists the table), a solver that
+            cannot minimise the loss (or take a mask), beta <= 0 with zeros in ``V``,
+            ``update_H=False`` without ``H0``, negative entries (count and first index),
+            NaN/Inf, rank < 1, shapes of ``W0``/``H0``/``mask``/``key`` that do not fit
+            ``V``, bad options, a multi-axis ``mesh`` without ``mesh_axis`` or a
+            ``mesh_axis`` it lacks, ``mesh_axis`` without ``mesh``, data beyond the dtype's
+            range.  Under ``jit`` the values of ``V``, ``W0``, ``H0`` and ``mask`` are checked
+            by ``equinox.error_if`` at run time.
         TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``;
             complex or non-numeric data; a key that is no key; options of the wrong type.
         Exception: whatever a ``progress`` callable raises, as itself.
