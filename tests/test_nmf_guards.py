@@ -214,6 +214,18 @@ def test_float32_range_edges_fit_like_ordinary_data(V, loss):
         np.testing.assert_allclose(WH / scale, np.asarray(ref.W @ ref.H), rtol=1e-2, atol=1e-4)
 
 
+def test_float32_range_edges_under_jit(V):
+    """A traced V is rescaled inside the program; in-range data runs bit-identically."""
+    V32 = V.astype(np.float32)
+    f = jax.jit(lambda v: tg.nmf.fit(v, K, max_iter=50, tol=0.0))
+    ref = tg.nmf.fit(V32, K, max_iter=50, tol=0.0)
+    np.testing.assert_array_equal(f(V32).W, ref.W)
+    for scale in (1e30, 1e-30):
+        r = f((V * scale).astype(np.float32))
+        assert np.all(np.isfinite(np.asarray(r.W))) and np.all(np.isfinite(np.asarray(r.H)))
+        np.testing.assert_allclose(np.asarray(r.loss, np.float64) / scale, ref.loss, RANGE_RTOL)
+
+
 def test_hals_on_out_of_range_data_is_the_same_fit(V):
     # 2^100 is a power of 4: the rescaled data is V itself, so the iterates are identical
     kw = dict(solver="hals", max_iter=30, tol=0.0)

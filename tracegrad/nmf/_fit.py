@@ -510,17 +510,13 @@ def _fit(
     # out-of-range data is fitted as V / 4^k (exact; _guards): k == 0 for ordinary data
     beta = _guards.loss_beta(loss)
     k = _guards.range_exponent(V, dt, beta)
-    if k:
-        V = V * jnp.asarray(4.0**-k, dt)
-        if custom:
-            W0, H0 = W0 * jnp.asarray(2.0**-k, dt), H0 * jnp.asarray(2.0**-k, dt)
-        pen = _guards.scale_penalty(pen, k, beta, dt)
+    V, W0, H0, pen = _guards.rescale_inputs(k, beta, dt, V, W0, H0, pen)
     fn = _progress.resolve(progress)
     last = [0]  # the last ``done`` reported, so the closing report never goes backwards
 
     def report(done, loss_value):
         last[0] = max(last[0], done)
-        fn(done, loss_value * 2.0 ** (k * beta))  # in V's units
+        fn(done, loss_value * _guards.loss_unit(k, beta))  # in V's units
 
     token = _progress.register(report) if fn is not None else 0
     try:
@@ -554,9 +550,7 @@ def _fit(
         if fn is not None:
             _progress.unregister(token)
     W, H = _guards.guard_outputs(W, H, (final,))  # never NaN/Inf silently
-    if k:
-        W, H = W * jnp.asarray(2.0**k, dt), H * jnp.asarray(2.0**k, dt)
-        history, final = _guards.unscale_losses(k, beta, dt, history, final)
+    W, H, history, final = _guards.unscale_outputs(k, beta, dt, W, H, history, final)
 
     return NMFResult(
         W=W.reshape(batch + (m, rank)),

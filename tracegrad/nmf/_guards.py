@@ -398,8 +398,11 @@ def safe_exponent_range(dtype, beta: float, size: int) -> tuple[int, int]:
 
 
 @eager
-def range_exponent(V, dtype, beta: float) -> int:
-    """``k`` such that ``V / 4^k`` is in the safe range (0 when ``V`` already is, or traced).
+def range_exponent(V, dtype, beta: float) -> int | jax.Array:
+    """``k`` such that ``V / 4^k`` is in the safe range (0 when ``V`` already is).
+
+    A traced ``V`` (a user's ``jit``) gets ``traced_range_exponent``: an int32 scalar of the
+    program, without the batch-spread refusal.
 
     ``V`` is the checked data (zero where masked).  ``k`` brings the largest entry near 1.
 
@@ -408,7 +411,7 @@ def range_exponent(V, dtype, beta: float) -> int:
             all of them in range (fit them separately).
     """
     if not is_concrete(V):
-        return 0
+        return traced_range_exponent(V, dtype, beta)
     per_problem = jnp.max(V, axis=(-2, -1)) if V.ndim > 2 else jnp.max(V)[None]
     per_problem = np.asarray(per_problem, np.float64).reshape(-1)
     top = float(per_problem.max())
@@ -429,6 +432,83 @@ def range_exponent(V, dtype, beta: float) -> int:
             f"separately, or use dtype=float64"
         )
     return k
+
+
+def traced_range_exponent(V, dtype, beta: float) -> jax.Array:
+    """``range_exponent`` computed inside the program (int32; 0 for data in range)."""
+    lo, hi = safe_exponent_range(dtype, beta, V.shape[-1] * V.shape[-2])
+    top = jnp.max(V)
+    e = jnp.log2(jnp.where(top > 0, top, jnp.ones((), top.dtype)))
+    need = (top > 0) & ((e < lo) | (e > hi))
+    return jnp.where(need, jnp.round(e / 2), 0).astype(jnp.int32)
+
+
+def _pow2(e, dtype):
+    """``2^e`` as a ``dtype`` scalar: exact (``ldexp``) for a traced integer exponent."""
+    if isinstance(e, int | float):
+        return jnp.asarray(2.0**e, dtype)
+    return jnp.ldexp(jnp.ones((), dtype), e.astype(jnp.int32))
+
+
+def _pow2_times(e_per_k: float, k, dtype):
+    """``2^(e_per_k k)`` for a traced int ``k`` (exact when ``e_per_k`` is an integer)."""
+    if float(e_per_k).is_integer():
+        return _pow2(k * int(e_per_k), dtype)
+    return jnp.exp2((k * e_per_k).astype(dtype))
+
+
+def rescale_inputs(k, beta: float, dtype, V, W0, H0, pen):
+    """``V / 4^k``, ``W0 / 2^k``, ``H0 / 2^k`` (None stays None) and the penalties for them.
+
+    ``k`` is ``range_exponent``'s: a Python int (nothing happens for 0: ordinary data runs
+    the unchanged program) or a traced int32 (the multiplications are by exactly 1 when it
+    is 0, so results are bit-identical).
+    """
+    if isinstance(k, int):
+        if k == 0:
+            return V, W0, H0, pen
+        down = jnp.asarray(2.0**-k, dtype)
+        V = V * jnp.asarray(4.0**-k, dtype)
+        W0 = None if W0 is None else W0 * down
+        H0 = None if H0 is None else H0 * down
+        return V, W0, H0, scale_penalty(pen, k, beta, dtype)
+    down = _pow2(-k, dtype)
+    V = V * _pow2(-2 * k, dtype)
+    W0 = None if W0 is None else W0 * down
+    H0 = None if H0 is None else H0 * down
+    f1 = _pow2_times(1.0 - 2.0 * beta, k, dtype)  # c^(1/2 - beta)
+    f2 = _pow2_times(2.0 * (1.0 - beta), k, dtype)  # c^(1 - beta)
+
+    def scaled(w, f):
+        w = jnp.asarray(w, dtype)
+        return jnp.where(w == 0, w, w * f)  # a zero weight stays zero (never 0 * inf)
+
+    pen = type(pen)(
+        l1_W=scaled(pen.l1_W, f1),
+        l1_H=scaled(pen.l1_H, f1),
+        l2_W=scaled(pen.l2_W, f2),
+        l2_H=scaled(pen.l2_H, f2),
+    )
+    return V, W0, H0, pen
+
+
+def unscale_outputs(k, beta: float, dtype, W, H, history, final):
+    """The results of the rescaled fit in ``V``'s units (``rescale_inputs`` undone)."""
+    if isinstance(k, int):
+        if k == 0:
+            return W, H, history, final
+        up = jnp.asarray(2.0**k, dtype)
+        history, final = unscale_losses(k, beta, dtype, history, final)
+        return W * up, H * up, history, final
+    up = _pow2(k, dtype)
+    unit = _pow2_times(beta, k, dtype)
+    return W * up, H * up, history * unit, final * unit
+
+
+def loss_unit(k, beta: float) -> float:
+    """The factor from the rescaled fit's square-root losses to ``V``'s units, on the host
+    (progress reports); 1 for a traced ``k`` (reports under a user's ``jit`` stay scaled)."""
+    return 2.0 ** (k * beta) if isinstance(k, int) else 1.0
 
 
 def check_representable(v, dtype) -> None:
@@ -601,7 +681,7 @@ def model_data(W, H, V, mask, beta: float):
             f"the batch axes of V (shape {shape_str(V.shape)}) do not broadcast with the "
             f"factors' (W {shape_str(W.shape)}, H {shape_str(H.shape)})"
         ) from None
-    k = range_exponent(V, dt, beta) if V.ndim == 2 or is_concrete(V) else 0
+    k = range_exponent(V, dt, beta) if is_concrete(V) else 0  # no per-step cost under jit
     if k:
         V = V * jnp.asarray(4.0**-k, dt)
         W, H = W * jnp.asarray(2.0**-k, dt), H * jnp.asarray(2.0**-k, dt)
