@@ -21,7 +21,8 @@ computes on ``V' = V / 4^k`` with ``W0, H0`` divided by ``2^k`` and the penaltie
 above, then multiplies ``W, H`` by ``2^k`` and the square-root losses by ``2^(k beta)``.  The
 scale is a power of four, so every rescaling of data and factors is exact (no rounding), and
 data inside the range is never rescaled: the iterates of ordinary data, and scikit-learn
-parity, are untouched.
+parity, are untouched.  Under a user's ``jit`` the exponent is computed in the program
+(``traced_range_exponent``; in-range data multiplies by exactly 1).
 """
 
 from __future__ import annotations
