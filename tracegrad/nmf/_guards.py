@@ -532,9 +532,9 @@ def check_representable(v, dtype) -> None:
         )
 
 
-def pow2(k: float, dtype):
-    """``2^k`` as a ``dtype`` scalar (exact for integer ``k``)."""
-    return jnp.asarray(2.0**k, dtype)
+def pow2(k, dtype):
+    """``2^k`` as a ``dtype`` scalar, exact for an integer ``k`` (Python or traced int)."""
+    return _pow2(k, dtype)
 
 
 def scale_penalty(pen, k: int, beta: float, dtype):

@@ -175,11 +175,12 @@ def init_factors(
     keys = jax.random.key(0) if keys is None else keys
     if keys.shape != ():
         raise ValueError(f"key must be a single PRNG key for init_factors, got shape {keys.shape}")
-    k = _guards.range_exponent(V, dt, 2.0)
-    if k:
-        V = V * jnp.asarray(4.0**-k, dt)
+    k = _guards.range_exponent(V, dt, 2.0)  # a Python int, or traced under a user's jit
+    rescaled = not (isinstance(k, int) and k == 0)
+    if rescaled:
+        V = V * _guards.pow2(-2 * k, dt)
     W, H = _initial_factors_jit(V, rank, init, keys, mask)
     W, H = _guards.guard_outputs(W, H)
-    if k:
-        W, H = W * jnp.asarray(2.0**k, dt), H * jnp.asarray(2.0**k, dt)
+    if rescaled:
+        W, H = W * _guards.pow2(k, dt), H * _guards.pow2(k, dt)
     return W, H
