@@ -682,7 +682,7 @@ def model_data(W, H, V, mask, beta: float):
             f"the batch axes of V (shape {shape_str(V.shape)}) do not broadcast with the "
             f"factors' (W {shape_str(W.shape)}, H {shape_str(H.shape)})"
         ) from None
-    k = range_exponent(V, dt, beta) if is_concrete(V) else 0  # no per-step cost under jit
+    k = int(range_exponent(V, dt, beta)) if is_concrete(V) else 0  # no per-step cost in jit
     if k:
         V = V * jnp.asarray(4.0**-k, dt)
         W, H = W * jnp.asarray(2.0**-k, dt), H * jnp.asarray(2.0**-k, dt)
