@@ -246,3 +246,22 @@ def test_accelerated_solvers_reach_lower_loss_than_plain_per_iteration(problem):
         s: float(tg.nmf.fit(V, K, solver=s, W0=W0, H0=H0, tol=0.0).loss_history[2]) for s in SOLVERS
     }
     assert at20["amu"] < at20["mu"] and at20["ahals"] <= at20["hals"] * (1 + 1e-9), at20
+
+
+def test_hals_sweep_loop_equals_unrolled(monkeypatch):
+    """Above ``UNROLL_MAX_K`` the sweep runs as a ``fori_loop``: the same updates."""
+    from tracegrad.nmf._solvers import _hals
+
+    rng = np.random.default_rng(6)
+    F = rng.random((2, 4, 7))
+    F[0, 1, :3] = 0.0  # zero entries: the projected gradient's other branch
+    A = rng.random((2, 4, 4))
+    G = A @ np.swapaxes(A, -1, -2) + 0.1 * np.eye(4)
+    R = rng.random((2, 4, 7))
+    active = np.array([True, False])
+    unrolled = _hals.sweep(F, G, R, active)
+    monkeypatch.setattr(_hals, "UNROLL_MAX_K", 0)
+    looped = _hals.sweep(F, G, R, active)
+    for a, b in zip(unrolled, looped, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    np.testing.assert_array_equal(looped[0][1], F[1])  # a frozen problem is kept exactly
