@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
@@ -224,9 +223,9 @@ def make_mesh(devices: int) -> jax.sharding.Mesh | None:
 
 def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=None):
     """Run ``tracegrad.nmf.fit`` as the config's ``[nmf]`` table says; returns the result."""
-    dtype = jnp.dtype(config["nmf"]["dtype"])
+    dtype = np.dtype(config["nmf"]["dtype"])
     # float64 asked for is float64 computed: x64 on for this fit only (scoped, not global)
-    x64 = jax.enable_x64(True) if dtype == jnp.float64 else contextlib.nullcontext()
+    x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
     with x64:
         return _fit(config, V, mask, dtype, progress)
 
@@ -250,8 +249,10 @@ def _fit(config: dict, V: np.ndarray, mask: np.ndarray | None, dtype, progress):
         key = jax.random.split(key, opts["replicates"])
     mesh = make_mesh(config["mesh"]["devices"])
     try:
+        # NumPy arrays and dtype=: fit honours float64 even with x64 off (jnp.asarray would
+        # silently truncate to float32 before fit saw the data)
         result = nmf.fit(
-            jnp.asarray(V, dtype),
+            np.asarray(V, dtype),
             opts["rank"],
             loss=opts["loss"],
             solver=opts["solver"],
@@ -262,7 +263,8 @@ def _fit(config: dict, V: np.ndarray, mask: np.ndarray | None, dtype, progress):
             alpha_W=opts["alpha_W"],
             alpha_H=alpha_H,
             l1_ratio=opts["l1_ratio"],
-            mask=None if mask is None else jnp.asarray(mask, dtype),
+            mask=None if mask is None else np.asarray(mask, dtype),
+            dtype=dtype,
             progress=progress,
             mesh=mesh,
         )
@@ -286,6 +288,7 @@ def save_result(path: str | Path, result, config: dict) -> Path:
             loss_history=np.asarray(result.loss_history),
             n_iter=np.asarray(result.n_iter),
             converged=np.asarray(result.converged),
+            dtype=np.asarray(str(np.asarray(result.W).dtype)),  # what was computed, not asked
             config=np.asarray(json.dumps(config)),
         )
     return path

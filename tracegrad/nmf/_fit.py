@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from . import _progress
+from . import _guards, _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
-from ._init import init_factors, observed_mean
+from ._init import initial_factors as init_factors  # fit checks its data itself
+from ._init import observed_mean
 from ._layout import plan, workers
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
@@ -113,7 +114,9 @@ def fit_loop(
     dtype = W.dtype
     data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
-    history = jnp.full((B, max_iter // CHECK_EVERY + 1), jnp.nan, dtype).at[:, 0].set(e0)
+    stride = _guards.history_stride(max_iter)  # 1 unless max_iter is huge: a bounded record
+    history = jnp.full((B, max_iter // CHECK_EVERY // stride + 1), jnp.nan, dtype)
+    history = history.at[:, 0].set(e0)
     state = _State(
         it=jnp.zeros((), jnp.int32),
         W=W,
@@ -149,7 +152,12 @@ def fit_loop(
         active = ~s.done
         s = jax.lax.fori_loop(0, CHECK_EVERY, iteration, s)
         err = sqrt_loss(V, s.W, s.H, loss, mask)
-        history = s.history.at[:, s.it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        check = s.it // CHECK_EVERY
+        if stride == 1:
+            history = s.history.at[:, check].set(jnp.where(active, err, jnp.nan))
+        else:  # every stride-th check is recorded
+            slot, keep = check // stride, check % stride == 0
+            history = s.history.at[:, slot].set(jnp.where(active & keep, err, s.history[:, slot]))
         stop, rule = solver.stop_after_check(s.rule, err, tol, active & ~s.done)
         stop = stop & active & ~s.done
         if progress_token is not None:
@@ -312,8 +320,11 @@ def fit(
         loss: a name of ``LOSSES`` -- ``"frobenius"`` (``1/2 ||V - WH||_F^2``),
             ``"kl"``/``"kullback-leibler"``, ``"itakura-saito"``/``"is"`` -- or a float beta
             of the beta-divergence (2, 1, 0 are those three).  beta <= 0 needs ``V > 0``.
-        max_iter: iteration cap.
+        max_iter: iteration cap, at most ``2**31 - 11`` (int32 counters); above 100000 the loss
+            history is thinned to at most 10001 entries (``NMFResult.loss_history``).
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
+            Scalar options (``tol``, ``alpha_*``, ``l1_ratio``, ``max_iter``) are Python
+            numbers or concrete 0-d arrays; traced values are refused (TypeError).
         init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
             ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
         W0: initial ``W`` ``(..., M, K)`` (with ``H0``: scikit-learn's ``init="custom"``);
@@ -328,9 +339,12 @@ def fit(
         l1_ratio: the L1 share of the penalties, in [0, 1].
         mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
             Entries with mask 0 are ignored, even if NaN or negative.
-        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32).
-            float64 is honoured even when x64 is off (the fit runs under a scoped
-            ``jax.enable_x64``).
+        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32;
+            integer, bool or nested-list data: JAX's default float).  float64 -- asked for or
+            a float64 NumPy ``V`` -- is honoured even when x64 is off (the fit runs under a
+            scoped ``jax.enable_x64``).  Data whose largest entry is beyond the dtype's safe
+            range is fitted on an exact power-of-4 rescaling, results scaled back
+            (``_guards``); the factors and losses are never NaN/Inf silently.
         progress: None (off: the compiled loop has no callback), True (a line on stderr at
             each check) or ``callable(iterations_done, mean_loss)``, called at each check and
             once at the end.
@@ -360,10 +374,17 @@ def fit(
             cannot minimise the loss (or take a mask), beta <= 0 with zeros in ``V``,
             ``update_H=False`` without ``H0``, negative entries (count and first index),
             NaN/Inf, rank < 1, shapes of ``W0``/``H0``/``mask``/``key`` that do not fit
-            ``V``, bad options, a multi-axis
-            ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks.
-        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``.
+            ``V``, bad options, a multi-axis ``mesh`` without ``mesh_axis`` or a
+            ``mesh_axis`` it lacks, ``mesh_axis`` without ``mesh``, data beyond the dtype's
+            range.  Under ``jit`` the values of ``V``, ``W0``, ``H0`` and ``mask`` are checked
+            by ``equinox.error_if`` at run time.
+        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``;
+            complex or non-numeric data; a key that is no key; options of the wrong type.
+        Exception: whatever a ``progress`` callable raises, as itself.
     """
+    max_iter, tol, alpha_W, alpha_H, l1_ratio = _guards.scalar_options(
+        max_iter, tol, alpha_W, alpha_H, l1_ratio
+    )
     loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     solver_obj = resolve_solver(solver)
     solver_obj.check(loss_obj, mask is not None)
@@ -377,6 +398,8 @@ def fit(
     if not update_W and W0 is None:
         raise ValueError("update_W=False needs W0, the fixed W")
     dt = resolve_dtype(V, dtype)
+    _guards.check_mesh_axis(mesh, mesh_axis)
+    _guards.check_key(key)  # checked even where W0/H0 make it unused
     placement = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.read("jax_enable_x64")
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
@@ -488,13 +511,17 @@ def _fit(
 
     pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
     pen = jax.tree.map(lambda w: jnp.asarray(w, dt), pen)
+    # out-of-range data is fitted as V / 4^k (exact; _guards): k == 0 for ordinary data
+    beta = _guards.loss_beta(loss)
+    k = _guards.range_exponent(V, dt, beta)
+    V, W0, H0, pen = _guards.rescale_inputs(k, beta, dt, V, W0, H0, pen)
     fn = _progress.resolve(progress)
     last = [0]  # the last ``done`` reported, so the closing report never goes backwards
 
     def report(done, loss_value):
         assert fn is not None  # registered only when there is a callback
         last[0] = max(last[0], done)
-        fn(done, loss_value)
+        fn(done, loss_value * _guards.loss_unit(k, beta))  # in V's units
 
     token = _progress.register(report) if fn is not None else 0
     try:
@@ -521,9 +548,14 @@ def _fit(
             jax.block_until_ready(final)
             jax.effects_barrier()
             report(max(last[0], int(jnp.max(n_iter))), float(jnp.mean(final)))
+    except Exception:
+        _progress.raise_callback_error(fn)  # the callback's own exception, if it raised
+        raise
     finally:
         if fn is not None:
             _progress.unregister(token)
+    W, H = _guards.guard_outputs(W, H, (final,))  # never NaN/Inf silently
+    W, H, history, final = _guards.unscale_outputs(k, beta, dt, W, H, history, final)
 
     return NMFResult(
         W=W.reshape(batch + (m, rank)),

@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._constants import INITS
+
 NNDSVD_FLOOR = 1e-6
 """NNDSVD entries below this become exactly zero (scikit-learn's ``eps`` default)."""
 
@@ -113,12 +115,72 @@ def nndsvd_factors(
     return W, H
 
 
-def init_factors(
+def initial_factors(
     V: jax.Array, rank: int, init: str, key: jax.Array, mask: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
-    """Initial ``(W, H)`` of one ``M x N`` problem by scheme ``init`` (zero-filled where masked)."""
+    """``init_factors`` without its checks: ``fit`` calls this on data it has checked."""
     mean = observed_mean(V, mask)
     if init == "random":
         m, n = V.shape
         return random_factors(key, mean, (m, n, rank), V.dtype)
     return nndsvd_factors(V, rank, init, key, mean)
+
+
+_initial_factors_jit = jax.jit(initial_factors, static_argnums=(1, 2))
+"""One compiled program per (shape, rank, scheme): eager use runs dozens of small ops."""
+
+
+def init_factors(
+    V, rank: int, init: str = "random", key=None, mask: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Initial ``(W, H)`` of one ``M x N`` problem by scheme ``init`` (zero-filled where masked).
+
+    The schemes are scikit-learn's ``_initialize_nmf`` (module docstring).  Checked as ``fit``
+    checks: ``V`` real, finite and non-negative where observed (under ``jit``, by
+    ``equinox.error_if``), ``mask`` 0/1 and shaped like ``V``, ``rank`` a positive integer at
+    most ``min(M, N)`` for NNDSVD (a warning above it for ``"random"``), ``key`` one PRNG key
+    or int seed (default ``jax.random.key(0)``).  Data beyond the dtype's safe range is
+    initialised on an exact power-of-4 rescaling (``_guards``), so large or tiny data gives
+    finite factors at its own scale.  Computes in ``V``'s floating dtype (JAX's default float
+    for integer data); a float64 ``V`` with x64 off is computed in float32, with a warning.
+
+    Args:
+        V: ``(M, N)`` non-negative data.
+        rank: number of components ``K``.
+        init: ``"random"``, ``"nndsvd"``, ``"nndsvda"`` or ``"nndsvdar"``.
+        key: a single JAX PRNG key or int seed (used by ``"random"`` and ``"nndsvdar"``).
+        mask: optional 0/1 array shaped like ``V``.
+
+    Returns:
+        ``W (M, K)`` and ``H (K, N)``.
+
+    Raises:
+        ValueError: bad ``V``, ``mask``, ``rank``, ``init`` or ``key`` values (named).
+        TypeError: ``V``/``mask`` not real arrays; ``key`` not a key or seed.
+    """
+    from . import _guards
+    from ._validate import check_data, check_rank
+
+    init = _guards.check_name("init", init, INITS)
+    V = _guards.as_data("V", V)
+    if jnp.ndim(V) != 2:
+        raise ValueError(
+            f"V must be one (M, N) matrix for init_factors, got shape {jnp.shape(V)} "
+            f"(vmap it, or use fit, for a batch)"
+        )
+    dt = _guards.model_dtype("V", V, "init_factors")
+    V, mask = check_data(V, mask, dt)
+    rank = check_rank(rank, V.shape, init, False)
+    keys = _guards.check_key(key)
+    keys = jax.random.key(0) if keys is None else keys
+    if keys.shape != ():
+        raise ValueError(f"key must be a single PRNG key for init_factors, got shape {keys.shape}")
+    k = _guards.range_exponent(V, dt, 2.0)  # a Python int, or traced under a user's jit
+    rescaled = not (isinstance(k, int) and k == 0)
+    if rescaled:
+        V = V * _guards.pow2(-2 * k, dt)
+    W, H = _initial_factors_jit(V, rank, init, keys, mask)
+    W, H = _guards.guard_outputs(W, H)
+    if rescaled:
+        W, H = W * _guards.pow2(k, dt), H * _guards.pow2(k, dt)
+    return W, H

@@ -6,13 +6,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from . import _guards
 from ._contract import w_h
 from ._init import init_factors
 from ._loss import divergence, penalty_value
 from ._losses import AbstractLoss, resolve_loss
 from ._regularization import Penalty, penalty
 from ._updates import mu_step
-from ._validate import as_keys
 
 
 class NMF(eqx.Module):
@@ -45,11 +45,8 @@ class NMF(eqx.Module):
 
     def __check_init__(self):
         resolve_loss(self.loss_type, "loss_type")
-        if jnp.ndim(self.W) < 2 or jnp.ndim(self.H) < 2 or self.W.shape[-1] != self.H.shape[-2]:
-            raise ValueError(
-                f"W (..., M, K) and H (..., K, N) must share K: got W shape {jnp.shape(self.W)} "
-                f"and H shape {jnp.shape(self.H)}"
-            )
+        _guards.check_factor_pair(self.W, self.H)  # dtype, K, batch axes, values if concrete
+        _guards.check_model_options(self.alpha_W, self.alpha_H, self.l1_ratio)
 
     @property
     def _loss(self) -> AbstractLoss:
@@ -57,7 +54,9 @@ class NMF(eqx.Module):
 
     def penalty(self, V_shape: tuple[int, ...]) -> Penalty:
         """Penalty weights for data of shape ``V_shape`` (scaled by its ``M``, ``N``)."""
-        m, n = V_shape[-2:]
+        if not isinstance(V_shape, tuple | list) or len(V_shape) < 2:
+            raise ValueError(f"V_shape must be a shape tuple (..., M, N), got {V_shape!r}")
+        m, n = (_guards.int_option("V_shape", d) for d in V_shape[-2:])
         return penalty(self.alpha_W, self.alpha_H, self.l1_ratio, m, n)
 
     def reconstruct(self) -> jax.Array:
@@ -68,21 +67,33 @@ class NMF(eqx.Module):
         """The divergence ``D(V | WH)`` per problem (the loss's beta-divergence).
 
         ``square_root=True`` gives ``sqrt(2 D)``, the figure of ``fit``'s ``loss_history``.
-        With a 0/1 ``mask``, only observed entries count.
+        With a 0/1 ``mask``, only observed entries count.  ``V`` and ``mask`` are checked as
+        ``fit`` checks them; data beyond the safe float range is evaluated on an exact
+        rescaling (``_guards``), so ``square_root=True`` is finite whenever its value is.
         """
-        V = self._observed(V, mask)
-        d = divergence(V, self.W, self.H, self._loss, mask)
-        return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) if square_root else d
+        square_root = _guards.check_bool("square_root", square_root)
+        beta = _guards.loss_beta(self._loss)
+        V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta)
+        d = divergence(V, W, H, self._loss, mask)
+        if square_root:
+            return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) * jnp.asarray(2.0 ** (k * beta), d.dtype)
+        return _guards.unscale_divergence(d, k, beta) if k else d
 
     def objective(self, V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """``D(V, WH)`` plus the penalty: what every ``step`` does not increase."""
-        pen = self.penalty(jnp.shape(V))
+        pen = self.penalty(tuple(jnp.shape(V)))
         return self.loss(V, mask) + penalty_value(self.W, self.H, pen)
 
     def step(self, V: jax.Array, mask: jax.Array | None = None) -> NMF:
         """One multiplicative-update iteration (``W`` then ``H``), as in ``fit``."""
-        V = self._observed(V, mask)
-        W, H = mu_step(V, self.W, self.H, self._loss, self.penalty(jnp.shape(V)), mask)
+        beta = _guards.loss_beta(self._loss)
+        V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta)
+        pen = self.penalty(tuple(V.shape))
+        if k:  # out-of-range data: the equivalent step on the exactly rescaled problem
+            pen = _guards.scale_penalty(pen, k, beta, W.dtype)
+        W, H = mu_step(V, W, H, self._loss, pen, mask)
+        if k:
+            W, H = W * jnp.asarray(2.0**k, W.dtype), H * jnp.asarray(2.0**k, H.dtype)
         return eqx.tree_at(lambda m: (m.W, m.H), self, (W, H))
 
     def transform(
@@ -126,9 +137,12 @@ class NMF(eqx.Module):
         alpha_H: float | str = "same",
         l1_ratio: float = 0.0,
     ) -> NMF:
-        """Initial factors for an unbatched ``V (M, N)`` by scheme ``init`` (as ``fit``)."""
-        keys = as_keys(key)
-        keys = jax.random.key(0) if keys is None else keys
-        V = cls._observed(V, mask)
-        W, H = init_factors(V, rank, init, keys, mask)
+        """Initial factors for an unbatched ``V (M, N)`` by scheme ``init`` (as ``fit``).
+
+        Every argument is checked as ``fit`` checks it (``init_factors``; ``loss`` and the
+        penalty settings first, before any work).
+        """
+        resolve_loss(loss)
+        _guards.check_model_options(alpha_W, alpha_H, l1_ratio)
+        W, H = init_factors(V, rank, init, key, mask)
         return cls(W, H, loss_type=loss, alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio)

@@ -28,17 +28,50 @@ def print_progress(done: int, loss: float) -> None:
     print(f"nmf: {done} iterations, loss {loss:.6g}", file=sys.stderr, flush=True)
 
 
+class _Reporter:
+    """A progress callable that remembers the first exception it raised.
+
+    The exception still propagates (JAX then aborts the compiled loop, wrapping it in a
+    runtime error); ``raise_callback_error`` lets ``fit`` re-raise the callable's own
+    exception instead of that wrapper.
+    """
+
+    def __init__(self, fn: ProgressFn):
+        self.fn = fn
+        self.error: BaseException | None = None
+
+    def __call__(self, done: int, loss: float) -> None:
+        if self.error is not None:
+            raise self.error
+        try:
+            self.fn(done, loss)
+        except BaseException as err:
+            self.error = err
+            raise
+
+
+def raise_callback_error(fn) -> None:
+    """Re-raise the exception a ``resolve``d progress callable raised, if it did."""
+    err = getattr(fn, "error", None)
+    if err is not None:
+        raise err.with_traceback(err.__traceback__) from None
+
+
 def resolve(progress: bool | ProgressFn | None) -> ProgressFn | None:
-    """``None``/``False`` -> off; ``True`` -> ``print_progress``; a callable -> itself."""
+    """``None``/``False`` -> off; ``True`` -> ``print_progress``; a callable -> itself.
+
+    The callable comes back wrapped (``_Reporter``) so that an exception it raises inside the
+    compiled loop reaches the caller as itself.
+    """
     if progress is None or progress is False:
         return None
     if progress is True:
-        return print_progress
+        return _Reporter(print_progress)
     if not callable(progress):
         raise TypeError(
             f"progress must be None, True or a callable(done, loss), got {type(progress).__name__}"
         )
-    return progress
+    return _Reporter(progress)
 
 
 def register(fn: ProgressFn) -> int:

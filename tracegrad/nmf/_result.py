@@ -5,6 +5,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class NMFResult(eqx.Module):
@@ -14,11 +15,14 @@ class NMFResult(eqx.Module):
     Attributes:
         W: ``(..., M, K)`` fitted factor.
         H: ``(..., K, N)`` fitted factor.
-        loss_history: ``(..., max_iter // 10 + 1)``: the square-root loss (``||V - WH||_F`` for
+        loss_history: ``(..., max_iter // 10 // s + 1)``: the square-root loss (``||V - WH||_F`` for
             Frobenius, ``sqrt(2 KL)`` for KL, scikit-learn's ``reconstruction_err_`` quantity;
             over observed entries when masked) at the initial factors, then after iterations 10,
             20, ...: the values the convergence test compares.  Entries after a problem stopped
-            are NaN.  Recorded also when ``tol == 0`` (which never stops early).
+            are NaN.  Recorded also when ``tol == 0`` (which never stops early).  The record is
+            bounded: ``s`` is 1 up to ``max_iter = 100000`` and above it the smallest integer
+            keeping at most 10001 entries; entry ``j`` is then the loss after iteration
+            ``10 s j`` (every check still runs the convergence test).
         n_iter: ``(...)`` int32, iterations run (scikit-learn's ``n_iter_``): the iteration at
             which the test passed, else ``max_iter``.
         converged: ``(...)`` bool, whether the relative-decrease test passed (it can pass at
@@ -54,6 +58,9 @@ class NMFResult(eqx.Module):
 
         NaN losses never win.  The chosen axis is removed from every field.
         """
+        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
+        axis = int(axis)
         nb = len(self.batch_shape)
         if nb == 0:
             return self

@@ -15,6 +15,17 @@ import numpy as np
 
 from .._validate import is_concrete, shape_str
 from ._constants import INITS
+from ._guards import (
+    as_data,
+    check_dtype_arg,
+    check_key,
+    check_name,
+    check_representable,
+    default_dtype,
+    eager,
+    guard_traced_data,
+    scalar_options,
+)
 from ._losses import AbstractLoss, resolve_loss
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -35,13 +46,18 @@ def _shape(name: str, x) -> str:
 
 
 def resolve_dtype(V, dtype) -> np.dtype:
-    """The computation dtype: ``dtype`` if given, else ``V``'s if floating, else JAX's default."""
-    if dtype is not None:
-        dt = np.dtype(dtype)
-    else:
-        dt = np.dtype(jnp.result_type(V))
-        if not np.issubdtype(dt, np.floating):
-            dt = np.dtype(jnp.result_type(float))
+    """The computation dtype: ``dtype`` if given, else ``V``'s if floating, else JAX's default.
+
+    A float64 NumPy ``V`` gives float64 whether or not x64 is on (``fit`` scopes it).
+    """
+    dt = check_dtype_arg(dtype)
+    if dt is None:
+        dt = default_dtype(as_data("V", V))
+        if dt not in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"V has dtype {dt}; NMF computes in float32 or float64 (pass dtype=jnp.float32 "
+                f"or jnp.float64, or convert V)"
+            )
     if dt not in SUPPORTED_DTYPES:
         raise TypeError(
             f"NMF computes in float32 or float64, got dtype {dt} "
@@ -51,33 +67,39 @@ def resolve_dtype(V, dtype) -> np.dtype:
 
 
 def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> AbstractLoss:
-    """Validate the scalar options; return the loss object (``_losses.resolve_loss``)."""
+    """Validate the options (types, ranges); return the loss object (``_losses.resolve_loss``)."""
     loss = resolve_loss(loss)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    for name, value in (("tol", tol), ("alpha_W", alpha_W)):
-        if not isinstance(value, numbers.Real) or not np.isfinite(float(value)) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(alpha_H, str) and alpha_H == "same"):
-        if isinstance(alpha_H, str) or not isinstance(alpha_H, numbers.Real):
-            raise ValueError(f'alpha_H must be a number >= 0 or "same", got {alpha_H!r}')
-        if not np.isfinite(float(alpha_H)) or alpha_H < 0:
-            raise ValueError(f"alpha_H must be a finite number >= 0, got {alpha_H!r}")
-    if not isinstance(l1_ratio, numbers.Real) or not 0 <= float(l1_ratio) <= 1:
-        raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
+    check_name("init", init, INITS)
+    scalar_options(max_iter, tol, alpha_W, alpha_H, l1_ratio)
     return loss
 
 
 def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
     """``V`` and ``mask`` as ``dtype`` arrays, checked; ``V`` zeroed where the mask is zero.
 
+    Concrete values are checked in Python (also when a user's ``jit`` closes over them);
+    traced ones by ``equinox.error_if`` (``_guards.guard_traced_data``).
+
     Raises:
         ValueError: ``V`` is not ``(..., M, N)`` with ``M, N >= 1``; ``mask`` has another shape
             or values other than 0/1, or hides every entry of some problem; observed entries of
             ``V`` are NaN/Inf or negative (the message gives the count and the first index).
     """
+    V, mask = _check_data_values(V, mask, dtype)
+    V, mask = guard_traced_data("V", V, mask)
+    V = jnp.asarray(V, dtype)
+    if mask is not None:
+        mask = jnp.asarray(mask, dtype)
+        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
+    return V, mask
+
+
+@eager
+def _check_data_values(V, mask, dtype):
+    """``check_data``'s checks in Python: shapes, and the values of concrete arrays."""
+    V = as_data("V", V)
+    if mask is not None:
+        mask = as_data("mask", mask)
     if jnp.ndim(V) < 2:
         raise ValueError(f"V must be a matrix (..., M, N), got {_shape('V', V)}")
     if 0 in jnp.shape(V)[-2:]:
@@ -104,7 +126,7 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
                 where = "" if counts.ndim == 0 else f" (problem {tuple(int(i) for i in which[0])})"
                 raise ValueError(f"mask hides every entry of V{where}: nothing left to fit")
             observed = m != 0
-    if is_concrete(V):
+    if is_concrete(V) and (mask is None or is_concrete(mask)):  # else: guard_traced_data
         xp = _xp(V)
         v = xp.asarray(V)
         if xp.issubdtype(v.dtype, xp.inexact):
@@ -130,15 +152,14 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
                 f"{' where the mask is 1' if observed is not None else ''} "
                 f"(first at index {idx}: {float(v[idx])}); NMF needs V >= 0"
             )
-    V = jnp.asarray(V, dtype)
-    if mask is not None:
-        mask = jnp.asarray(mask, dtype)
-        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
+        check_representable(v if observed is None else xp.where(observed, v, 0), dtype)
     return V, mask
 
 
 def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
     """``rank`` as an int; an error below 1 or, for NNDSVD, above ``min(M, N)``; else a warning."""
+    if isinstance(rank, (np.ndarray, jax.Array)) and is_concrete(rank) and np.ndim(rank) == 0:
+        rank = rank.item() if np.asarray(rank).dtype.kind in "iu" else rank
     if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
         raise ValueError(
             f"rank must be a positive integer, got {rank!r} for V of shape {shape_str(v_shape)}"
@@ -161,6 +182,17 @@ def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
 
 
 def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
+    """``_check_factor_values``, then ``equinox.error_if`` guards of traced factors."""
+    W0, H0 = _check_factor_values(W0, H0, v_shape, rank, dtype)
+    if W0 is None:
+        return None, None
+    W0, _ = guard_traced_data("W0", W0)
+    H0, _ = guard_traced_data("H0", H0)
+    return jnp.asarray(W0, dtype), jnp.asarray(H0, dtype)
+
+
+@eager
+def _check_factor_values(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
     """``W0``, ``H0`` checked against ``V`` and ``rank``; returns them as ``dtype`` arrays.
 
     Their batch axes must agree with each other and either equal ``V``'s or be absent (then
@@ -172,6 +204,7 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
     if W0 is None:
         return None, None
     m, n = v_shape[-2:]
+    W0, H0 = as_data("W0", W0), as_data("H0", H0)
     for name, x in (("W0", W0), ("H0", H0)):
         if jnp.ndim(x) < 2:
             raise ValueError(f"{name} must be a matrix, got {_shape(name, x)}")
@@ -212,21 +245,12 @@ def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
                 f"{name} is all zeros{' for some problem' if a.ndim > 2 else ''}: "
                 f"multiplicative updates cannot move away from zero"
             )
-    return jnp.asarray(W0, dtype), jnp.asarray(H0, dtype)
+    return W0, H0
 
 
 def as_keys(key) -> jax.Array | None:
-    """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None."""
-    if key is None:
-        return None
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    if key.dtype == jnp.uint32 and key.ndim >= 1 and key.shape[-1] == 2:
-        return jax.random.wrap_key_data(key)
-    raise TypeError(
-        f"key must be a JAX PRNG key (jax.random.key), a raw uint32 key or an int seed, got "
-        f"dtype {key.dtype} and shape {shape_str(key.shape)}"
-    )
+    """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None.
+
+    See ``_guards.check_key`` (types, the seed range, empty batches).
+    """
+    return check_key(key)
