@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,9 @@ import jax.numpy as jnp
 from ._check import TRACING_ERRORS, check_grad
 from ._report import GradReport
 from ._report_hvp import HVPReport
+
+if TYPE_CHECKING:
+    from ._derive import Derivation
 
 
 class _FromExpression:
@@ -169,7 +172,7 @@ class Identity:
             **kwargs,
         )
 
-    def derivation(self):
+    def derivation(self) -> Derivation:
         """``tracegrad.derive(expression, wrt)`` at the sampler's test shapes, computed once.
 
         Raises:
@@ -182,13 +185,17 @@ class Identity:
             )
         cached = self.__dict__.get("_derivation")
         if cached is None:
-            from ._derive import derive  # lazy: derive imports the checker
+            from ._derive import Derivation, derive  # lazy: derive imports the checker
 
             out = jax.eval_shape(
                 functools.partial(self.sample, dtype="float32", n=None), jax.random.key(0)
             )
             shapes = {n: tuple(o.shape) for n, o in zip(self.argnames, out, strict=True)}
             cached = derive(self.expression, wrt=self.wrt_name, shapes=shapes)
+            if not isinstance(cached, Derivation):  # a Jacobian: the expression is not scalar
+                raise ValueError(
+                    f"identity {self.name!r}: expression {self.expression!r} is not scalar"
+                )
             self.__dict__["_derivation"] = cached
         return cached
 

@@ -145,8 +145,14 @@ def _sklearn(V, W0, H0, loss: str, iters: int, threads: int | None) -> Callable[
         with limit, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 runs to max_iter
             for v, w, h in zip(Vs, W0, H0, strict=True):
-                model = SkNMF(k, init="custom", solver="mu", beta_loss=beta, max_iter=iters,
-                              tol=0.0)  # fmt: skip
+                model = SkNMF(
+                    k,
+                    init="custom",
+                    solver="mu",
+                    beta_loss=beta,  # pyright: ignore[reportArgumentType]  (a float beta is valid)
+                    max_iter=iters,
+                    tol=0.0,
+                )
                 model.fit_transform(v, W=w.copy(), H=h.copy())
 
     return run

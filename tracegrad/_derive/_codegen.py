@@ -138,6 +138,11 @@ def _collect_chains(roots: Sequence[E.Expr]) -> list[E.MatMul]:
     return [e for e in E.distinct_nodes(roots) if isinstance(e, E.MatMul)]
 
 
+def _int_shape(shape: E.Shape) -> tuple[int, int]:
+    """A concrete shape as ints (lowering happens at concrete sizes only)."""
+    return int(shape[0]), int(shape[1])
+
+
 def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """Replace every n-ary product by binary products in the jointly cheapest order."""
     chains = _collect_chains(roots)
@@ -148,7 +153,9 @@ def _bracket(roots: Sequence[E.Expr]) -> list[E.Expr]:
         fs = _chain_factors(chain)
         factor_lists.append(
             [
-                Factor(intern(f), intern(tree_transpose(f, transposes)), tuple(f.shape), _kind(f))
+                Factor(
+                    intern(f), intern(tree_transpose(f, transposes)), _int_shape(f.shape), _kind(f)
+                )
                 for f in fs
             ]
         )
