@@ -11,3 +11,5 @@ from ._gradients import registry_gradient as registry_gradient
 from ._init import init_factors as init_factors
 from ._model import NMF as NMF
 from ._result import NMFResult as NMFResult
+from ._select_rank import RankSelection as RankSelection
+from ._select_rank import select_rank as select_rank
