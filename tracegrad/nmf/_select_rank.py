@@ -95,6 +95,7 @@ class RankSelection(eqx.Module):
             the same column sums (so ``W H`` is unchanged for each restart before the median).
         best_rank: the rank chosen by the rule in ``select_rank``'s docstring.
         loss: the loss fitted.
+        min_stability: the rule's silhouette cutoff.
         error_tol: the rule's relative error tolerance.
         holdout: the held-out fraction.
         n_calls: compiled ``fit`` calls made (more than 1 or 2 when chunked).
@@ -113,6 +114,7 @@ class RankSelection(eqx.Module):
     consensus_H: tuple[np.ndarray, ...]
     best_rank: int = eqx.field(static=True)
     loss: str = eqx.field(static=True)
+    min_stability: float = eqx.field(static=True)
     error_tol: float = eqx.field(static=True)
     holdout: float = eqx.field(static=True)
     n_calls: int = eqx.field(static=True)
@@ -285,19 +287,33 @@ def _stability(W: np.ndarray, H: np.ndarray, errors: np.ndarray) -> tuple:
 
 
 def choose_rank(
-    ranks: Sequence[int], error: np.ndarray, stability: np.ndarray, error_tol: float
+    ranks: Sequence[int],
+    error: np.ndarray,
+    stability: np.ndarray,
+    min_stability: float,
+    error_tol: float,
 ) -> int:
-    """The rule of ``select_rank``: among ranks whose error is within ``(1 + error_tol)`` of the
-    smallest, the most stable (ties and NaN stability: the smallest such rank)."""
+    """The rule of ``select_rank``: the smallest stable rank whose error is within
+    ``(1 + error_tol)`` of the smallest error among stable ranks.
+
+    Stable: ``stability >= min_stability``; if no rank is, the most stable ranks; if the
+    stability is NaN everywhere (one restart), every rank.
+    """
     e = np.asarray(error, np.float64)
-    ok = np.isfinite(e)
-    if not ok.any():
-        return int(ranks[0])
-    close = ok & (e <= np.min(e[ok]) * (1.0 + error_tol))
-    s = np.where(np.isnan(stability), -np.inf, np.asarray(stability, np.float64))
-    cand = np.flatnonzero(close)
-    best = cand[np.argmax(s[cand])]  # argmax takes the first, i.e. smallest, rank on a tie
-    return int(ranks[best])
+    e = np.where(np.isfinite(e), e, np.inf)
+    s = np.asarray(stability, np.float64)
+    if np.all(np.isnan(s)):
+        stable = np.ones(len(e), bool)
+    else:
+        s = np.where(np.isnan(s), -np.inf, s)
+        stable = s >= min_stability
+        if not stable.any():
+            stable = s == np.max(s)
+    floor = np.min(e[stable])
+    if not np.isfinite(floor):
+        return int(np.asarray(ranks)[stable][0])
+    close = stable & (e <= floor * (1.0 + error_tol))
+    return int(np.asarray(ranks)[np.flatnonzero(close)[0]])
 
 
 def select_rank(
@@ -312,6 +328,7 @@ def select_rank(
     mask=None,
     holdout: float = 0.1,
     cv_restarts: int | None = None,
+    min_stability: float = 0.8,
     error_tol: float = 0.05,
     memory_budget: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
@@ -340,12 +357,17 @@ def select_rank(
     - consensus ``W``/``H``: per cluster, the median over restarts (``W`` columns normalised
       to sum 1, ``H`` rows scaled to match).
 
-    ``best_rank`` rule: the error is ``cv_error`` when ``holdout > 0``, else
-    ``reconstruction_error``; among the ranks whose error is within ``(1 + error_tol)`` times
-    the smallest, the one with the highest silhouette (SigProfilerExtractor's idea: the most
-    stable rank among those that fit nearly as well as the best), the smallest on a tie.  With
-    ``restarts == 1`` there is no stability to compare (the stability measures need at least
-    2 restarts and are NaN): the smallest such rank.
+    ``best_rank`` rule (after SigProfilerExtractor, whose average-stability cutoff is 0.8): a
+    rank is *stable* when its silhouette is at least ``min_stability`` (if none is, the most
+    stable ranks count as stable); the error is ``cv_error`` when ``holdout > 0``, else
+    ``reconstruction_error``; ``best_rank`` is the smallest stable rank whose error is within
+    ``(1 + error_tol)`` times the smallest error among stable ranks.  Over-fitted ranks split
+    a component differently in each restart and fall below the cutoff; under-fitted ranks
+    are stable but their error is far above.  Without held-out fits the training error keeps
+    falling with the rank, so the rule then takes about the largest stable rank; the held-out
+    error guards against a spuriously stable large rank, which is why ``holdout`` defaults to
+    0.1.  With ``restarts == 1`` there is no stability (the stability measures need at least
+    2 restarts and are NaN): the smallest rank within ``error_tol`` of the smallest error.
 
     Memory: each fit holds about ``6 (M + N) Kmax + 3 M N`` numbers, so the selection needs
     ``ranks x restarts x (6 (M + N) Kmax + 3 M N) x itemsize`` bytes (plus as many for the
@@ -365,6 +387,7 @@ def select_rank(
         holdout: fraction of the observed entries hidden for ``cv_error``, in ``[0, 1)``; 0
             skips the held-out fits.
         cv_restarts: held-out fits per rank (default ``min(restarts, 3)``).
+        min_stability: the rule's silhouette cutoff, in ``[-1, 1]``.
         error_tol: the rule's relative error tolerance (>= 0).
         memory_budget: bytes one ``fit`` call may use (default: half the device's free
             memory, host RAM on CPU); with ``mesh``, per device.
@@ -376,7 +399,8 @@ def select_rank(
         ``RankSelection``.
 
     Raises:
-        ValueError: bad ``ranks``, ``restarts``, ``holdout``, ``cv_restarts``, ``error_tol``
+        ValueError: bad ``ranks``, ``restarts``, ``holdout``, ``cv_restarts``,
+            ``min_stability``, ``error_tol``
             or ``memory_budget``; ``V`` not a single matrix; anything ``fit`` rejects.
         TypeError: ``ranks`` not integers; a ``fit_kwargs`` entry that ``select_rank`` sets
             itself (``rank``, ``W0``, ``H0``, ``init``).
@@ -403,6 +427,12 @@ def select_rank(
         or error_tol < 0
     ):
         raise ValueError(f"error_tol must be a finite number >= 0, got {error_tol!r}")
+    if (
+        isinstance(min_stability, bool)
+        or not isinstance(min_stability, numbers.Real)
+        or not -1 <= min_stability <= 1
+    ):
+        raise ValueError(f"min_stability must be a number in [-1, 1], got {min_stability!r}")
     if memory_budget is not None:
         memory_budget = _positive_int("memory_budget", memory_budget)
     if jnp.ndim(V) != 2:
@@ -414,12 +444,12 @@ def select_rank(
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
         return _select(
             V, ranks, restarts, loss, max_iter, tol, key, mask, holdout, cv_restarts,
-            float(error_tol), memory_budget, mesh, dt, fit_kwargs,
+            (float(min_stability), float(error_tol)), memory_budget, mesh, dt, fit_kwargs,
         )  # fmt: skip
 
 
 def _select(
-    V, ranks, restarts, loss, max_iter, tol, key, mask, holdout, cv_restarts, error_tol,
+    V, ranks, restarts, loss, max_iter, tol, key, mask, holdout, cv_restarts, rule,
     budget, mesh, dt, fit_kwargs,
 ) -> RankSelection:  # fmt: skip
     V, mask = check_data(V, mask, dt)
@@ -481,7 +511,7 @@ def _select(
         cv = held_err[np.arange(n_r), np.argmin(train_err, axis=1)]
 
     sil_arr = np.asarray(sil)
-    best = choose_rank(ks, cv if holdout > 0 else rec, sil_arr, error_tol)
+    best = choose_rank(ks, cv if holdout > 0 else rec, sil_arr, *rule)
     return RankSelection(
         ranks=ks,
         reconstruction_error=rec,
@@ -496,7 +526,8 @@ def _select(
         consensus_H=tuple(cH),
         best_rank=best,
         loss=LOSSES[loss] if loss in LOSSES else str(loss),
-        error_tol=error_tol,
+        min_stability=rule[0],
+        error_tol=rule[1],
         holdout=float(holdout),
         n_calls=calls,
     )
