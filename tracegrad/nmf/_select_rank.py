@@ -247,12 +247,15 @@ def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
     m, n = V.shape
     mean = observed_mean(V, mask)
     B = keys.shape[0]
+    n_chunks = -(-B // chunk)
+    size = -(-B // n_chunks)  # equal chunks: one compiled program for all of them
     outs = []
-    for start in range(0, B, chunk):
-        sl = slice(start, min(start + chunk, B))
-        W0, H0 = _padded_init(mean, keys[sl], ks[sl], shape=(m, n, kmax))
+    for start in range(0, B, size):
+        idx = np.minimum(np.arange(start, start + size), B - 1)  # last chunk: repeat the last
+        W0, H0 = _padded_init(mean, keys[idx], ks[idx], shape=(m, n, kmax))
         r = fit(V, kmax, W0=W0, H0=H0, mask=mask, **fit_kw)
-        outs.append(tuple(np.asarray(x) for x in (r.W, r.H, r.loss, r.n_iter, r.converged)))
+        real = min(size, B - start)
+        outs.append(tuple(np.asarray(x)[:real] for x in (r.W, r.H, r.loss, r.n_iter, r.converged)))
     cat = [np.concatenate(parts) for parts in zip(*outs, strict=True)]
     return _Fits(*cat, calls=len(outs))
 
@@ -372,8 +375,11 @@ def select_rank(
     Memory: each fit holds about ``6 (M + N) Kmax + 3 M N`` numbers, so the selection needs
     ``ranks x restarts x (6 (M + N) Kmax + 3 M N) x itemsize`` bytes (plus as many for the
     held-out fits, ``ranks x cv_restarts``).  When that exceeds ``memory_budget`` the fits run
-    in chunks of as many replicates as fit the budget, one ``fit`` call each; each replicate's
-    initial factors depend only on its own key, so the results are the same.
+    in equal chunks of at most as many replicates as fit the budget, one ``fit`` call each
+    (one compiled program; the last chunk is filled up with repeats that are discarded).
+    Each replicate's initial factors depend only on its own key, so the results are those of
+    the single call: the same iterations and stopping, values equal to float rounding (XLA
+    may order a batched matmul's sums differently for another batch size).
 
     Args:
         V: ``(M, N)`` non-negative data (one matrix).
