@@ -201,13 +201,22 @@ def test_chunked_selection_equals_the_single_call(selections):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
 
 
-def test_one_restart_has_no_stability_and_holdout_zero_no_cv():
-    V = catalogue(0)[0][:20, :15]
-    sel = nmf.select_rank(V, [1, 2], restarts=1, holdout=0.0, max_iter=20)
+def small_data() -> np.ndarray:
+    """12 x 10, rank 2: the one-restart test and the CLI test share its compiled fits."""
+    rng = np.random.default_rng(0)
+    return rng.random((12, 2)) @ rng.random((2, 10))
+
+
+def test_one_restart_has_no_stability():
+    sel = nmf.select_rank(
+        small_data(), [1, 2, 3], restarts=1, holdout=0.2, loss="frobenius", max_iter=30
+    )
     assert np.all(np.isnan(sel.silhouette)) and np.all(np.isnan(sel.cophenetic))
-    assert np.all(np.isnan(sel.dispersion)) and np.all(np.isnan(sel.cv_error))
-    assert sel.best_rank in (1, 2) and sel.n_calls == 1
-    assert sel.consensus(2)[0].shape == (20, 2)
+    assert np.all(np.isnan(sel.dispersion)) and np.all(np.isfinite(sel.cv_error))
+    assert sel.best_rank in (1, 2, 3) and sel.n_calls == 2
+    assert sel.consensus(2)[0].shape == (12, 2)
+    with pytest.raises(ValueError, match="rank"):
+        sel.consensus(4)
 
 
 def test_plot_writes_a_png(selections, tmp_path):
@@ -254,3 +263,47 @@ def test_bad_input_is_named(kwargs, exc, name):
     V, ranks = args.pop("V"), args.pop("ranks")
     with pytest.raises(exc, match=name):
         nmf.select_rank(V, ranks, **args)
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def test_cli_select_rank_writes_table_factors_and_plot(tmp_path, capsys):
+    from tracegrad._cli import main
+
+    pytest.importorskip("matplotlib")
+    np.savez(tmp_path / "data.npz", V=small_data())
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[data]\nsource = "file"\npath = "data.npz"\n'
+        '[nmf]\nloss = "frobenius"\nmax_iter = 30\ndtype = "float64"\n'
+        "[select_rank]\nholdout = 0.2\n"
+    )
+    out = tmp_path / "sel.npz"
+    argv = ["nmf", "--config", str(config), "--output", str(out), "--quiet"]
+    assert main([*argv, "--select-rank", "1:3", "--restarts", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "best rank:" in text and "silhouette" in text
+    with np.load(out) as r:
+        assert list(r["ranks"]) == [1, 2, 3]
+        assert r["W_2"].shape == (12, 2) and r["H_3"].shape == (3, 10)
+        assert r["restart_errors"].shape == (3, 1)
+        assert int(r["best_rank"]) in (1, 2, 3)
+    lines = (tmp_path / "sel-ranks.csv").read_text().splitlines()
+    assert lines[0].startswith("rank,reconstruction_error") and len(lines) == 4
+    assert (tmp_path / "sel-ranks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_select_rank_bad_ranks_and_destination_fail_before_work(tmp_path, capsys):
+    from tracegrad._cli import main
+
+    (tmp_path / "folder.npz").mkdir()
+    argv = ["nmf", "--quiet", "--no-plot"]
+    assert main([*argv, "--select-rank", "3:1"]) == 2
+    assert "select_rank.ranks" in capsys.readouterr().err
+    assert main([*argv, "--select-rank", "2:3", "--output", str(tmp_path / "folder.npz")]) == 2
+    assert "folder" in capsys.readouterr().err
+    config = tmp_path / "bad.toml"
+    config.write_text('[select_rank]\nranks = "two"\n')
+    assert main(["nmf", "--config", str(config)]) == 2
+    assert "select_rank.ranks" in capsys.readouterr().err

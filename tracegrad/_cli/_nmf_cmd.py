@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
+from . import _select_rank_cmd
 from ._config import Key, load_config, non_negative, override, positive
 from ._errors import CLIError
 from ._output import Progress, print_table
@@ -70,6 +71,7 @@ SCHEMA = {
         ),
         "plot": Key(bool, True, "also write a loss-curve PNG beside it (needs matplotlib)"),
     },
+    "select_rank": _select_rank_cmd.SECTION,
 }
 
 
@@ -99,6 +101,7 @@ def add_parser(sub) -> None:
     p.add_argument("--output", metavar="FILE", help="output .npz path")
     p.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _select_rank_cmd.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -257,6 +260,13 @@ def run(args: argparse.Namespace) -> int:
     override(config, "output", "path", args.output)
     if args.no_plot:
         config["output"]["plot"] = False
+    for key, flag in (("ranks", "select_rank"), ("restarts", "restarts"), ("holdout", "holdout")):
+        override(config, "select_rank", key, getattr(args, flag))
+    if config["select_rank"]["ranks"]:
+        _select_rank_cmd.parse_ranks(config["select_rank"]["ranks"])
+        _select_rank_cmd.outputs(config["output"]["path"])  # before any work
+        V, mask = load_data(config, config_path)
+        return _select_rank_cmd.run(args, config, V, mask)
     V, mask = load_data(config, config_path)
     n_iter = config["nmf"]["max_iter"]
     with Progress(n_iter, "nmf", enabled=not args.quiet) as bar:

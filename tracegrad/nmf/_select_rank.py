@@ -474,7 +474,14 @@ def _select(
     n_dev = 1 if mesh is None else int(mesh.devices.size)
     per_fit = fit_bytes(m, n, kmax, dt.itemsize)
     chunk = max(1, (budget - 3 * m * n * dt.itemsize) // per_fit) * n_dev
-    fit_kw = dict(loss=loss, max_iter=max_iter, tol=tol, mesh=mesh, dtype=dt, **fit_kwargs)
+    fit_kw = {
+        **fit_kwargs,
+        "loss": loss,
+        "max_iter": max_iter,
+        "tol": tol,
+        "mesh": mesh,
+        "dtype": dt,
+    }
 
     n_r = len(ks)
     rank_of = jnp.repeat(jnp.asarray(ks, jnp.int32), restarts)
