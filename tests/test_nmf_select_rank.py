@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from scipy.spatial.distance import squareform  # noqa: E402
 M, N, TRUE_K = 96, 60, 3
 RANKS = (2, 3, 4, 5)
 RESTARTS = 6
-SELECT = dict(restarts=RESTARTS, loss="kl", max_iter=200, holdout=0.1)
+SELECT: dict[str, Any] = dict(restarts=RESTARTS, loss="kl", max_iter=200, holdout=0.1)
 
 
 def catalogue(seed: int, k: int = TRUE_K) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +259,7 @@ V_SMALL = np.abs(np.random.default_rng(0).random((6, 5)))
     ],
 )
 def test_bad_input_is_named(kwargs, exc, name):
-    args = dict(V=V_SMALL, ranks=[1, 2])
+    args: dict[str, Any] = dict(V=V_SMALL, ranks=[1, 2])
     args.update(kwargs)
     V, ranks = args.pop("V"), args.pop("ranks")
     with pytest.raises(exc, match=name):

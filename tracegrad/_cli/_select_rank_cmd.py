@@ -16,6 +16,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -148,18 +149,17 @@ def run(args: argparse.Namespace, config: dict, V: np.ndarray, mask) -> int:
     writer.writerow(headers)
     writer.writerows(rows)
     atomic_write(table, lambda fh: fh.write(buf.getvalue()))
-    arrays = {f"W_{k}": w for k, w in zip(sel.ranks, sel.consensus_W, strict=True)}
+    arrays: dict[str, Any] = {f"W_{k}": w for k, w in zip(sel.ranks, sel.consensus_W, strict=True)}
     arrays |= {f"H_{k}": h for k, h in zip(sel.ranks, sel.consensus_H, strict=True)}
     arrays |= {m: getattr(sel, m) for m in METRICS}
+    arrays |= {
+        "ranks": np.asarray(sel.ranks),
+        "best_rank": np.asarray(sel.best_rank),
+        "restart_errors": sel.restart_errors,
+        "config": np.asarray(json.dumps(config)),
+    }
     with atomic_path(npz, suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            ranks=np.asarray(sel.ranks),
-            best_rank=np.asarray(sel.best_rank),
-            restart_errors=sel.restart_errors,
-            config=np.asarray(json.dumps(config)),
-            **arrays,
-        )
+        np.savez(tmp, **arrays)
     print(f"best rank: {sel.best_rank}")
     print(f"wrote {npz}")
     print(f"wrote {table}")

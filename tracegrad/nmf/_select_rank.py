@@ -446,7 +446,7 @@ def select_rank(
             f"select_rank fits one matrix: V must be (M, N), got shape {shape_str(jnp.shape(V))}"
         )
     dt = resolve_dtype(V, fit_kwargs.get("dtype"))
-    need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
+    need_x64 = dt == np.float64 and not jax.config.read("jax_enable_x64")
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
         return _select(
             V, ranks, restarts, loss, max_iter, tol, key, mask, holdout, cv_restarts,
