@@ -27,7 +27,6 @@ import numpy as np
 
 from .._validate import shape_str
 from . import _consensus
-from ._constants import LOSSES
 from ._fit import fit
 from ._init import observed_mean
 from ._loss import sqrt_loss
@@ -94,7 +93,7 @@ class RankSelection(eqx.Module):
         consensus_H: per rank, ``(K, N)``: the median of the matching rows of ``H``, scaled by
             the same column sums (so ``W H`` is unchanged for each restart before the median).
         best_rank: the rank chosen by the rule in ``select_rank``'s docstring.
-        loss: the loss fitted.
+        loss: the loss fitted (``fit``'s canonical name, or its float beta).
         min_stability: the rule's silhouette cutoff.
         error_tol: the rule's relative error tolerance.
         holdout: the held-out fraction.
@@ -113,7 +112,7 @@ class RankSelection(eqx.Module):
     consensus_W: tuple[np.ndarray, ...]
     consensus_H: tuple[np.ndarray, ...]
     best_rank: int = eqx.field(static=True)
-    loss: str = eqx.field(static=True)
+    loss: str | float = eqx.field(static=True)
     min_stability: float = eqx.field(static=True)
     error_tol: float = eqx.field(static=True)
     holdout: float = eqx.field(static=True)
@@ -240,6 +239,7 @@ class _Fits:
     n_iter: np.ndarray
     converged: np.ndarray
     calls: int
+    loss_type: Any  # the fit's canonical loss name (or its float beta)
 
 
 def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
@@ -249,15 +249,16 @@ def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
     B = keys.shape[0]
     n_chunks = -(-B // chunk)
     size = -(-B // n_chunks)  # equal chunks: one compiled program for all of them
-    outs = []
+    outs, loss_type = [], ""
     for start in range(0, B, size):
         idx = np.minimum(np.arange(start, start + size), B - 1)  # last chunk: repeat the last
         W0, H0 = _padded_init(mean, keys[idx], ks[idx], shape=(m, n, kmax))
         r = fit(V, kmax, W0=W0, H0=H0, mask=mask, **fit_kw)
+        loss_type = r.loss_type
         real = min(size, B - start)
         outs.append(tuple(np.asarray(x)[:real] for x in (r.W, r.H, r.loss, r.n_iter, r.converged)))
     cat = [np.concatenate(parts) for parts in zip(*outs, strict=True)]
-    return _Fits(*cat, calls=len(outs))
+    return _Fits(*cat, calls=len(outs), loss_type=loss_type)
 
 
 def _normalised(W: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -518,7 +519,7 @@ def _select(
         cvf = _fit_all(V * train, train, keys_cv, rank_cv, kmax, chunk, fit_kw)
         calls += cvf.calls
         held_err = np.asarray(
-            sqrt_loss(V * held, jnp.asarray(cvf.W), jnp.asarray(cvf.H), LOSSES[loss], held)
+            sqrt_loss(V * held, jnp.asarray(cvf.W), jnp.asarray(cvf.H), cvf.loss_type, held)
         ).reshape(n_r, cv_restarts)
         train_err = np.where(np.isnan(cvf.loss), np.inf, cvf.loss).reshape(n_r, cv_restarts)
         cv = held_err[np.arange(n_r), np.argmin(train_err, axis=1)]
@@ -538,7 +539,7 @@ def _select(
         consensus_W=tuple(cW),
         consensus_H=tuple(cH),
         best_rank=best,
-        loss=LOSSES[loss] if loss in LOSSES else str(loss),
+        loss=main.loss_type,
         min_stability=rule[0],
         error_tol=rule[1],
         holdout=float(holdout),
