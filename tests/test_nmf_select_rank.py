@@ -247,6 +247,7 @@ V_SMALL = np.abs(np.random.default_rng(0).random((6, 5)))
         (dict(restarts=0), ValueError, "restarts"),
         (dict(holdout=1.0), ValueError, "holdout"),
         (dict(holdout=-0.1), ValueError, "holdout"),
+        (dict(holdout=1e-9), ValueError, "holdout"),  # hides no entry of 6 x 5
         (dict(cv_restarts=0), ValueError, "cv_restarts"),
         (dict(error_tol=-1.0), ValueError, "error_tol"),
         (dict(min_stability=2.0), ValueError, "min_stability"),

@@ -484,6 +484,19 @@ def _select(
         "dtype": dt,
     }
 
+    train = held = None
+    if holdout > 0:  # the speckle first: a useless holdout fails before any fit
+        observed = jnp.ones_like(V) if mask is None else mask
+        speckle = jax.random.bernoulli(k_speckle, holdout, V.shape).astype(dt)
+        held = observed * speckle
+        train = observed * (1 - speckle)
+        if not bool(jnp.any(held > 0)):
+            raise ValueError(
+                f"holdout={holdout} hid no entry of V's {m}x{n} observed entries; raise holdout"
+            )
+        if not bool(jnp.any(train > 0)):
+            raise ValueError(f"holdout={holdout} hid every observed entry of V; lower holdout")
+
     n_r = len(ks)
     rank_of = jnp.repeat(jnp.asarray(ks, jnp.int32), restarts)
     keys_fit = jax.random.split(k_fit, n_r * restarts)
@@ -503,23 +516,25 @@ def _select(
         cH.append(h)
 
     cv = np.full(n_r, np.nan)
-    if holdout > 0:
-        observed = jnp.ones_like(V) if mask is None else mask
-        speckle = jax.random.bernoulli(k_speckle, holdout, V.shape).astype(dt)
-        held = observed * speckle
-        train = observed * (1 - speckle)
-        if not bool(jnp.any(held > 0)):
-            raise ValueError(
-                f"holdout={holdout} hid no entry of V's {m}x{n} observed entries; raise holdout"
-            )
-        if not bool(jnp.any(train > 0)):
-            raise ValueError(f"holdout={holdout} hid every observed entry of V; lower holdout")
+    if train is not None and held is not None:
         rank_cv = jnp.repeat(jnp.asarray(ks, jnp.int32), cv_restarts)
         keys_cv = jax.random.split(k_cv, n_r * cv_restarts)
         cvf = _fit_all(V * train, train, keys_cv, rank_cv, kmax, chunk, fit_kw)
         calls += cvf.calls
-        held_err = np.asarray(
-            sqrt_loss(V * held, jnp.asarray(cvf.W), jnp.asarray(cvf.H), cvf.loss_type, held)
+        Vh = V * held
+        held_err = np.concatenate(
+            [
+                np.asarray(
+                    sqrt_loss(
+                        Vh,
+                        jnp.asarray(cvf.W[i : i + chunk]),
+                        jnp.asarray(cvf.H[i : i + chunk]),
+                        cvf.loss_type,
+                        held,
+                    )
+                )  # fmt: skip
+                for i in range(0, len(cvf.W), chunk)  # within the memory budget too
+            ]
         ).reshape(n_r, cv_restarts)
         train_err = np.where(np.isnan(cvf.loss), np.inf, cvf.loss).reshape(n_r, cv_restarts)
         cv = held_err[np.arange(n_r), np.argmin(train_err, axis=1)]
