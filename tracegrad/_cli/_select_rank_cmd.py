@@ -27,6 +27,9 @@ from ._config import Key, non_negative, positive
 from ._errors import CLIError
 from ._output import print_table
 
+PASSED_IF_PRESENT = ("solver",)
+"""``[nmf]`` keys handed to ``select_rank`` when the config schema has them."""
+
 METRICS = ("reconstruction_error", "cv_error", "cophenetic", "dispersion", "silhouette")
 
 
@@ -134,6 +137,7 @@ def run(args: argparse.Namespace, config: dict, V: np.ndarray, mask) -> int:
             alpha_H=alpha_H,
             l1_ratio=opts["l1_ratio"],
             dtype=dtype,
+            **{k: opts[k] for k in PASSED_IF_PRESENT if k in opts},
         )
     except (ValueError, TypeError) as err:
         raise CLIError(f"select_rank: {err}") from None
