@@ -183,12 +183,18 @@ def test_finds_the_true_rank_of_a_synthetic_catalogue(selections, seed):
 
 
 def test_chunked_selection_equals_the_single_call(selections):
+    from tracegrad.nmf import _fit
+
     V = catalogue(0)[0]
     per_fit = fit_bytes(M, N, max(RANKS), 8)
-    budget = 3 * M * N * 8 + 12 * per_fit  # 12 replicates per call: the 24 fits in 2 calls
+    budget = 3 * M * N * 8 + 10 * per_fit  # at most 10 replicates per call
+    cache_size = _fit._loop._cache_size  # pyright: ignore[reportAttributeAccessIssue]
+    compiled = cache_size()
     chunked = nmf.select_rank(V, RANKS, key=0, memory_budget=budget, **SELECT)
+    # equal chunks: 24 fits as 3 x 8, 12 held-out fits as 2 x 6; one program for each kind
+    assert cache_size() - compiled <= 2
     whole = selections[0]
-    assert chunked.n_calls == 3 and whole.n_calls == 2
+    assert chunked.n_calls == 5 and whole.n_calls == 2
     assert chunked.best_rank == whole.best_rank
     np.testing.assert_array_equal(chunked.n_iter, whole.n_iter)
     np.testing.assert_array_equal(chunked.converged, whole.converged)
