@@ -159,15 +159,16 @@ class RankSelection(eqx.Module):
 
         ks = np.asarray(self.ranks)
         fig, (ax_e, ax_s) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-        ax_e.plot(ks, self.reconstruction_error, "o-", label="reconstruction error (best)")
+        lines = ax_e.plot(ks, self.reconstruction_error, "o-", label="reconstruction error (best)")
         if np.any(np.isfinite(self.cv_error)):
             ax_cv = ax_e.twinx()
-            ax_cv.plot(ks, self.cv_error, "s--", color="C3", label="held-out error")
+            lines += ax_cv.plot(ks, self.cv_error, "s--", color="C3", label="held-out error")
             ax_cv.set_ylabel("held-out error", color="C3")
         ax_e.set_ylabel(f"error ({self.loss})")
-        ax_e.legend(loc="upper right", fontsize=8)
+        ax_e.legend(lines, [ln.get_label() for ln in lines], loc="upper right", fontsize=8)
         for name, style in (("silhouette", "o-"), ("cophenetic", "s-"), ("dispersion", "^-")):
             ax_s.plot(ks, getattr(self, name), style, label=name)
+        ax_s.axhline(self.min_stability, color="C0", lw=0.8, ls="--", label="silhouette cutoff")
         ax_s.set_ylabel("stability")
         ax_s.set_xlabel("rank K")
         ax_s.set_xticks(ks)
