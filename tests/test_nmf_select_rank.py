@@ -260,6 +260,7 @@ V_SMALL = np.abs(np.random.default_rng(0).random((6, 5)))
         (dict(memory_budget=0), ValueError, "memory_budget"),
         (dict(W0=np.ones((6, 2))), TypeError, "W0"),
         (dict(init="nndsvd"), TypeError, "init"),
+        (dict(update_H=False), TypeError, "update_H"),
         (dict(V=np.ones((2, 6, 5))), ValueError, "V"),
         (dict(V=-V_SMALL), ValueError, "V"),
         (dict(key=jax.random.split(jax.random.key(0), 2)), ValueError, "key"),

@@ -46,7 +46,7 @@ BUDGET_SHARE = 0.5
 DEFAULT_MIN_CV_RESTARTS = 3
 """``cv_restarts`` default: ``min(restarts, 3)`` masked fits per rank."""
 
-_RESERVED = ("rank", "W0", "H0", "init", "key", "mask")
+_RESERVED = ("rank", "W0", "H0", "init", "update_W", "update_H")
 
 
 def fit_bytes(m: int, n: int, kmax: int, itemsize: int) -> int:
@@ -411,12 +411,13 @@ def select_rank(
             ``min_stability``, ``error_tol``
             or ``memory_budget``; ``V`` not a single matrix; anything ``fit`` rejects.
         TypeError: ``ranks`` not integers; a ``fit_kwargs`` entry that ``select_rank`` sets
-            itself (``rank``, ``W0``, ``H0``, ``init``).
+            itself (``rank``, ``W0``, ``H0``, ``init``, ``update_W``, ``update_H``).
     """
     for name in _RESERVED:
         if name in fit_kwargs:
             raise TypeError(
-                f"select_rank sets {name!r} itself (random init per restart); do not pass it"
+                f"select_rank does not take {name!r}: it fits both factors of every restart, "
+                f"at each rank, from its own random start"
             )
     restarts = _positive_int("restarts", restarts)
     if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real):
