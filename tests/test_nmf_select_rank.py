@@ -182,19 +182,25 @@ def test_finds_the_true_rank_of_a_synthetic_catalogue(selections, seed):
     assert np.all(np.isfinite(sel.cophenetic)) and np.all(sel.dispersion <= 1)
 
 
-def test_chunked_selection_equals_the_single_call(selections):
-    from tracegrad.nmf import _fit
+def test_chunked_selection_equals_the_single_call(selections, monkeypatch):
+    from tracegrad.nmf import _select_rank
 
+    calls = []
+
+    def spy(V, rank, **kw):
+        calls.append((kw["W0"].shape[0], kw["mask"] is not None))
+        return nmf.fit(V, rank, **kw)
+
+    monkeypatch.setattr(_select_rank, "fit", spy)
     V = catalogue(0)[0]
     per_fit = fit_bytes(M, N, max(RANKS), 8)
-    budget = 3 * M * N * 8 + 10 * per_fit  # at most 10 replicates per call
-    cache_size = _fit._loop._cache_size  # pyright: ignore[reportAttributeAccessIssue]
-    compiled = cache_size()
+    budget = 3 * M * N * 8 + 4 * per_fit  # at most 4 replicates per call
     chunked = nmf.select_rank(V, RANKS, key=0, memory_budget=budget, **SELECT)
-    # equal chunks: 24 fits as 3 x 8, 12 held-out fits as 2 x 6; one program for each kind
-    assert cache_size() - compiled <= 2
+    # equal chunks, so one compiled program per kind: the 24 fits as 6 x 4, the 12 held-out
+    # fits as 3 x 4 (an uneven split, filled up with a repeat: test_one_restart_...)
+    assert calls == [(4, False)] * 6 + [(4, True)] * 3
     whole = selections[0]
-    assert chunked.n_calls == 5 and whole.n_calls == 2
+    assert chunked.n_calls == 9 and whole.n_calls == 2
     assert chunked.best_rank == whole.best_rank
     np.testing.assert_array_equal(chunked.n_iter, whole.n_iter)
     np.testing.assert_array_equal(chunked.converged, whole.converged)
@@ -214,16 +220,22 @@ def small_data() -> np.ndarray:
     return rng.random((12, 2)) @ rng.random((2, 10))
 
 
-def test_one_restart_has_no_stability():
-    sel = nmf.select_rank(
-        small_data(), [1, 2, 3], restarts=1, holdout=0.2, loss="frobenius", max_iter=30
-    )
+def test_one_restart_has_no_stability_and_an_uneven_chunk_is_filled_up():
+    kw: dict[str, Any] = dict(restarts=1, holdout=0.0, loss="frobenius", max_iter=30)
+    sel = nmf.select_rank(small_data(), [1, 2, 3], **kw)
     assert np.all(np.isnan(sel.silhouette)) and np.all(np.isnan(sel.cophenetic))
-    assert np.all(np.isnan(sel.dispersion)) and np.all(np.isfinite(sel.cv_error))
-    assert sel.best_rank in (1, 2, 3) and sel.n_calls == 2
+    assert np.all(np.isnan(sel.dispersion)) and np.all(np.isnan(sel.cv_error))
+    assert sel.best_rank in (1, 2, 3) and sel.n_calls == 1
     assert sel.consensus(2)[0].shape == (12, 2)
     with pytest.raises(ValueError, match="rank"):
         sel.consensus(4)
+    # 3 fits, 2 per call: the second call fits the third and a discarded repeat of it
+    budget = 3 * 12 * 10 * 8 + 2 * fit_bytes(12, 10, 3, 8)
+    two = nmf.select_rank(small_data(), [1, 2, 3], memory_budget=budget, **kw)
+    assert two.n_calls == 2 and two.restart_errors.shape == (3, 1)
+    np.testing.assert_allclose(two.restart_errors, sel.restart_errors, rtol=1e-12)
+    for a, b in zip(two.consensus_W, sel.consensus_W, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
 def test_plot_writes_a_png(selections, tmp_path):
@@ -286,7 +298,7 @@ def test_cli_select_rank_writes_table_factors_and_plot(tmp_path, capsys):
     config.write_text(
         '[data]\nsource = "file"\npath = "data.npz"\n'
         '[nmf]\nloss = "frobenius"\nmax_iter = 30\ndtype = "float64"\n'
-        "[select_rank]\nholdout = 0.2\n"
+        "[select_rank]\nholdout = 0.0\n"
     )
     out = tmp_path / "sel.npz"
     argv = ["nmf", "--config", str(config), "--output", str(out), "--quiet"]
