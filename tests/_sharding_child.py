@@ -99,6 +99,10 @@ def fit_cases(mesh4, mesh22) -> dict:
     add("rows-frobenius-float32", (16, N), "frobenius", factors=(), **f32)
     add("replicates-kl-2x2-float32", (M, N), "kl", factors=(4,), mesh=mesh22, axis="batch",
         **f32)  # fmt: skip
+    # the other solvers and a beta loss: batch and rows layouts, both padded
+    add("batch-hals-padded", (3, M, N), "frobenius", factors=(3,), solver="hals", **fit)
+    add("rows-ahals-padded", (14, N), "frobenius", factors=(), solver="ahals", **fit)
+    add("rows-beta-padded", (14, N), 0.5, factors=(), **fit)
     return cases
 
 

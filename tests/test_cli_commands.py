@@ -121,7 +121,44 @@ def test_bench_missing_config_exits_2(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
 
 
-def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys):
+def test_bench_nmf_solvers_reaches_cd_target_and_plots(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    config = tmp_path / "bench.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [bench]
+            suites = ["nmf_solvers"]
+            [nmf_solvers]
+            solvers = ["hals"]
+            single_m = 20
+            single_n = 16
+            single_rank = 2
+            batch = 2
+            batch_m = 12
+            batch_n = 10
+            batch_rank = 2
+            max_iters = 250
+            sklearn_mu_iters = 20
+            n_runs = 1
+            [output]
+            dir = "{(tmp_path / "out").as_posix()}"
+            """
+        )
+    )
+    assert main(["bench", "--config", str(config)]) == 0
+    result = json.loads((tmp_path / "out" / "nmf_solvers.json").read_text())
+    for workload in ("single", "batch"):
+        hals = result[workload]["ours"]["hals"]
+        # HALS iterates are cd's: the target (cd after 200 iterations) is met by 200
+        assert 0 < hals["iters_to_target"] <= 200 and hals["speedup_vs_cd"] > 0
+        assert (tmp_path / "out" / f"nmf_solvers_{workload}.png").stat().st_size > 1000
+    assert "time to scikit-learn cd's loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("solver", ["mu", "hals"])
+def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys, solver):
     rng = np.random.default_rng(0)
     V = rng.random((12, 3)) @ rng.random((3, 10))
     np.savez(tmp_path / "data.npz", V=V)
@@ -143,7 +180,8 @@ def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys):
         )
     )
     out = tmp_path / "result.npz"
-    assert main(["nmf", "--config", str(config), "--output", str(out), "--quiet"]) == 0
+    args = ["nmf", "--config", str(config), "--output", str(out), "--quiet", "--solver", solver]
+    assert main(args) == 0
     with np.load(out) as r:
         assert r["W"].shape == (12, 3) and r["H"].shape == (3, 10)
         assert (r["W"] >= 0).all() and (r["H"] >= 0).all()

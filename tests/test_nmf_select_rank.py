@@ -141,8 +141,15 @@ def test_rule_takes_the_smallest_stable_rank_near_the_best_stable_error():
 # ---- padding -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss, dtype", [("frobenius", jnp.float64), ("kl", jnp.float32)])
-def test_zero_components_stay_exactly_zero(loss, dtype):
+@pytest.mark.parametrize(
+    "loss, dtype, solver",
+    [
+        ("frobenius", jnp.float64, "mu"),
+        ("kl", jnp.float32, "mu"),
+        ("frobenius", jnp.float64, "hals"),
+    ],
+)
+def test_zero_components_stay_exactly_zero(loss, dtype, solver):
     rng = np.random.default_rng(2)
     V = jnp.asarray(rng.random((9, 7)) + 0.1, dtype)
     k, kmax = 2, 4
@@ -150,8 +157,9 @@ def test_zero_components_stay_exactly_zero(loss, dtype):
     H0 = jnp.asarray(rng.random((k, 7)) + 0.1, dtype)
     Wp = jnp.zeros((9, kmax), dtype).at[:, :k].set(W0)
     Hp = jnp.zeros((kmax, 7), dtype).at[:k].set(H0)
-    padded = nmf.fit(V, kmax, W0=Wp, H0=Hp, loss=loss, max_iter=40, tol=0.0)
-    plain = nmf.fit(V, k, W0=W0, H0=H0, loss=loss, max_iter=40, tol=0.0)
+    kw: dict[str, Any] = dict(loss=loss, max_iter=40, tol=0.0, solver=solver)
+    padded = nmf.fit(V, kmax, W0=Wp, H0=Hp, **kw)
+    plain = nmf.fit(V, k, W0=W0, H0=H0, **kw)
     assert padded.W.dtype == dtype
     assert np.all(np.asarray(padded.W[:, k:]) == 0) and np.all(np.asarray(padded.H[k:]) == 0)
     rtol = 1e-12 if dtype == jnp.float64 else 1e-4
@@ -180,6 +188,17 @@ def test_finds_the_true_rank_of_a_synthetic_catalogue(selections, seed):
     assert sel.restart_errors.shape == sel.n_iter.shape == (len(RANKS), RESTARTS)
     assert sel.n_calls == 2  # all ranks x restarts in one call, the held-out fits in another
     assert np.all(np.isfinite(sel.cophenetic)) and np.all(sel.dispersion <= 1)
+
+
+def test_hals_selection_finds_the_true_rank_and_refuses_a_masked_holdout():
+    V = catalogue(0)[0]
+    kw: dict[str, Any] = dict(
+        restarts=RESTARTS, loss="frobenius", max_iter=200, key=0, solver="hals"
+    )
+    with pytest.raises(ValueError, match="holdout"):
+        nmf.select_rank(V, RANKS, **kw)  # default holdout: HALS has no masked form
+    sel = nmf.select_rank(V, RANKS, holdout=0.0, **kw)
+    assert sel.best_rank == TRUE_K and np.all(np.isnan(sel.cv_error))
 
 
 def test_chunked_selection_equals_the_single_call(selections, monkeypatch):

@@ -33,6 +33,9 @@ CASES = {
     "rows-kl-mask": ("float64", [4, K]),
     "rows-frobenius-float32": ("float32", [4, K]),
     "replicates-kl-2x2-float32": ("float32", [2, M, K]),  # 4 replicates over a 2-device axis
+    "batch-hals-padded": ("float64", None),
+    "rows-ahals-padded": ("float64", None),
+    "rows-beta-padded": ("float64", None),
 }
 
 

@@ -79,7 +79,7 @@ def test_shapes_keys_and_options(V):
     with pytest.raises(TypeError, match="PRNG key"):
         tg.nmf.fit(V, K, key=np.ones(3))
     bad_options = [
-        (dict(loss="itakura-saito"), "loss must be one of"),
+        (dict(loss="l2"), "loss must be one of"),
         (dict(init="custom"), "init must be one of"),
         (dict(max_iter=0), "max_iter must be a positive integer"),
         (dict(tol=-1.0), "tol must be a finite number >= 0"),

@@ -44,6 +44,7 @@ from ..nmf import _fit
 from ..nmf._constants import CHECK_EVERY
 from ..nmf._contract import v_ht
 from ..nmf._layout import workers
+from ..nmf._losses import resolve_loss
 from ..nmf._regularization import Penalty
 from ..nmf._workers import cpu_workers
 from ._timing import blas_info, compile_jitted, environment, time_calls
@@ -65,7 +66,7 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 def mu_flops(m: int, n: int, k: int, loss: str) -> float:
     """Matmul FLOPs of one MU iteration plus its share of the every-10-iterations loss check."""
     check = 2.0 * m * n * k / CHECK_EVERY
-    if loss == "frobenius":
+    if resolve_loss(loss).beta == 2:
         return 4.0 * m * n * k + 4.0 * m * k * k + 4.0 * n * k * k + check
     return 8.0 * m * n * k + check
 
@@ -137,7 +138,7 @@ def _sklearn(V, W0, H0, loss: str, iters: int, threads: int | None) -> Callable[
 
     Vs = [V] if V.ndim == 2 else list(V)
     k = W0.shape[-1]
-    beta = "frobenius" if loss == "frobenius" else "kullback-leibler"
+    beta = resolve_loss(loss).beta
 
     def run():
         limit = contextlib.nullcontext() if threads is None else threadpool_limits(threads)

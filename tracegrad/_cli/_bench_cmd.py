@@ -15,11 +15,14 @@ import sys
 from pathlib import Path
 
 from .._io import write_json
+from ..nmf import LOSSES as _LOSS_TABLE
+from ..nmf import SOLVERS as _SOLVER_TABLE
 from ._config import Key, load_config, positive
 from ._errors import CLIError
 
-SUITES = ("grads", "derive", "nmf", "bridge")
-LOSSES = ("frobenius", "kl")
+SUITES = ("grads", "derive", "nmf", "nmf_solvers", "bridge")
+LOSSES = tuple(_LOSS_TABLE)
+NMF_SOLVERS = tuple(_SOLVER_TABLE)
 
 
 def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False):
@@ -70,6 +73,24 @@ SCHEMA = {
         ),
         "seed": Key(int, 0, "PRNG seed of the data and initial factors"),
     },
+    "nmf_solvers": {
+        "solvers": Key(
+            list, list(_SOLVER_TABLE), "our solvers to time", check=_list_of(str, NMF_SOLVERS)
+        ),
+        "cd_iters": Key(int, 200, "scikit-learn cd iterations that set the target", check=positive),
+        "max_iters": Key(int, 1000, "cap on our iterations to reach the target", check=positive),
+        "sklearn_mu_iters": Key(int, 1000, "cap on scikit-learn mu's curve", check=positive),
+        "segment": Key(int, 10, "iterations per point of the loss-vs-time curves", check=positive),
+        "n_runs": Key(int, 3, "timed runs per median", check=positive),
+        "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
+        "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
+        "single_rank": Key(int, 32, "(a) rank of the single problem", check=positive),
+        "batch": Key(int, 64, "(b) number of problems in the batch", check=positive),
+        "batch_m": Key(int, 257, "(b) rows of each problem", check=positive),
+        "batch_n": Key(int, 200, "(b) columns of each problem", check=positive),
+        "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
+        "seed": Key(int, 0, "seed of the data and initial factors"),
+    },
     "bridge": {
         "n": Key(int, 256, "size of the NMF Frobenius step", check=positive),
         "n_runs": Key(int, 20, "timed runs per variant", check=positive),
@@ -85,7 +106,7 @@ SCHEMA = {
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="run benchmark suites (grads, derive, nmf, bridge): tables, JSON, bar charts",
+        help="run benchmark suites (grads, derive, nmf, nmf_solvers, bridge): tables, JSON, charts",
         description="Run the benchmark suites a TOML config names (see configs/bench-*.toml). "
         "For the nmf suite against scikit-learn, unset NumPy's OpenBLAS tuning variables for "
         "the command: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tracegrad bench ...",
@@ -150,6 +171,23 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
                 progress=say,
             )  # fmt: skip
             return result, format_nmf(result)
+        if suite == "nmf_solvers":
+            from .._bench.nmf_solvers import format_nmf_solvers, run_nmf_solvers
+
+            result = run_nmf_solvers(
+                {
+                    "single": {"m": c["single_m"], "n": c["single_n"], "rank": c["single_rank"]},
+                    "batch": {
+                        "batch": c["batch"], "m": c["batch_m"], "n": c["batch_n"],
+                        "rank": c["batch_rank"],
+                    },
+                    "solvers": list(c["solvers"]), "cd_iters": c["cd_iters"],
+                    "max_iters": c["max_iters"], "sklearn_mu_iters": c["sklearn_mu_iters"],
+                    "segment": c["segment"], "n_runs": c["n_runs"], "seed": c["seed"],
+                },
+                progress=say,
+            )  # fmt: skip
+            return result, format_nmf_solvers(result)
         if suite == "bridge":
             from .._bench.bridge import format_bridge, run_bridge
 
@@ -175,7 +213,15 @@ def run(args: argparse.Namespace) -> int:
         print(table)
         json_path = write_json(out_dir / f"{suite}.json", result)
         print(f"wrote {json_path}")
-        if plot:
+        if plot and suite == "nmf_solvers":
+            from .._bench.nmf_solvers import plot_loss_vs_time
+
+            pngs = plot_loss_vs_time(result, out_dir)
+            for png in pngs:
+                print(f"wrote {png}")
+            if not pngs:
+                print("matplotlib not installed: no chart written")
+        elif plot:
             png = bar_chart(out_dir / f"{suite}.png", suite, result)
             print(f"wrote {png}" if png else "matplotlib not installed: no chart written")
         print()

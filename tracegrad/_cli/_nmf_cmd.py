@@ -11,12 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import atomic_path
+from ..nmf import LOSSES as _LOSS_TABLE
+from ..nmf import SOLVERS as _SOLVER_TABLE
 from . import _select_rank_cmd
 from ._config import Key, load_config, non_negative, override, positive
 from ._errors import CLIError
 from ._output import Progress, print_table
 
-LOSSES = ("frobenius", "kl", "kullback-leibler")
+LOSSES = tuple(_LOSS_TABLE)
+SOLVERS = tuple(_SOLVER_TABLE)
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 
 SCHEMA = {
@@ -36,7 +39,8 @@ SCHEMA = {
     },
     "nmf": {
         "rank": Key(int, 4, "number of components K", check=positive),
-        "loss": Key(str, "kl", "objective", LOSSES),
+        "loss": Key(str, "kl", "objective (a beta-divergence)", LOSSES),
+        "solver": Key(str, "mu", "mu (any loss), hals / amu / ahals (frobenius only)", SOLVERS),
         "max_iter": Key(int, 200, "iteration cap", check=positive),
         "tol": Key(float, 1e-4, "relative-decrease stopping tolerance", check=non_negative),
         "init": Key(str, "random", "initialisation scheme", INITS),
@@ -85,6 +89,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML config (default: the built-in demo)")
     p.add_argument("--rank", type=int)
     p.add_argument("--loss", choices=LOSSES)
+    p.add_argument("--solver", choices=SOLVERS)
     p.add_argument("--max-iter", type=int, dest="max_iter")
     p.add_argument("--tol", type=float)
     p.add_argument("--init", choices=INITS)
@@ -189,6 +194,7 @@ def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=No
             jnp.asarray(V, dtype),
             opts["rank"],
             loss=opts["loss"],
+            solver=opts["solver"],
             max_iter=opts["max_iter"],
             tol=opts["tol"],
             init=opts["init"],
@@ -254,7 +260,8 @@ def plot_losses(path: str | Path, loss_history, title: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     config_path = Path(args.config) if args.config else None
     config = load_config(config_path, SCHEMA)
-    for key in ("rank", "loss", "max_iter", "tol", "init", "seed", "replicates", "dtype"):
+    keys = ("rank", "loss", "solver", "max_iter", "tol", "init", "seed", "replicates", "dtype")
+    for key in keys:
         override(config, "nmf", key, getattr(args, key))
     override(config, "mesh", "devices", args.devices)
     override(config, "output", "path", args.output)

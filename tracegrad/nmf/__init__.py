@@ -1,7 +1,9 @@
-"""Batched non-negative matrix factorisation by multiplicative updates (``tracegrad.nmf``).
+"""Batched non-negative matrix factorisation (``tracegrad.nmf``).
 
-The updates are the registry's gradients split into negative and positive parts (Frobenius:
-trace notes eq. 24; KL: eq. 27 and eq. 9); the iterates match scikit-learn's MU solver.
+Losses (``LOSSES``: the beta-divergence family) and solvers (``SOLVERS``: multiplicative
+updates, HALS and their accelerated forms) are objects, one module each.  The MU updates are
+the registry's gradients split into negative and positive parts (Frobenius: trace notes eq. 24;
+KL: eq. 27 and eq. 9); the iterates match scikit-learn's MU and CD solvers.
 """
 
 from ._constants import EPSILON as EPSILON
@@ -9,7 +11,19 @@ from ._fit import fit as fit
 from ._gradients import gradient_parts as gradient_parts
 from ._gradients import registry_gradient as registry_gradient
 from ._init import init_factors as init_factors
+from ._losses import LOSSES as LOSSES
+from ._losses import AbstractLoss as AbstractLoss
+from ._losses import Beta as Beta
+from ._losses import Frobenius as Frobenius
+from ._losses import ItakuraSaito as ItakuraSaito
+from ._losses import KullbackLeibler as KullbackLeibler
 from ._model import NMF as NMF
 from ._result import NMFResult as NMFResult
 from ._select_rank import RankSelection as RankSelection
 from ._select_rank import select_rank as select_rank
+from ._solvers import HALS as HALS
+from ._solvers import SOLVERS as SOLVERS
+from ._solvers import AbstractSolver as AbstractSolver
+from ._solvers import AcceleratedHALS as AcceleratedHALS
+from ._solvers import AcceleratedMU as AcceleratedMU
+from ._solvers import MultiplicativeUpdate as MultiplicativeUpdate

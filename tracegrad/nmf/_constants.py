@@ -20,8 +20,5 @@ stability clamp for beta <= 1; float64's epsilon in every dtype, as there)."""
 CHECK_EVERY = 10
 """The convergence test (and the loss history) runs after every ``CHECK_EVERY``-th iteration."""
 
-LOSSES = {"frobenius": "frobenius", "kl": "kl", "kullback-leibler": "kl"}
-"""Accepted ``loss`` spellings and the canonical name each maps to."""
-
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 """Initialisation schemes (``W0``/``H0`` given is scikit-learn's ``init="custom"``)."""

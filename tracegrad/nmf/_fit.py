@@ -1,10 +1,12 @@
 """``fit``: validate in Python, then one compiled loop over every problem and iteration.
 
-The loop is a ``lax.while_loop`` over blocks of ``CHECK_EVERY`` (10) iterations, each block an
-inner ``fori_loop`` updating all problems at once (their factors stacked on a leading batch
-axis) followed by the convergence check, so the loop body needs no conditional; the last
+The loop is generic over the solver (``_solvers``: each owns its step and its stop rule).  It
+is a ``lax.while_loop`` over blocks of ``CHECK_EVERY`` (10) iterations, each block an inner
+``fori_loop`` updating all problems at once (their factors stacked on a leading batch axis,
+with the solver's per-iteration stop test after each iteration) followed by the loss record
+and the solver's every-10 check, so the loop body needs no conditional; the last
 ``max_iter mod 10`` iterations follow the loop.  A per-problem ``done`` mask freezes a problem
-that passed its test (its update multiplies by exactly 1) while the others go on; the loop ends
+that passed its test (its factors kept exactly) while the others go on; the loop ends
 when all are done or ``max_iter`` is reached.  No Python loop runs over problems or iterations,
 and nothing returns to the host between iterations (progress reports, when asked for, go out
 through ``jax.debug.callback``).  Measured against a per-iteration ``lax.cond`` for the check,
@@ -16,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,22 +28,23 @@ from .._validate import is_concrete, shape_str
 from . import _progress
 from ._constants import CHECK_EVERY
 from ._contract import Data
-from ._init import init_factors
+from ._init import init_factors, observed_mean
 from ._layout import plan, workers
 from ._loss import sqrt_loss
+from ._losses import resolve_loss
 from ._regularization import Penalty, penalty
 from ._result import NMFResult
 from ._sharding import check_mesh, make_spec, place, sharded_loop
-from ._updates import mu_step
+from ._solvers import resolve_solver
 from ._validate import as_keys, check_data, check_factors, check_options, check_rank, resolve_dtype
 from ._workers import GroupProgress, cpu_workers, groups, run_groups
 
 
 class _State(NamedTuple):
-    it: jax.Array  # iterations run by the loop so far (scalar, a multiple of CHECK_EVERY)
+    it: jax.Array  # iterations run by the loop so far (scalar)
     W: jax.Array  # (B, M, K)
     H: jax.Array  # (B, K, N)
-    prev: jax.Array  # (B,) loss at the previous check
+    rule: Any  # the solver's stop-rule state
     done: jax.Array  # (B,) stopped
     converged: jax.Array  # (B,) stopped by the test
     n_iter: jax.Array  # (B,) iterations applied to each problem
@@ -55,8 +58,11 @@ def fit_loop(
     pen: Penalty,
     tol: jax.Array,
     *,
-    loss: str,
+    loss,
     max_iter: int,
+    solver="mu",
+    update_W: bool = True,
+    update_H: bool = True,
     mask: jax.Array | None = None,
     progress_token: jax.Array | None = None,
     transposed: bool = False,
@@ -64,18 +70,24 @@ def fit_loop(
     progress_parts: int = 1,
     constrain=None,
     progress_real: int | None = None,
+    real_m: int | None = None,
 ):
-    """Run MU from ``(W, H)`` until each problem converges or ``max_iter``; jittable.
+    """Run ``solver`` from ``(W, H)`` until each problem stops or ``max_iter``; jittable.
 
-    scikit-learn's ``_fit_multiplicative_update`` per problem: ``e0`` is the square-root loss
-    of the initial factors; after every ``CHECK_EVERY``-th iteration ``e`` is computed and the
-    problem stops when ``tol > 0`` and ``(e_previous_check - e) / e0 < tol``.
+    Generic over the solver (``_solvers``): each iteration is ``solver.step`` for all problems
+    followed by ``solver.stop_after_iteration``; every ``CHECK_EVERY``-th iteration the
+    square-root loss is recorded and ``solver.stop_after_check`` is asked (MU's rule, as
+    scikit-learn's ``_fit_multiplicative_update``: stop when ``tol > 0`` and
+    ``(e_previous_check - e) / e0 < tol``; coordinate descent's: ``violation /
+    violation_init <= tol`` after every iteration).
 
     Args:
         V: ``(B, M, N)``, or ``(M, N)`` shared by all ``B`` problems (replicates).
         W: ``(B, M, K)`` and H: ``(B, K, N)`` initial factors.
         pen: penalty weights.  tol: scalar tolerance.
-        loss: ``"frobenius"`` or ``"kl"``.  max_iter: iteration cap (static).
+        loss: loss object or name (static).  solver: solver object or name (static).
+        max_iter: iteration cap (static).
+        update_W, update_H: update that factor (False: keep it as given).
         mask: optional 0/1 array shaped like ``V`` (``V`` zero where it is zero).
         transposed: keep a transposed copy of ``V`` for the products over ``M`` (see
             ``_contract``); same values, different speed.
@@ -89,11 +101,15 @@ def fit_loop(
             nothing to the program.
         progress_real: the reported mean loss is over the first ``progress_real`` problems
             only (the sharded fit's padding copies follow them); None: all.
+        real_m: the rows of the problem before the sharded fit's zero padding (None: ``M``).
 
     Returns:
         ``(W, H, history, n_iter, converged, final_loss)``.
     """
-    B = W.shape[0]
+    loss = resolve_loss(loss)
+    solver = resolve_solver(solver)
+    B, m, k = W.shape
+    dims = (m if real_m is None else real_m, H.shape[-1], k)
     dtype = W.dtype
     data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
@@ -102,45 +118,46 @@ def fit_loop(
         it=jnp.zeros((), jnp.int32),
         W=W,
         H=H,
-        prev=e0,
+        rule=solver.stop_init(e0),
         done=jnp.zeros((B,), bool),
         converged=jnp.zeros((B,), bool),
         n_iter=jnp.zeros((B,), jnp.int32),
         history=history,
     )
 
-    def iterate(W, H, active, steps):
-        # ``steps`` MU iterations; problems not ``active`` multiply by exactly 1
-        act = active if B > 1 else None
-
-        def step(_, wh):
-            wh = mu_step(data, wh[0], wh[1], loss, pen, mask, act)
-            return wh if constrain is None else constrain(*wh)
-
-        return jax.lax.fori_loop(0, steps, step, (W, H))
+    def iteration(_, s: _State) -> _State:
+        active = ~s.done
+        act = active if B > 1 or solver.stops_each_iteration else None
+        W, H, stat = solver.step(data, s.W, s.H, loss, pen, mask, act, update_W, update_H, dims)
+        if constrain is not None:
+            W, H = constrain(W, H)
+        it = s.it + 1
+        stop, rule = solver.stop_after_iteration(s.rule, stat, it, tol)
+        stop = stop & active
+        return s._replace(
+            it=it,
+            W=W,
+            H=H,
+            rule=rule,
+            done=s.done | stop,
+            converged=s.converged | stop,
+            n_iter=jnp.where(active, it, s.n_iter),
+        )
 
     def block(s: _State) -> _State:
         # CHECK_EVERY iterations, then the check: the test needs no conditional in the loop
         active = ~s.done
-        W, H = iterate(s.W, s.H, active, CHECK_EVERY)
-        it = s.it + CHECK_EVERY
-        err = sqrt_loss(V, W, H, loss, mask)
-        history = s.history.at[:, it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
-        stop = active & (tol > 0) & ((s.prev - err) / e0 < tol)
-        prev = jnp.where(active, err, s.prev)
+        s = jax.lax.fori_loop(0, CHECK_EVERY, iteration, s)
+        err = sqrt_loss(V, s.W, s.H, loss, mask)
+        history = s.history.at[:, s.it // CHECK_EVERY].set(jnp.where(active, err, jnp.nan))
+        stop, rule = solver.stop_after_check(s.rule, err, tol, active & ~s.done)
+        stop = stop & active & ~s.done
         if progress_token is not None:
-            done = (progress_part * max_iter + it) // progress_parts
-            shown = prev if progress_real is None else prev[:progress_real]
+            done = (progress_part * max_iter + s.it) // progress_parts
+            shown = err if progress_real is None else err[:progress_real]
             jax.debug.callback(_progress.emit, progress_token, done, jnp.mean(shown))
-        return _State(
-            it=it,
-            W=W,
-            H=H,
-            prev=prev,
-            done=s.done | stop,
-            converged=s.converged | stop,
-            n_iter=jnp.where(active, it, s.n_iter),
-            history=history,
+        return s._replace(
+            rule=rule, done=s.done | stop, converged=s.converged | stop, history=history
         )
 
     def more(s: _State) -> jax.Array:
@@ -148,10 +165,8 @@ def fit_loop(
 
     s = jax.lax.while_loop(more, block, state)
     tail = max_iter % CHECK_EVERY
-    if tail:  # the last max_iter mod 10 iterations, after the last check: no test
-        active = ~s.done
-        W, H = iterate(s.W, s.H, active, tail)
-        s = s._replace(W=W, H=H, n_iter=jnp.where(active, max_iter, s.n_iter))
+    if tail:  # the last max_iter mod 10 iterations, after the last check: no loss check
+        s = jax.lax.fori_loop(0, tail, iteration, s)
     final = sqrt_loss(V, s.W, s.H, loss, mask)
     return s.W, s.H, s.history, s.n_iter, s.converged, final
 
@@ -168,8 +183,12 @@ def _initialize(V, mask, keys, *, rank, init):
     )
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "max_iter", "with_progress"))
-def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
+@functools.partial(
+    jax.jit,
+    static_argnames=("loss", "max_iter", "with_progress", "solver", "update_W", "update_H"),
+)
+def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress, solver="mu",
+          update_W=True, update_H=True):  # fmt: skip
     """The compiled fit of all problems, laid out as ``_layout.plan`` decides (same values).
 
     Batches that ``plan`` chunks run as a ``lax.scan`` over chunks of ``chunk`` problems, each
@@ -180,7 +199,9 @@ def _loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress):
     layout = plan(
         V.ndim == 3, B, m, n, V.dtype.itemsize, loss, mask is not None, jax.default_backend()
     )
-    kw = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw: dict[str, Any] = dict(loss=loss, max_iter=max_iter, transposed=layout.transposed)
+    kw.update(solver=solver)
+    kw.update(update_W=update_W, update_H=update_H)
     kw["progress_token"] = token if with_progress else None
     if layout.chunk >= B:
         return fit_loop(V, W0, H0, pen, tol, mask=mask, **kw)
@@ -245,7 +266,7 @@ def fit(
     V,
     rank: int,
     *,
-    loss: str = "frobenius",
+    loss: str | float = "frobenius",
     max_iter: int = 200,
     tol: float = 1e-4,
     init: str = "random",
@@ -260,14 +281,22 @@ def fit(
     progress: bool | _progress.ProgressFn | None = None,
     mesh: jax.sharding.Mesh | None = None,
     mesh_axis: str | None = None,
+    solver: str = "mu",
+    update_W: bool = True,
+    update_H: bool = True,
 ) -> NMFResult:
-    """Non-negative matrix factorisation ``V ~ W H`` by multiplicative updates, batched.
+    """Non-negative matrix factorisation ``V ~ W H`` for any beta-divergence, batched.
 
-    The same iterates as ``sklearn.decomposition.NMF(solver="mu")``: for each problem, ``W``
-    then ``H`` is multiplied by ``grad^- / (grad^+ + l1 + l2 F)``, the split of the closed-form
-    gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9), with
-    scikit-learn's EPSILON clamps; every 10 iterations the square-root loss ``e`` is computed
-    and the problem stops once ``(e_previous - e) / e_initial < tol``.  Leading axes of ``V``
+    With ``solver="mu"`` (the default), the same iterates as
+    ``sklearn.decomposition.NMF(solver="mu", beta_loss=beta)``: for each problem, ``W`` then
+    ``H`` is multiplied by ``(grad^- / (grad^+ + l1 + l2 F))^gamma``, the split of the
+    closed-form gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9;
+    other betas: Févotte & Idier 2011, eq. 3.2), with scikit-learn's EPSILON clamps; every 10
+    iterations the square-root loss ``e`` is computed and the problem stops once
+    ``(e_previous - e) / e_initial < tol``.  ``solver="hals"`` gives the iterates and stopping
+    of ``NMF(solver="cd", shuffle=False)`` (Frobenius); ``"amu"``/``"ahals"`` their
+    accelerated forms (Gillis & Glineur 2012).  The losses and solvers are the objects of
+    ``LOSSES`` and ``SOLVERS`` (``docs/nmf-extending.md``).  Leading axes of ``V``
     are independent problems, all advanced together in one compiled program (a
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
     ``_layout``), each stopping on its own.  On a multi-core CPU a batch
@@ -280,7 +309,9 @@ def fit(
         V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
             ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
         rank: number of components ``K`` (a warning when above ``min(M, N)``).
-        loss: ``"frobenius"`` (``1/2 ||V - WH||_F^2``) or ``"kl"``/``"kullback-leibler"``.
+        loss: a name of ``LOSSES`` -- ``"frobenius"`` (``1/2 ||V - WH||_F^2``),
+            ``"kl"``/``"kullback-leibler"``, ``"itakura-saito"``/``"is"`` -- or a float beta
+            of the beta-divergence (2, 1, 0 are those three).  beta <= 0 needs ``V > 0``.
         max_iter: iteration cap.
         tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
         init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
@@ -311,17 +342,37 @@ def fit(
             come back as ``jax.Array``s that may be sharded over the mesh.
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
+        solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
+            ``"ahals"`` (Frobenius, no mask).
+        update_W, update_H: False keeps that factor fixed at ``W0``/``H0`` (required then);
+            ``update_H=False`` is scikit-learn's ``transform``: without ``W0``, ``W`` starts
+            at ``sqrt(mean V / K)`` (MU solvers) or zeros (HALS solvers).
 
     Returns:
-        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``.
+        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``
+        (``sqrt(2 D)``, scikit-learn's ``reconstruction_err_``).
 
     Raises:
-        ValueError: negative entries (count and first index), NaN/Inf, rank < 1, shapes of
-            ``W0``/``H0``/``mask``/``key`` that do not fit ``V``, bad options, a multi-axis
+        ValueError: an unknown loss or solver (the message lists the table), a solver that
+            cannot minimise the loss (or take a mask), beta <= 0 with zeros in ``V``,
+            ``update_H=False`` without ``H0``, negative entries (count and first index),
+            NaN/Inf, rank < 1, shapes of ``W0``/``H0``/``mask``/``key`` that do not fit
+            ``V``, bad options, a multi-axis
             ``mesh`` without ``mesh_axis`` or a ``mesh_axis`` it lacks.
         TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``.
     """
-    loss = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
+    solver_obj = resolve_solver(solver)
+    solver_obj.check(loss_obj, mask is not None)
+    for name, flag in (("update_W", update_W), ("update_H", update_H)):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    if not (update_W or update_H):
+        raise ValueError("update_W=False and update_H=False leave nothing to fit")
+    if not update_H and H0 is None:
+        raise ValueError("update_H=False needs H0, the fixed H (scikit-learn's transform)")
+    if not update_W and W0 is None:
+        raise ValueError("update_W=False needs W0, the fixed W")
     dt = resolve_dtype(V, dtype)
     mesh = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.jax_enable_x64
@@ -329,7 +380,7 @@ def fit(
         return _fit(
             V,
             rank,
-            loss,
+            loss_obj,
             max_iter,
             tol,
             init,
@@ -341,23 +392,55 @@ def fit(
             dt,
             progress,
             mesh,
+            (solver_obj, bool(update_W), bool(update_H)),
         )
 
 
+def _check_positive(V, mask, loss) -> None:
+    """beta <= 0 (Itakura-Saito and below) with a zero in ``V``: refuse, as scikit-learn."""
+    if not loss.needs_positive_data or not is_concrete(V):
+        return
+    zero = V == 0 if mask is None else (V == 0) & (mask != 0)
+    if bool(jnp.any(zero)):
+        idx = tuple(int(i) for i in np.unravel_index(int(jnp.argmax(zero)), V.shape))
+        raise ValueError(
+            f"loss={loss.name!r} (beta = {loss.beta:g} <= 0) needs V > 0, but V contains "
+            f"{int(jnp.sum(zero))} zeros (first at index {idx}): the divergence and its updates "
+            f"diverge there. Add a small positive value to V, or use a beta > 0"
+        )
+
+
+def _start_factor(V, mask, shape, solver, dt):
+    """The free factor's start when the other is fixed and not given (scikit-learn's
+    ``_check_w_h``): zeros for coordinate descent, ``sqrt(mean V / K)`` everywhere for MU."""
+    if solver.zero_W_start:
+        return jnp.zeros(shape, dt)
+    avg = jnp.sqrt(observed_mean(V, mask) / shape[-1])
+    return jnp.broadcast_to(avg.astype(dt)[..., None, None], shape)
+
+
 def _fit(
-    V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh
+    V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh, how
 ) -> NMFResult:
     """``fit`` after the option checks, with x64 in force when ``dt`` is float64.
 
     ``mesh`` is None or ``check_mesh``'s ``(mesh, axis)``.
     """
     alpha_W, alpha_H, l1_ratio = reg
+    solver, update_W, update_H = how
     V, mask = check_data(V, mask, dt)
+    _check_positive(V, mask, loss)
     custom = W0 is not None or H0 is not None
     rank = check_rank(rank, V.shape, init, custom)
+    m, n = V.shape[-2:]
+    start_W = W0 is None and not update_H  # the free factor starts as scikit-learn's
+    start_H = H0 is None and not update_W
+    if start_W:  # a placeholder through the checks, replaced below
+        W0 = jnp.ones(tuple(jnp.shape(H0)[:-2]) + (m, rank), dt)  # type: ignore[arg-type]
+    if start_H:
+        H0 = jnp.ones(tuple(jnp.shape(W0)[:-2]) + (rank, n), dt)  # type: ignore[arg-type]
     W0, H0 = check_factors(W0, H0, V.shape, rank, dt)
     v_batch = tuple(V.shape[:-2])
-    m, n = V.shape[-2:]
 
     keys = None
     if custom:
@@ -389,6 +472,10 @@ def _fit(
     if custom:
         W0 = W0.reshape((B, m, rank))
         H0 = H0.reshape((B, rank, n))
+        if start_W:
+            W0 = _start_factor(V, mask, (B, m, rank), solver, dt)
+        if start_H:
+            H0 = jnp.swapaxes(_start_factor(V, mask, (B, n, rank), solver, dt), -1, -2)
     spec = None
     if mesh is not None:
         spec = make_spec(*mesh, bool(v_batch), B, m)
@@ -409,7 +496,9 @@ def _fit(
         if not custom:
             W0, H0 = _initialize(V, mask, keys, rank=rank, init=init)
         args = (V, mask, W0, H0, pen, jnp.asarray(tol, dt), jnp.asarray(token, jnp.int32))
-        kw = dict(loss=loss, max_iter=int(max_iter), with_progress=fn is not None)
+        kw: dict[str, Any] = dict(loss=loss, max_iter=int(max_iter))
+        kw.update(with_progress=fn is not None)
+        kw.update(solver=solver, update_W=update_W, update_H=update_H)
         if spec is None:
             W, H, history, n_iter, converged, final = _run_loop(
                 args, kw, bool(v_batch), B, m, n, report if fn is not None else None
@@ -438,7 +527,10 @@ def _fit(
         n_iter=n_iter.reshape(batch),
         converged=converged.reshape(batch),
         loss=final.reshape(batch),
-        loss_type=loss,
+        loss_type=loss.name,
+        solver=solver.name,
+        max_iter=int(max_iter),
+        tol=float(tol),
         alpha_W=float(alpha_W),
         alpha_H=alpha_H if isinstance(alpha_H, str) else float(alpha_H),
         l1_ratio=float(l1_ratio),

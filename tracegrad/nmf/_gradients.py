@@ -85,15 +85,13 @@ def kl_parts_H(V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
     return neg, pos
 
 
-def gradient_parts(loss: str, factor: str, V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
-    """``(grad^-, grad^+)`` for ``loss`` ("frobenius", "kl") and ``factor`` ("W", "H")."""
-    table = {
-        ("frobenius", "W"): frobenius_parts_W,
-        ("frobenius", "H"): frobenius_parts_H,
-        ("kl", "W"): kl_parts_W,
-        ("kl", "H"): kl_parts_H,
-    }
-    return table[(loss, factor)](V, W, H, mask)
+def gradient_parts(loss, factor: str, V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
+    """``(grad^-, grad^+)`` for ``loss`` (a name of ``LOSSES``, a float beta or a loss object)
+    and ``factor`` (``"W"``, ``"H"``): what the MU step divides (the loss object's
+    ``mu_parts``; KL's ``H`` part has scikit-learn's zero column sums of ``W`` replaced by 1)."""
+    from ._losses import resolve_loss
+
+    return resolve_loss(loss).mu_parts(factor, V, W, H, mask)
 
 
 def registry_gradient(loss: str, V, W, H) -> tuple[jax.Array, jax.Array]:

@@ -38,12 +38,12 @@ class Layout:
     chunk: int
 
 
-def live_arrays(loss: str, masked: bool) -> int:
-    """How many ``M x N`` arrays one MU iteration streams: V; KL adds WH and V / WH; a mask
-    adds itself and, for Frobenius, the masked WH."""
-    if loss == "frobenius":
-        return 3 if masked else 1
-    return 4 if masked else 3
+def live_arrays(loss, masked: bool) -> int:
+    """How many ``M x N`` arrays one MU iteration streams (the loss object says: Frobenius V,
+    or V, the masked WH and the mask; KL and the other betas V, WH and V / WH, plus a mask)."""
+    from ._losses import resolve_loss
+
+    return resolve_loss(loss).live_arrays(masked)
 
 
 def plan(
@@ -52,7 +52,7 @@ def plan(
     m: int,
     n: int,
     itemsize: int,
-    loss: str,
+    loss,
     masked: bool,
     backend: str,
 ) -> Layout:

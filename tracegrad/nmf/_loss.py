@@ -1,17 +1,9 @@
-"""The NMF losses: half squared Frobenius distance and generalised Kullback-Leibler divergence.
+"""Loss values of a fit: the divergence per problem, scikit-learn's square-root error, the penalty.
 
-Both follow scikit-learn's ``_beta_divergence`` (beta = 2 and beta = 1) entry for entry,
-including its KL conventions: terms with ``V <= EPSILON`` are dropped from ``V log(V / WH)`` and
-from the ``- sum V`` part (their ``0 log 0`` limit is 0), and ``WH`` is raised to ``EPSILON``
-before the logarithm, so exact zeros in ``V`` or ``WH`` give a finite loss.
-
-A 0/1 ``mask`` weights every entry (weighted NMF): only observed entries count::
-
-    frobenius:  1/2 sum M * (V - WH)^2
-    kl:         sum M * (V log(V / WH) - V + WH)
-
-``V`` must already be zero where the mask is zero (``fit`` guarantees it), so the KL terms in
-``V`` drop out there by the ``V <= EPSILON`` rule and only ``sum M * WH`` needs the mask.
+The divergences themselves live in the loss objects (``_losses``: one module per loss, each
+following scikit-learn's ``_beta_divergence`` entry for entry).  A 0/1 ``mask`` weights every
+entry (weighted NMF): only observed entries count; ``V`` must already be zero where the mask is
+zero (``fit`` guarantees it).
 """
 
 from __future__ import annotations
@@ -19,47 +11,26 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._constants import EPSILON
-from ._contract import w_h
+from ._losses import AbstractLoss, resolve_loss
 from ._regularization import Penalty
 
 
 def divergence(
-    V: jax.Array, W: jax.Array, H: jax.Array, loss: str, mask: jax.Array | None = None
+    V: jax.Array, W: jax.Array, H: jax.Array, loss: str | float | AbstractLoss, mask=None
 ) -> jax.Array:
-    """The beta-divergence ``D(V, WH)`` per problem: shape ``W.shape[:-2]``.
-
-    Frobenius: ``1/2 ||V - WH||_F^2`` (the objective whose gradient is half of trace notes
-    eq. 24).  KL: ``sum V log(V / WH) - V + WH``, whose ``V log WH`` part is the trace of trace
-    notes eq. 25.
+    """The beta-divergence ``D(V | WH)`` per problem: shape ``W.shape[:-2]``.
 
     Args:
         V: data ``(..., M, N)``, non-negative (zero where ``mask`` is zero).
         W: ``(..., M, K)``.  H: ``(..., K, N)``.
-        loss: ``"frobenius"`` or ``"kl"``.
+        loss: a name of ``LOSSES``, a float beta or a loss object.
         mask: optional 0/1 weights shaped like ``V``.
     """
-    WH = w_h(W, H)
-    if loss == "frobenius":
-        R = V - WH
-        if mask is not None:
-            R = R * mask
-        return 0.5 * jnp.sum(R * R, axis=(-2, -1))
-    eps = jnp.asarray(EPSILON, WH.dtype)
-    observed = V > eps
-    ratio = jnp.where(observed, V / jnp.maximum(WH, eps), 1.0)
-    data_term = jnp.sum(jnp.where(observed, V * jnp.log(ratio), 0.0), axis=(-2, -1))
-    data_sum = jnp.sum(jnp.where(observed, V, 0.0), axis=(-2, -1))
-    if mask is None:
-        # sum(WH) as (1^T W)(H 1), as scikit-learn computes it: no M x N pass needed.
-        sum_WH = jnp.sum(jnp.sum(W, axis=-2) * jnp.sum(H, axis=-1), axis=-1)
-    else:
-        sum_WH = jnp.sum(mask * WH, axis=(-2, -1))
-    return data_term + sum_WH - data_sum
+    return resolve_loss(loss).divergence(V, W, H, mask)
 
 
 def sqrt_loss(
-    V: jax.Array, W: jax.Array, H: jax.Array, loss: str, mask: jax.Array | None = None
+    V: jax.Array, W: jax.Array, H: jax.Array, loss: str | float | AbstractLoss, mask=None
 ) -> jax.Array:
     """scikit-learn's reported error: ``sqrt(2 D(V, WH))`` (``||V - WH||_F`` for Frobenius).
 

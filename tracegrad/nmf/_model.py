@@ -6,10 +6,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._constants import LOSSES
 from ._contract import w_h
 from ._init import init_factors
 from ._loss import divergence, penalty_value
+from ._losses import AbstractLoss, resolve_loss
 from ._regularization import Penalty, penalty
 from ._updates import mu_step
 from ._validate import as_keys
@@ -32,22 +32,19 @@ class NMF(eqx.Module):
 
     Attributes:
         W, H: the factors (batch axes allowed; they must agree).
-        loss_type: ``"frobenius"`` or ``"kl"`` (static).
+        loss_type: a name of ``LOSSES`` or a float beta (static).
         alpha_W, alpha_H, l1_ratio: penalty settings as in ``fit`` (static).
     """
 
     W: jax.Array
     H: jax.Array
-    loss_type: str = eqx.field(static=True, default="frobenius")
+    loss_type: str | float = eqx.field(static=True, default="frobenius")
     alpha_W: float = eqx.field(static=True, default=0.0)
     alpha_H: float | str = eqx.field(static=True, default="same")
     l1_ratio: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
-        if self.loss_type not in LOSSES:
-            raise ValueError(
-                f"loss_type must be one of {', '.join(map(repr, LOSSES))}, got {self.loss_type!r}"
-            )
+        resolve_loss(self.loss_type, "loss_type")
         if jnp.ndim(self.W) < 2 or jnp.ndim(self.H) < 2 or self.W.shape[-1] != self.H.shape[-2]:
             raise ValueError(
                 f"W (..., M, K) and H (..., K, N) must share K: got W shape {jnp.shape(self.W)} "
@@ -55,8 +52,8 @@ class NMF(eqx.Module):
             )
 
     @property
-    def _loss(self) -> str:
-        return LOSSES[self.loss_type]
+    def _loss(self) -> AbstractLoss:
+        return resolve_loss(self.loss_type, "loss_type")
 
     def penalty(self, V_shape: tuple[int, ...]) -> Penalty:
         """Penalty weights for data of shape ``V_shape`` (scaled by its ``M``, ``N``)."""
@@ -68,7 +65,7 @@ class NMF(eqx.Module):
         return w_h(self.W, self.H)
 
     def loss(self, V: jax.Array, mask: jax.Array | None = None, square_root: bool = False):
-        """The divergence ``D(V, WH)`` per problem (``1/2 ||V - WH||^2`` or generalised KL).
+        """The divergence ``D(V | WH)`` per problem (the loss's beta-divergence).
 
         ``square_root=True`` gives ``sqrt(2 D)``, the figure of ``fit``'s ``loss_history``.
         With a 0/1 ``mask``, only observed entries count.
@@ -88,6 +85,27 @@ class NMF(eqx.Module):
         W, H = mu_step(V, self.W, self.H, self._loss, self.penalty(jnp.shape(V)), mask)
         return eqx.tree_at(lambda m: (m.W, m.H), self, (W, H))
 
+    def transform(
+        self,
+        V_new,
+        *,
+        solver: str = "mu",
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        mask=None,
+    ) -> jax.Array:
+        """``W`` for new rows ``V_new (..., M', N)`` with this ``H`` fixed (scikit-learn's
+        ``NMF.transform``): ``fit(..., H0=self.H, update_H=False)``, same loss and penalty.
+        """
+        from ._fit import fit
+
+        r = fit(
+            V_new, self.H.shape[-2], loss=self.loss_type, solver=solver, max_iter=max_iter,
+            tol=tol, H0=self.H, update_H=False, alpha_W=self.alpha_W, alpha_H=self.alpha_H,
+            l1_ratio=self.l1_ratio, mask=mask, dtype=self.H.dtype,
+        )  # fmt: skip
+        return r.W
+
     @staticmethod
     def _observed(V, mask):
         if mask is None:
@@ -100,7 +118,7 @@ class NMF(eqx.Module):
         V: jax.Array,
         rank: int,
         *,
-        loss: str = "frobenius",
+        loss: str | float = "frobenius",
         init: str = "random",
         key=None,
         mask: jax.Array | None = None,

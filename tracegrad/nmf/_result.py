@@ -24,7 +24,9 @@ class NMFResult(eqx.Module):
         converged: ``(...)`` bool, whether the relative-decrease test passed (it can pass at
             ``max_iter`` itself); always False when ``tol == 0``.
         loss: ``(...)`` square-root loss of the returned factors.
-        loss_type: ``"frobenius"`` or ``"kl"``.
+        loss_type: the loss's canonical name (``LOSSES``) or its float beta.
+        solver, max_iter, tol: the solver name (``SOLVERS``) and stopping settings of the fit
+            (``transform`` reuses them).
         alpha_W, alpha_H, l1_ratio: the regularisation the fit used.
     """
 
@@ -34,7 +36,10 @@ class NMFResult(eqx.Module):
     n_iter: jax.Array
     converged: jax.Array
     loss: jax.Array
-    loss_type: str = eqx.field(static=True, default="frobenius")
+    loss_type: str | float = eqx.field(static=True, default="frobenius")
+    solver: str = eqx.field(static=True, default="mu")
+    max_iter: int = eqx.field(static=True, default=200)
+    tol: float = eqx.field(static=True, default=1e-4)
     alpha_W: float = eqx.field(static=True, default=0.0)
     alpha_H: float | str = eqx.field(static=True, default="same")
     l1_ratio: float = eqx.field(static=True, default=0.0)
@@ -70,6 +75,24 @@ class NMFResult(eqx.Module):
             self,
             [pick(getattr(self, f)) for f in fields],
         )
+
+    def transform(self, V_new, *, mask=None) -> jax.Array:
+        """``W`` for new data ``V_new (..., M', N)`` with this fit's ``H`` fixed.
+
+        scikit-learn's ``NMF.transform``: ``fit(V_new, K, H0=self.H, update_H=False)`` with the
+        same loss, solver, penalty, ``max_iter`` and ``tol``; ``W`` starts at
+        ``sqrt(mean V_new / K)`` (MU) or zeros (HALS).  A batched result takes a ``V_new``
+        with the same batch axes (or an unbatched one, fitted against every ``H``).
+        """
+        from ._fit import fit
+
+        r = fit(
+            V_new, self.H.shape[-2], loss=self.loss_type, solver=self.solver,
+            max_iter=self.max_iter, tol=self.tol, H0=self.H, update_H=False,
+            alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, mask=mask,
+            dtype=self.H.dtype,
+        )  # fmt: skip
+        return r.W
 
     def to_model(self):
         """The fitted factors as an ``NMF`` module (same loss and regularisation)."""

@@ -30,6 +30,8 @@ from . import _consensus
 from ._fit import fit
 from ._init import observed_mean
 from ._loss import sqrt_loss
+from ._losses import resolve_loss
+from ._solvers import resolve_solver
 from ._validate import as_keys, check_data, resolve_dtype
 
 FACTOR_ARRAYS = 6
@@ -488,6 +490,13 @@ def _select(
 
     train = held = None
     if holdout > 0:  # the speckle first: a useless holdout fails before any fit
+        try:
+            resolve_solver(fit_kwargs.get("solver", "mu")).check(resolve_loss(loss), True)
+        except ValueError as err:
+            raise ValueError(
+                f"holdout={holdout} fits the held-out speckle with a mask, and {err}; pass "
+                f"holdout=0 (no cv_error: the rule then uses the reconstruction error)"
+            ) from None
         observed = jnp.ones_like(V) if mask is None else mask
         speckle = jax.random.bernoulli(k_speckle, holdout, V.shape).astype(dt)
         held = observed * speckle

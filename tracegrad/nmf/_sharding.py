@@ -137,10 +137,14 @@ def _pad_zero(x, pad: int, axis: int):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("loss", "max_iter", "with_progress", "spec", "transposed")
-)
+    jax.jit,
+    static_argnames=(
+        "loss", "max_iter", "with_progress", "spec", "transposed", "solver", "update_W",
+        "update_H",
+    ),
+)  # fmt: skip
 def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress, spec,
-                 transposed):  # fmt: skip
+                 transposed, solver="mu", update_W=True, update_H=True):  # fmt: skip
     """``_fit._loop`` laid out over ``spec.mesh``: pad, constrain, run ``fit_loop``, unpad."""
     from ._fit import fit_loop
 
@@ -166,9 +170,11 @@ def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progr
 
     W0, H0 = constrain(W0, H0)
     outs = fit_loop(
-        V, W0, H0, pen, tol, loss=loss, max_iter=max_iter, mask=mask,
+        V, W0, H0, pen, tol, loss=loss, max_iter=max_iter, mask=mask, solver=solver,
+        update_W=update_W, update_H=update_H,
         progress_token=token if with_progress else None, transposed=transposed,
         constrain=constrain, progress_real=spec.size if spec.mode == "batch" else None,
+        real_m=spec.size if spec.mode == "rows" else None,
     )  # fmt: skip
     W, H, history, n_iter, converged, final = outs
     if pad and spec.mode == "batch":

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from ._constants import INITS, LOSSES
+from ._constants import INITS
+from ._losses import AbstractLoss, resolve_loss
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -49,10 +50,9 @@ def resolve_dtype(V, dtype) -> np.dtype:
     return dt
 
 
-def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
-    """Validate the scalar options; return the canonical loss name."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> AbstractLoss:
+    """Validate the scalar options; return the loss object (``_losses.resolve_loss``)."""
+    loss = resolve_loss(loss)
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
@@ -67,7 +67,7 @@ def check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio) -> str:
             raise ValueError(f"alpha_H must be a finite number >= 0, got {alpha_H!r}")
     if not isinstance(l1_ratio, numbers.Real) or not 0 <= l1_ratio <= 1:
         raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}")
-    return LOSSES[loss]
+    return loss
 
 
 def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
