@@ -395,7 +395,8 @@ def select_rank(
         mask: optional 0/1 array shaped like ``V``; unobserved entries are never fitted nor
             held out.
         holdout: fraction of the observed entries hidden for ``cv_error``, in ``[0, 1)``; 0
-            skips the held-out fits.
+            skips the held-out fits (needed with a solver that has no masked form, such as
+            ``"hals"``: the held-out fits use ``fit``'s ``mask``).
         cv_restarts: held-out fits per rank (default ``min(restarts, 3)``).
         min_stability: the rule's silhouette cutoff, in ``[-1, 1]``.
         error_tol: the rule's relative error tolerance (>= 0).
