@@ -14,6 +14,7 @@ import numpy as np
 from .._io import atomic_path
 from ..nmf import LOSSES as _LOSS_TABLE
 from ..nmf import SOLVERS as _SOLVER_TABLE
+from . import _select_rank_cmd
 from ._config import Key, add_flag, load_config, non_negative, override, positive, seed
 from ._errors import CLIError
 from ._output import Progress, print_table
@@ -90,6 +91,7 @@ SCHEMA = {
         ),
         "plot": Key(bool, True, "also write a loss-curve PNG beside it (needs matplotlib)"),
     },
+    "select_rank": _select_rank_cmd.SECTION,
 }
 
 
@@ -101,6 +103,9 @@ FLAGS = (
     ("nmf", "dtype"),
     ("mesh", "devices"),
     ("output", "path"),
+    ("select_rank", "ranks"),
+    ("select_rank", "restarts"),
+    ("select_rank", "holdout"),
 )
 """``(section, key)`` of each config key a flag overrides: ``--max-iter`` for ``nmf.max_iter``,
 ``--output`` for ``output.path``.  The flag is parsed and checked by the same ``Key``."""
@@ -108,7 +113,8 @@ FLAGS = (
 
 def flag_name(section: str, key: str) -> str:
     """The command-line flag of a config key."""
-    return "--output" if (section, key) == ("output", "path") else "--" + key.replace("_", "-")
+    special = {("output", "path"): "--output", ("select_rank", "ranks"): "--select-rank"}
+    return special.get((section, key), "--" + key.replace("_", "-"))
 
 
 def add_parser(sub) -> None:
@@ -327,6 +333,12 @@ def run(args: argparse.Namespace) -> int:
         override(config, section, key, getattr(args, f"{section}.{key}"))
     if args.no_plot:
         config["output"]["plot"] = False
+    if config["select_rank"]["ranks"]:  # choose the rank: outputs checked before any work
+        _select_rank_cmd.parse_ranks(config["select_rank"]["ranks"])
+        given = "--output" if getattr(args, "output.path") is not None else "output.path"
+        _select_rank_cmd.outputs(config["output"]["path"], given)
+        V, mask = load_data(config, config_path)
+        return _select_rank_cmd.run(args, config, V, mask)
     given = "--output" if getattr(args, "output.path") is not None else "output.path"
     out = output_file(config["output"]["path"], given, suffix=".npz")  # before any work
     if config["output"]["plot"]:

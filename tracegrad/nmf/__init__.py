@@ -19,6 +19,8 @@ from ._losses import ItakuraSaito as ItakuraSaito
 from ._losses import KullbackLeibler as KullbackLeibler
 from ._model import NMF as NMF
 from ._result import NMFResult as NMFResult
+from ._select_rank import RankSelection as RankSelection
+from ._select_rank import select_rank as select_rank
 from ._solvers import HALS as HALS
 from ._solvers import SOLVERS as SOLVERS
 from ._solvers import AbstractSolver as AbstractSolver
