@@ -389,7 +389,9 @@ def select_rank(
         V: ``(M, N)`` non-negative data (one matrix).
         ranks: the ranks to try (unique integers in ``[1, min(M, N)]``), or one int.
         restarts: random starts per rank (>= 2 for the stability measures).
-        loss, max_iter, tol: as ``fit``'s.
+        loss: as ``fit``'s (a name of ``LOSSES`` or a float beta).
+        max_iter: as ``fit``'s: the iteration cap of every fit.
+        tol: as ``fit``'s: the relative-decrease tolerance of every fit.
         key: JAX PRNG key or int seed (default ``jax.random.key(0)``); the same key gives the
             same selection.
         mask: optional 0/1 array shaped like ``V``; unobserved entries are never fitted nor
