@@ -26,9 +26,9 @@ from ._base import ViolationRule, keep
 
 UNROLL_MAX_K = 32
 """Up to this rank the sweep over components is unrolled (static slices, no loop overhead);
-above it, a ``fori_loop``.  Unrolled ran 2.3 vs 7.6 ms per iteration at 1024 x 1024 rank 32
-on the 2-core CPU of ``benchmarks/results/notes-i11-solvers.md``, but its compile time grows
-with the rank (~25 s at rank 32 there), hence the cut-off."""
+above it, a ``fori_loop``.  Unrolled ran about 3x faster per iteration at 1024 x 1024, rank
+32, but its compile time grows with the rank (figures in ``benchmarks/RESULTS.md``, "NMF
+solvers"), hence the cut-off."""
 
 
 def sweep(F, G, R, active):
