@@ -21,23 +21,17 @@ over the flattened argument.  The slips tried, in order, each accepted only when
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 
 import jax
 import numpy as np
 from jax.extend import core as jcore
 
+from ._diagnose import _nice  # a constant as a small fraction, as first order names it
+
 DENSE_MAX_SIZE = 400
 """Largest flattened argument whose Hessian the diagnosis forms densely."""
 
 _MAX_APPEARANCES = 8
-
-
-def _nice(a: float, tol: float) -> str | None:
-    frac = Fraction(a).limit_denominator(4)
-    if abs(float(frac) - a) <= tol * max(1.0, abs(a)):
-        return str(frac)
-    return None
 
 
 def _fit(c: np.ndarray, basis: np.ndarray) -> tuple[float, float]:
