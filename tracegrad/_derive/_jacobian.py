@@ -24,9 +24,10 @@ from ._codegen import build_function, evaluate
 from ._errors import DeriveError, DeriveInternalError
 from ._printing import to_latex, to_text
 from ._sampling import acceptable, draw, inverted_arguments, symbol_needs
-from ._second import _natural, assemble, direction_name, jacobian, tangent
+from ._second import assemble, direction_name, jacobian, tangent
 from ._shapes import Elaboration
 from ._simplify import simplify, tidy
+from ._specialization import _natural_shape
 
 _MAX_DRAWS = 20
 
@@ -50,8 +51,8 @@ class _Compiled:
     def __init__(self, expr: E.Expr, closed: E.Expr | None, diff: E.Expr, wrt, direction, shapes,
                  argnames, seed: int):  # fmt: skip
         self.shapes = shapes
-        out_natural = _natural((int(expr.shape[0]), int(expr.shape[1])))
-        wrt_natural = _natural(shapes[wrt])
+        out_natural = _natural_shape((int(expr.shape[0]), int(expr.shape[1])))
+        wrt_natural = _natural_shape(shapes[wrt])
         value = build_function([tidy(expr)], argnames, shapes, optimize_=True, lu=False)
         self.value_fn = jax.jit(lambda *a: jnp.reshape(value(*a), out_natural))
         if closed is not None:
@@ -79,7 +80,7 @@ class _Compiled:
             value, *inv = evaluate([expr, *inverted], values)
             if acceptable(value, inv):
                 args = tuple(
-                    jnp.asarray(values[n].reshape(_natural(self.shapes[n])), jnp.float64)
+                    jnp.asarray(values[n].reshape(_natural_shape(self.shapes[n])), jnp.float64)
                     for n in argnames
                 )
                 break

@@ -29,6 +29,7 @@ import numpy as np
 from . import _ast as E
 from ._rules import appearance_terms
 from ._simplify import simplify
+from ._specialization import _natural_shape
 
 
 def tangent(expr: E.Expr, wrt: str, direction: E.Expr) -> E.Expr:
@@ -198,7 +199,7 @@ class SecondOrder:
         )
         self.hessian_expr = jacobian(spec.gradient_expr, wrt, wrt_shape)
         index = argnames.index(wrt)
-        natural = _natural(wrt_shape)
+        natural = _natural_shape(wrt_shape)
         self.kronecker = (
             kronecker_terms(self.hvp_expr, self.direction)
             if self.hessian_expr is None and wrt_shape[0] != 1 and wrt_shape[1] != 1
@@ -281,15 +282,6 @@ class SecondOrder:
 
 
 _SEED = 20261
-
-
-def _natural(shape: tuple[int, int]) -> tuple[int, ...]:
-    r, c = shape
-    if (r, c) == (1, 1):
-        return ()
-    if c == 1:
-        return (r,)
-    return (r, c)
 
 
 # -- Kronecker (vec) closed forms of matrix-variable Hessians --------------------------------
