@@ -52,6 +52,17 @@ _GRADIENT_SUITE = {
 }
 """Keys of the two suites timing gradients against jax.grad (closed forms, derived ones)."""
 
+_WORKLOADS = {
+    "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
+    "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
+    "single_rank": Key(int, 32, "(a) rank of the single problem", check=positive),
+    "batch": Key(int, 64, "(b) number of problems in the batch", check=positive),
+    "batch_m": Key(int, 257, "(b) rows of each problem", check=positive),
+    "batch_n": Key(int, 200, "(b) columns of each problem", check=positive),
+    "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
+}
+"""The two NMF workloads, (a) one large problem and (b) a batch: shared by both NMF suites."""
+
 SCHEMA = {
     "bench": {
         "suites": Key(list, ["grads"], "suites to run, in order", check=_list_of(str, SUITES)),
@@ -68,13 +79,7 @@ SCHEMA = {
             check=_list_of(str, LOSSES),
         ),
         "sklearn": Key(bool, True, "also time scikit-learn's MU solver (needs scikit-learn)"),
-        "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
-        "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
-        "single_rank": Key(int, 32, "(a) rank of the single problem", check=positive),
-        "batch": Key(int, 64, "(b) number of problems in the batch", check=positive),
-        "batch_m": Key(int, 257, "(b) rows of each problem", check=positive),
-        "batch_n": Key(int, 200, "(b) columns of each problem", check=positive),
-        "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
+        **_WORKLOADS,
         "peak_n": Key(
             int, 2048, "size of the float32 matmul that measures the peak", check=positive
         ),
@@ -89,13 +94,7 @@ SCHEMA = {
         "sklearn_mu_iters": Key(int, 1000, "cap on scikit-learn mu's curve", check=positive),
         "segment": Key(int, 10, "iterations per point of the loss-vs-time curves", check=positive),
         "n_runs": Key(int, 3, "timed runs per median", check=positive),
-        "single_m": Key(int, 1024, "(a) rows of the single problem", check=positive),
-        "single_n": Key(int, 1024, "(a) columns of the single problem", check=positive),
-        "single_rank": Key(int, 32, "(a) rank of the single problem", check=positive),
-        "batch": Key(int, 64, "(b) number of problems in the batch", check=positive),
-        "batch_m": Key(int, 257, "(b) rows of each problem", check=positive),
-        "batch_n": Key(int, 200, "(b) columns of each problem", check=positive),
-        "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
+        **_WORKLOADS,
         "seed": Key(int, 0, "seed of the data and initial factors"),
     },
     "bridge": {
