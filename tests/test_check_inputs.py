@@ -150,16 +150,6 @@ def test_float64_numpy_arguments_with_x64_off_are_checked_in_float64():
     assert report32.dtype == "float32" and report32.notes == ()
 
 
-@pytest.fixture(scope="module")
-def xwh():
-    kx, kw, kh = jax.random.split(jax.random.key(11), 3)
-    return (
-        jax.random.normal(kx, (6, 5)),
-        jax.random.normal(kw, (6, 2)),
-        jax.random.normal(kh, (2, 5)),
-    )
-
-
 def test_shadow_raises_gradient_mismatch_error_itself_on_an_eager_pass(xwh):
     f = tg.with_grad(_frob, lambda *a: 2 * _frob_W(*a), argnums=1, check="first")
     with pytest.raises(tg.GradientMismatchError, match="= 2 x gradient") as err:

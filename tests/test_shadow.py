@@ -12,16 +12,6 @@ from _frobenius import _frob, _frob_H, _frob_W
 import tracegrad as tg
 
 
-@pytest.fixture(scope="module")
-def xwh():
-    kx, kw, kh = jax.random.split(jax.random.key(11), 3)
-    return (
-        jax.random.normal(kx, (6, 5)),
-        jax.random.normal(kw, (6, 2)),
-        jax.random.normal(kh, (2, 5)),
-    )
-
-
 def _primitives(jaxpr) -> list[str]:
     """Every primitive in a (closed) jaxpr, sub-jaxprs (cond branches, pjit, scan) included."""
     jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
