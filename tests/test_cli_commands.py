@@ -131,7 +131,7 @@ def test_bench_nmf_solvers_reaches_cd_target_and_plots(tmp_path, capsys):
             [bench]
             suites = ["nmf_solvers"]
             [nmf_solvers]
-            solvers = ["hals"]
+            solvers = ["hals", "apg"]
             single_m = 20
             single_n = 16
             single_rank = 2
@@ -153,6 +153,9 @@ def test_bench_nmf_solvers_reaches_cd_target_and_plots(tmp_path, capsys):
         hals = result[workload]["ours"]["hals"]
         # HALS iterates are cd's: the target (cd after 200 iterations) is met by 200
         assert 0 < hals["iters_to_target"] <= 200 and hals["speedup_vs_cd"] > 0
+        apg = result[workload]["ours"]["apg"]  # one uninterrupted run: its carry continues
+        assert 0 < apg["iters_to_target"] <= hals["iters_to_target"]
+        assert len(apg["times"]) == len(apg["losses"]) == len(apg["iters"]) == 26
         assert (tmp_path / "out" / f"nmf_solvers_{workload}.png").stat().st_size > 1000
     assert "time to scikit-learn cd's loss" in capsys.readouterr().out
 

@@ -92,7 +92,12 @@ SCHEMA = {
         "cd_iters": Key(int, 200, "scikit-learn cd iterations that set the target", check=positive),
         "max_iters": Key(int, 1000, "cap on our iterations to reach the target", check=positive),
         "sklearn_mu_iters": Key(int, 1000, "cap on scikit-learn mu's curve", check=positive),
-        "segment": Key(int, 10, "iterations per point of the loss-vs-time curves", check=positive),
+        "segment": Key(
+            int,
+            10,
+            "iterations per point of scikit-learn's curves (ours: every 10)",
+            check=positive,
+        ),
         "n_runs": Key(int, 3, "timed runs per median", check=positive),
         **_WORKLOADS,
         "seed": Key(int, 0, "seed of the data and initial factors"),

@@ -49,7 +49,9 @@ SCHEMA = {
     "nmf": {
         "rank": Key(int, 4, "number of components K", check=positive),
         "loss": Key(str, "kl", "objective (a beta-divergence)", LOSSES),
-        "solver": Key(str, "mu", "mu (any loss), hals / amu / ahals (frobenius only)", SOLVERS),
+        "solver": Key(
+            str, "mu", "mu (any loss), hals / amu / ahals / apg / ehals (frobenius only)", SOLVERS
+        ),
         "max_iter": Key(int, 200, "iteration cap", check=positive),
         "tol": Key(float, 1e-4, "relative-decrease stopping tolerance", check=non_negative),
         "init": Key(str, "random", "initialisation scheme", INITS),

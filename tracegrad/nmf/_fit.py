@@ -46,6 +46,7 @@ class _State(NamedTuple):
     W: jax.Array  # (B, M, K)
     H: jax.Array  # (B, K, N)
     rule: Any  # the solver's stop-rule state
+    carry: Any  # the solver's own state between iterations (``init_carry``; usually None)
     done: jax.Array  # (B,) stopped
     converged: jax.Array  # (B,) stopped by the test
     n_iter: jax.Array  # (B,) iterations applied to each problem
@@ -122,6 +123,7 @@ def fit_loop(
         W=W,
         H=H,
         rule=solver.stop_init(e0),
+        carry=solver.init_carry(data, W, H, pen),
         done=jnp.zeros((B,), bool),
         converged=jnp.zeros((B,), bool),
         n_iter=jnp.zeros((B,), jnp.int32),
@@ -131,7 +133,9 @@ def fit_loop(
     def iteration(_, s: _State) -> _State:
         active = ~s.done
         act = active if B > 1 or solver.stops_each_iteration else None
-        W, H, stat = solver.step(data, s.W, s.H, loss, pen, mask, act, update_W, update_H, dims)
+        W, H, stat, carry = solver.advance(
+            s.carry, data, s.W, s.H, loss, pen, mask, act, update_W, update_H, dims
+        )
         if constrain is not None:
             W, H = constrain(W, H)
         it = s.it + 1
@@ -142,6 +146,7 @@ def fit_loop(
             W=W,
             H=H,
             rule=rule,
+            carry=carry,
             done=s.done | stop,
             converged=s.converged | stop,
             n_iter=jnp.where(active, it, s.n_iter),
@@ -303,7 +308,10 @@ def fit(
     iterations the square-root loss ``e`` is computed and the problem stops once
     ``(e_previous - e) / e_initial < tol``.  ``solver="hals"`` gives the iterates and stopping
     of ``NMF(solver="cd", shuffle=False)`` (Frobenius); ``"amu"``/``"ahals"`` their
-    accelerated forms (Gillis & Glineur 2012).  The losses and solvers are the objects of
+    accelerated forms (Gillis & Glineur 2012); ``"apg"`` and ``"ehals"`` alternate approximate
+    NNLS solves (Nesterov steps, resp. A-HALS sweeps) with Ang & Gillis's (2019) extrapolation
+    and reach a given Frobenius loss in the fewest iterations and least time
+    (``benchmarks/RESULTS.md``).  The losses and solvers are the objects of
     ``LOSSES`` and ``SOLVERS`` (``docs/nmf-extending.md``).  Leading axes of ``V``
     are independent problems, all advanced together in one compiled program (a
     ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
@@ -359,11 +367,12 @@ def fit(
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
         solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
-            ``"ahals"`` (Frobenius, no mask).
+            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object
+            (e.g. ``ExtrapolatedAPG(inner=20)`` from ``tracegrad.nmf._solvers``).
         update_W: False keeps ``W`` fixed at ``W0`` (required then).
         update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
-            ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` (MU solvers)
-            or zeros (HALS solvers).
+            ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` or, for
+            ``"hals"`` and ``"ahals"`` (as scikit-learn's cd), at zeros.
 
     Returns:
         ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ._ahals import AcceleratedHALS as AcceleratedHALS
 from ._amu import AcceleratedMU as AcceleratedMU
+from ._apg import ExtrapolatedAPG as ExtrapolatedAPG
 from ._base import AbstractSolver as AbstractSolver
+from ._ehals import ExtrapolatedHALS as ExtrapolatedHALS
 from ._hals import HALS as HALS
 from ._mu import MultiplicativeUpdate as MultiplicativeUpdate
 
@@ -17,6 +19,8 @@ SOLVERS: dict[str, AbstractSolver] = {
     "hals": HALS(),
     "amu": AcceleratedMU(),
     "ahals": AcceleratedHALS(),
+    "apg": ExtrapolatedAPG(),
+    "ehals": ExtrapolatedHALS(),
 }
 """Accepted ``solver`` names and the solver object each means."""
 

@@ -9,7 +9,6 @@ leaves its factors exactly unchanged where ``active`` is False.
 
 from __future__ import annotations
 
-import abc
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -44,7 +43,6 @@ class AbstractSolver(eqx.Module):
     def check(self, loss: AbstractLoss, masked: bool) -> None:
         """Raise ValueError if this solver cannot minimise ``loss`` (with a mask)."""
 
-    @abc.abstractmethod
     def step(
         self,
         data,
@@ -64,7 +62,24 @@ class AbstractSolver(eqx.Module):
         ``(B,)`` bool or None (all active); frozen problems keep their factors exactly.
         ``dims``: the problem's real ``(M, N, K)`` (the sharded fit pads ``M`` with zero rows;
         cost-based choices must not see the padding).
+
+        Every solver implements this or, when it keeps state between iterations,
+        ``init_carry`` and ``advance`` instead.
         """
+        raise NotImplementedError(f"solver {self.name!r} runs through advance (it has a carry)")
+
+    def init_carry(self, data, W: jax.Array, H: jax.Array, pen: Penalty) -> Any:
+        """State the solver keeps between iterations besides ``(W, H)`` (default: none).
+
+        A solver with a carry (``_apg``'s extrapolated sequences) overrides this and
+        ``advance``; the loop passes it from one iteration to the next.
+        """
+        return None
+
+    def advance(self, carry, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        """One iteration with the carry: ``(W, H, stat, carry)``; default ``step``."""
+        W, H, stat = self.step(data, W, H, loss, pen, mask, active, update_W, update_H, dims)
+        return W, H, stat, carry
 
     def stop_init(self, e0: jax.Array) -> Any:
         """The stop rule's state, from the initial square-root loss ``e0 (B,)``."""

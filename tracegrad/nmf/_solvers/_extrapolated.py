@@ -1,0 +1,101 @@
+"""Extrapolation with restarts between outer iterations of alternating NNLS, Frobenius.
+
+Ang & Gillis 2019, "Accelerating nonnegative matrix factorization algorithms using
+extrapolation" (Neural Computation 31(2)), Algorithm 2, with their code's defaults for
+HALS-type updates.  Subclasses say how one factor's NNLS subproblem is solved approximately
+from its products (``subproblem``); this module does the rest:
+
+* ``W_n`` solves the ``W`` subproblem from ``(W_y, H_y)``; ``W_y <- max(W_n + beta (W_n -
+  W_{n-1}), 0)``; ``H_n`` solves the ``H`` subproblem against the new ``W_y``; ``H_y`` likewise.
+* If the objective of the pair ``(W_y, H_n)`` rose, the sequences restart from ``(W_n, H_n)``
+  and ``beta`` shrinks by ``ETA``; otherwise ``beta`` grows by ``GAMMA`` up to a cap that itself
+  grows by ``GAMMA_BAR`` (and falls back to the last good ``beta`` on a restart).  Per problem
+  in a batch.
+
+The pair returned after every iteration is the best ``(W_y, H_n)`` so far (both nonnegative),
+so the loss the loop sees never rises and the stop rule is MU's (relative decrease at every
+check).  The objective of a pair comes from the ``H`` products already formed,
+``||V||^2 - 2 <W^T V, H> + <W^T W, H H^T>`` plus the penalties (Ang & Gillis's error), in the
+working dtype: when the fit is within about ``sqrt(eps)`` of exact, the restart test sees
+rounding.  Subproblems: ``G = H H^T + l2_W I``, ``R = V H^T - l1_W`` for ``W``; ``G = W^T W +
+l2_H I``, ``R = W^T V - l1_H`` for ``H`` (the penalised objective's gradient is ``W G - R``,
+resp. ``G H - R``).
+"""
+
+from __future__ import annotations
+
+import abc
+
+import jax
+import jax.numpy as jnp
+
+from .._contract import Data, gram_h, gram_w, v_ht, wt_v
+from ._base import AbstractSolver, keep
+from ._hals import _diag_add, check_frobenius
+
+BETA0, ETA, GAMMA, GAMMA_BAR = 0.5, 1.5, 1.01, 1.005
+"""Ang & Gillis's extrapolation settings (their code's defaults for HALS-type updates)."""
+
+
+def _per_problem(x: jax.Array) -> jax.Array:
+    return x.reshape(x.shape + (1, 1))
+
+
+class AbstractExtrapolated(AbstractSolver):
+    """Alternating NNLS with extrapolation and restarts (module docstring); Frobenius, no
+    mask.  A subclass supplies ``subproblem``."""
+
+    @abc.abstractmethod
+    def subproblem(self, F, G, R, right: bool, active) -> jax.Array:
+        """An approximate solution of ``min 1/2 <F, F G> - <R, F>`` (``right``: ``F (B, M,
+        K)``) or ``min 1/2 <F, G F> - <R, F>`` (``F (B, K, N)``) over ``F >= 0``, from ``F``;
+        problems not ``active`` (``(B,)`` bool or None) keep ``F`` exactly."""
+
+    def check(self, loss, masked):
+        check_frobenius(self.name, loss, masked)
+
+    def init_carry(self, data, W, H, pen):
+        V = data.V if isinstance(data, Data) else data
+        B = W.shape[:-2]
+        sq_v = jnp.broadcast_to(jnp.sum(V * V, axis=(-2, -1)), B)
+        beta = jnp.full(B, BETA0, W.dtype)
+        inf = jnp.full(B, jnp.inf, W.dtype)
+        # (previous W_n, H_n), extrapolated (W_y, H_y), beta, its cap, the previous beta,
+        # the last objective, the best objective, ||V||^2
+        return (W, H, W, H, beta, jnp.ones(B, W.dtype), beta, inf, inf, sq_v)
+
+    def advance(self, carry, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        Wp, Hp, Wy, Hy, beta, cap, beta_prev, e_prev, e_best, sq_v = carry
+        b = _per_problem(beta)
+        zero = jnp.zeros((), W.dtype)
+        if update_W:
+            G = _diag_add(gram_h(Hy), pen.l2_W)
+            Wn = self.subproblem(Wy, G, v_ht(data, Hy) - pen.l1_W, True, active)
+            Wx = jnp.maximum(Wn + b * (Wn - Wp), zero)
+        else:
+            Wn = Wx = Wy
+        G = _diag_add(gram_w(Wx), pen.l2_H)
+        R = wt_v(Wx, data) - pen.l1_H
+        Hn = self.subproblem(Hy, G, R, False, active) if update_H else Hy
+        Hx = jnp.maximum(Hn + b * (Hn - Hp), zero) if update_H else Hn
+        # the penalised objective of (Wx, Hn) from the H products (module docstring)
+        e = 0.5 * sq_v - jnp.sum(R * Hn, axis=(-2, -1))
+        e = e + 0.5 * jnp.sum(G * jnp.einsum("...kn,...ln->...kl", Hn, Hn), axis=(-2, -1))
+        e = (
+            e
+            + pen.l1_W * jnp.sum(Wx, axis=(-2, -1))
+            + 0.5 * pen.l2_W * jnp.sum(Wx * Wx, axis=(-2, -1))
+        )
+        restart = e > e_prev
+        r = _per_problem(restart)
+        Wy_next = jnp.where(r, Wn, Wx)
+        Hy_next = jnp.where(r, Hn, Hx)
+        beta_next = jnp.where(restart, beta / ETA, jnp.minimum(cap, beta * GAMMA))
+        cap_next = jnp.where(restart, beta_prev, jnp.minimum(1.0, cap * GAMMA_BAR))
+        better = e <= e_best
+        W_out = jnp.where(_per_problem(better), Wx, W)
+        H_out = jnp.where(_per_problem(better), Hn, H)
+        new = (Wn, Hn, Wy_next, Hy_next, beta_next, cap_next, beta, e, jnp.where(better, e, e_best))
+        old = (Wp, Hp, Wy, Hy, beta, cap, beta_prev, e_prev, e_best)
+        carry = tuple(keep(active, a, o) for a, o in zip(new, old, strict=True)) + (sq_v,)
+        return keep(active, W_out, W), keep(active, H_out, H), None, carry
