@@ -103,6 +103,9 @@ def fit_cases(mesh4, mesh22) -> dict:
     add("batch-hals-padded", (3, M, N), "frobenius", factors=(3,), solver="hals", **fit)
     add("rows-ahals-padded", (14, N), "frobenius", factors=(), solver="ahals", **fit)
     add("rows-beta-padded", (14, N), 0.5, factors=(), **fit)
+    # the extrapolated solvers carry state through the loop: batch and rows layouts
+    add("batch-apg-padded", (3, M, N), "frobenius", factors=(3,), solver="apg", **fit)
+    add("rows-ehals-padded", (14, N), "frobenius", factors=(), solver="ehals", **fit)
     return cases
 
 

@@ -108,7 +108,7 @@ def test_restart_rule_per_problem():
     W1, H1, _, new = solver.advance(tuple(carry), data, W, H, None, pen, None, None, True, True,
                                     (10, 8, 3))  # fmt: skip
     Wn, Hn, Wy, Hy, beta, cap = (np.asarray(x) for x in new[:6])
-    ETA, GAMMA, GAMMA_BAR = _extrapolated.ETA, _extrapolated.GAMMA, _extrapolated.GAMMA_BAR
+    ETA, GAMMA, GAMMA_BAR = _extrapolated.ETA, solver.gamma, solver.gamma_bar
     np.testing.assert_allclose(beta, [0.6 / ETA, 0.6 * GAMMA, 0.6 * GAMMA])
     np.testing.assert_allclose(cap, [0.4, 0.9 * GAMMA_BAR, 0.9 * GAMMA_BAR])
     np.testing.assert_array_equal(Wy[0], Wn[0])  # restarted: no extrapolation
@@ -120,8 +120,8 @@ def test_restart_rule_per_problem():
 
 @pytest.mark.parametrize("name", EXTRAPOLATED)
 def test_batched_problems_stop_on_their_own_and_equal_single_fits(name):
-    V, W0, H0 = _setup(seed=3)
-    kw = dict(solver=name, max_iter=200, tol=1e-3)
+    V, W0, H0 = _setup(seed=8)
+    kw = dict(solver=name, max_iter=200, tol=1e-4)
     batch = tg.nmf.fit(V, 3, W0=W0, H0=H0, **kw)
     for i in range(V.shape[0]):
         one = tg.nmf.fit(V[i], 3, W0=W0[i], H0=H0[i], **kw)

@@ -36,6 +36,8 @@ CASES = {
     "batch-hals-padded": ("float64", None),
     "rows-ahals-padded": ("float64", None),
     "rows-beta-padded": ("float64", None),
+    "batch-apg-padded": ("float64", None),
+    "rows-ehals-padded": ("float64", None),
 }
 
 

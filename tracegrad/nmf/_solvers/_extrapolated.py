@@ -8,9 +8,10 @@ from its products (``subproblem``); this module does the rest:
 * ``W_n`` solves the ``W`` subproblem from ``(W_y, H_y)``; ``W_y <- max(W_n + beta (W_n -
   W_{n-1}), 0)``; ``H_n`` solves the ``H`` subproblem against the new ``W_y``; ``H_y`` likewise.
 * If the objective of the pair ``(W_y, H_n)`` rose, the sequences restart from ``(W_n, H_n)``
-  and ``beta`` shrinks by ``ETA``; otherwise ``beta`` grows by ``GAMMA`` up to a cap that itself
-  grows by ``GAMMA_BAR`` (and falls back to the last good ``beta`` on a restart).  Per problem
-  in a batch.
+  and ``beta`` shrinks by ``ETA``; otherwise ``beta`` grows by ``gamma`` up to a cap that itself
+  grows by ``gamma_bar`` (and falls back to the last good ``beta`` on a restart).  Per problem
+  in a batch.  ``gamma``, ``gamma_bar``: the solver's class attributes, by default Ang &
+  Gillis's for HALS-type updates.
 
 The pair returned after every iteration is the best ``(W_y, H_n)`` so far (both nonnegative),
 so the loss the loop sees never rises and the stop rule is MU's (relative decrease at every
@@ -25,6 +26,7 @@ resp. ``G H - R``).
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +35,8 @@ from .._contract import Data, gram_h, gram_w, v_ht, wt_v
 from ._base import AbstractSolver, keep
 from ._hals import _diag_add, check_frobenius
 
-BETA0, ETA, GAMMA, GAMMA_BAR = 0.5, 1.5, 1.01, 1.005
-"""Ang & Gillis's extrapolation settings (their code's defaults for HALS-type updates)."""
+BETA0, ETA = 0.5, 1.5
+"""Ang & Gillis's initial ``beta`` and its decrease on a restart (their code's defaults)."""
 
 
 def _per_problem(x: jax.Array) -> jax.Array:
@@ -44,6 +46,9 @@ def _per_problem(x: jax.Array) -> jax.Array:
 class AbstractExtrapolated(AbstractSolver):
     """Alternating NNLS with extrapolation and restarts (module docstring); Frobenius, no
     mask.  A subclass supplies ``subproblem``."""
+
+    gamma: ClassVar[float] = 1.01
+    gamma_bar: ClassVar[float] = 1.005
 
     @abc.abstractmethod
     def subproblem(self, F, G, R, right: bool, active) -> jax.Array:
@@ -90,8 +95,8 @@ class AbstractExtrapolated(AbstractSolver):
         r = _per_problem(restart)
         Wy_next = jnp.where(r, Wn, Wx)
         Hy_next = jnp.where(r, Hn, Hx)
-        beta_next = jnp.where(restart, beta / ETA, jnp.minimum(cap, beta * GAMMA))
-        cap_next = jnp.where(restart, beta_prev, jnp.minimum(1.0, cap * GAMMA_BAR))
+        beta_next = jnp.where(restart, beta / ETA, jnp.minimum(cap, beta * self.gamma))
+        cap_next = jnp.where(restart, beta_prev, jnp.minimum(1.0, cap * self.gamma_bar))
         better = e <= e_best
         W_out = jnp.where(_per_problem(better), Wx, W)
         H_out = jnp.where(_per_problem(better), Hn, H)
