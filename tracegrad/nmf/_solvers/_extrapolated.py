@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from .._contract import Data, gram_h, gram_w, v_ht, wt_v
-from ._base import AbstractSolver, keep
+from ._base import AbstractSolver
 from ._hals import _diag_add, check_frobenius
 
 BETA0, ETA = 0.5, 1.5
@@ -98,9 +98,8 @@ class AbstractExtrapolated(AbstractSolver):
         beta_next = jnp.where(restart, beta / ETA, jnp.minimum(cap, beta * self.gamma))
         cap_next = jnp.where(restart, beta_prev, jnp.minimum(1.0, cap * self.gamma_bar))
         better = e <= e_best
-        W_out = jnp.where(_per_problem(better), Wx, W)
-        H_out = jnp.where(_per_problem(better), Hn, H)
-        new = (Wn, Hn, Wy_next, Hy_next, beta_next, cap_next, beta, e, jnp.where(better, e, e_best))
-        old = (Wp, Hp, Wy, Hy, beta, cap, beta_prev, e_prev, e_best)
-        carry = tuple(keep(active, a, o) for a, o in zip(new, old, strict=True)) + (sq_v,)
-        return keep(active, W_out, W), keep(active, H_out, H), None, carry
+        take = _per_problem(better if active is None else better & active)
+        # a stopped problem never resumes: its factors are kept exactly, its carry is dead
+        best = jnp.where(better, e, e_best)
+        carry = (Wn, Hn, Wy_next, Hy_next, beta_next, cap_next, beta, e, best, sq_v)
+        return jnp.where(take, Wx, W), jnp.where(take, Hn, H), None, carry
