@@ -189,3 +189,20 @@ def test_matrix_hessian_kronecker_form_and_cli(capsys):
     out = capsys.readouterr().out
     assert "H[dx] = 2 A^T A dx" in out and "d2f/dx2 = 2 A^T A" in out
     assert "second-order check: PASS" in out
+
+
+def test_inverse_products_in_an_hvp_are_lu_solves():
+    """``-inv(X)^T dX^T inv(X)^T`` (logdet's HVP) multiplies by transposed inverses only: it is
+    computed with solves against one LU factorisation, never a formed inverse and product."""
+    from tracegrad._derive import _ast as E
+    from tracegrad._derive._codegen import _solvable_inverses, optimize
+
+    d = tg.derive("logdet(X)", "X", shapes={"X": (5, 5)}, order=2)
+    second = d._second(d._default_spec)
+    assert _solvable_inverses(optimize([second.hvp_expr])) == {E.Var("X", (5, 5))}
+    X = np.eye(5) * 3 + np.random.default_rng(0).random((5, 5))
+    V = np.random.default_rng(1).random((5, 5))
+    text = str(jax.make_jaxpr(second.hvp_fn)(X, V))
+    assert "dot_general" not in text and text.count("triangular_solve") == 4, text
+    Xi = np.linalg.inv(X)
+    np.testing.assert_allclose(second.hvp_fn(X, V), -(Xi @ V @ Xi).T, rtol=1e-12)

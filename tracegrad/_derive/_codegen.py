@@ -541,6 +541,8 @@ def _solvable_inverses(roots: Sequence[E.Expr]) -> set:
     as_operand: set = set()
     elsewhere: set = set()
     for e in E.distinct_nodes(roots):
+        if isinstance(e, E.Transpose) and isinstance(e.arg, E.Inv):
+            continue  # ``M^-T`` itself: where it is used is judged at its parents
         operands = set()
         if isinstance(e, E.MatMul) and len(e.args) == 2:
             a, b = e.args
