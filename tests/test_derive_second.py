@@ -206,3 +206,21 @@ def test_inverse_products_in_an_hvp_are_lu_solves():
     assert "dot_general" not in text and text.count("triangular_solve") == 4, text
     Xi = np.linalg.inv(X)
     np.testing.assert_allclose(second.hvp_fn(X, V), -(Xi @ V @ Xi).T, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("dtype", "copied"), [(np.float64, True), (np.float32, False)])
+def test_transposed_lhs_product_layout_follows_the_measurement(dtype, copied):
+    """``A^T B`` of two matrices: on the CPU in float64 the codegen copies ``A^T`` and runs a
+    plain product (XLA's transposed-operand product ran at half speed there); in float32 it
+    keeps the contraction.  Same values either way."""
+    from tracegrad._derive import _ast as E
+    from tracegrad._derive._codegen import build_function
+
+    A, B = E.Var("A", (6, 4)), E.Var("B", (6, 5))
+    fn = build_function([E.MatMul((E.Transpose(A), B))], ["A", "B"],
+                        {"A": (6, 4), "B": (6, 5)}, optimize_=True)  # fmt: skip
+    rng = np.random.default_rng(0)
+    a, b = rng.random((6, 4)).astype(dtype), rng.random((6, 5)).astype(dtype)
+    text = str(jax.make_jaxpr(fn)(a, b))
+    assert ("optimization_barrier" in text) == (copied and jax.default_backend() == "cpu")
+    np.testing.assert_allclose(fn(a, b), a.T @ b, rtol=1e-6 if dtype == np.float32 else 1e-14)

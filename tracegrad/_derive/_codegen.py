@@ -416,6 +416,9 @@ class _Evaluator:
 
     def _dot(self, a: E.Expr, b: E.Expr):
         (av, ta), (bv, tb) = self.view(a), self.view(b)
+        if ta and not tb and self.xp is jnp and _slow_transposed_lhs(av, bv):
+            # materialise A^T, then a plain product (``_slow_transposed_lhs``)
+            av, ta = jax.lax.optimization_barrier(av.T), False
         dims = (((0 if ta else 1,), (1 if tb else 0,)), ((), ()))
         return jax.lax.dot_general(av, bv, dims)
 
@@ -525,6 +528,19 @@ class _Evaluator:
         if float(p).is_integer():
             return jax.lax.integer_pow(a, int(p)) if self.xp is jnp else a ** int(p)
         return a**p
+
+
+def _slow_transposed_lhs(av, bv) -> bool:
+    """Whether ``A^T B`` (``A`` stored ``k x m``) runs faster as a copy of ``A^T`` and a plain
+    product: on the CPU in float64, for matrices (not vectors), where XLA's transposed-operand
+    product ran at about half the plain one's speed (``benchmarks/RESULTS.md``, "Measured
+    design choices"; float32 and other backends keep the contraction)."""
+    return (
+        av.dtype == jnp.float64
+        and min(av.shape) > 1
+        and min(bv.shape) > 1
+        and jax.default_backend() == "cpu"
+    )
 
 
 def _inverse_of(e: E.Expr) -> tuple[E.Expr, bool] | None:
