@@ -265,3 +265,14 @@ def test_hals_sweep_loop_equals_unrolled(monkeypatch):
     for a, b in zip(unrolled, looped, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13)
     np.testing.assert_array_equal(looped[0][1], F[1])  # a frozen problem is kept exactly
+
+
+def test_transform_names_V_new_when_its_columns_do_not_fit(problem):
+    V, W0, H0 = problem
+    r = tg.nmf.fit(V, K, W0=W0, H0=H0, max_iter=20)
+    for transform in (r.transform, r.to_model().transform):
+        with pytest.raises(ValueError, match=rf"V_new must have N = {N} columns.*shape 5x7"):
+            transform(np.ones((5, 7)))
+        with pytest.raises(ValueError, match=r"V_new must be a matrix \(\.\.\., M', N\)"):
+            transform(np.ones(N))
+    assert r.transform([[0.5] * N, [1.0] * N]).shape == (2, K)  # a nested list is an array

@@ -212,6 +212,23 @@ def as_data(name: str, x):
     return x
 
 
+def check_transform_data(V_new, H) -> None:
+    """``transform``'s new data must have the fitted ``H``'s ``N`` columns: say so naming
+    ``V_new`` (``fit`` would blame its ``H0``, which the caller never passed)."""
+    shape = np.shape(V_new) if hasattr(V_new, "shape") else np.shape(np.asarray(V_new, object))
+    n, k = H.shape[-1], H.shape[-2]
+    if len(shape) < 2:
+        raise ValueError(
+            f"V_new must be a matrix (..., M', N) with N = {n} columns (the fitted H is "
+            f"{k}x{n}), got shape {shape_str(shape)}"
+        )
+    if shape[-1] != n:
+        raise ValueError(
+            f"V_new must have N = {n} columns, as the fitted H ({k}x{n}); got V_new of shape "
+            f"{shape_str(shape)}"
+        )
+
+
 def default_dtype(x) -> np.dtype:
     """The computation dtype implied by data ``x``: its own if floating, else JAX's default.
 

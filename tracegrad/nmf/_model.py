@@ -110,6 +110,7 @@ class NMF(eqx.Module):
         """
         from ._fit import fit
 
+        _guards.check_transform_data(V_new, self.H)
         r = fit(
             V_new, self.H.shape[-2], loss=self.loss_type, solver=solver, max_iter=max_iter,
             tol=tol, H0=self.H, update_H=False, alpha_W=self.alpha_W, alpha_H=self.alpha_H,

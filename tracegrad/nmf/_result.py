@@ -88,11 +88,14 @@ class NMFResult(eqx.Module):
 
         scikit-learn's ``NMF.transform``: ``fit(V_new, K, H0=self.H, update_H=False)`` with the
         same loss, solver, penalty, ``max_iter`` and ``tol``; ``W`` starts at
-        ``sqrt(mean V_new / K)`` (MU) or zeros (HALS).  A batched result takes a ``V_new``
-        with the same batch axes (or an unbatched one, fitted against every ``H``).
+        ``sqrt(mean V_new / K)``, or zeros for ``"hals"`` and ``"ahals"``.  A batched result
+        takes a ``V_new`` with the same batch axes (or an unbatched one, fitted against every
+        ``H``).  A ``V_new`` without ``H``'s ``N`` columns raises a ValueError naming it.
         """
+        from . import _guards
         from ._fit import fit
 
+        _guards.check_transform_data(V_new, self.H)
         r = fit(
             V_new, self.H.shape[-2], loss=self.loss_type, solver=self.solver,
             max_iter=self.max_iter, tol=self.tol, H0=self.H, update_H=False,
