@@ -224,3 +224,26 @@ def test_transposed_lhs_product_layout_follows_the_measurement(dtype, copied):
     text = str(jax.make_jaxpr(fn)(a, b))
     assert ("optimization_barrier" in text) == (copied and jax.default_backend() == "cpu")
     np.testing.assert_allclose(fn(a, b), a.T @ b, rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_diagonal_of_a_triple_product_avoids_the_transposed_left_operand():
+    """eq. 41's HVP ends in ``((A^T P) ⊙ B) 1``; the codegen takes it as the column sums of
+    ``A ⊙ (P B^T)``: a product over the second axes, no ``A^T`` (neither contracted over its
+    first axis nor copied), same values."""
+    shapes = {"V": (6, 7), "A": (6, 5), "x": (5, 1), "B": (5, 7)}
+    d = tg.derive("tr(V' log(A diag(x) B))", wrt="x", shapes=shapes, order=2)
+    second = d._second(d._default_spec)
+    rng = np.random.default_rng(0)
+    V, A, x, B = (rng.random(s) + 0.5 for s in shapes.values())
+    dx = rng.standard_normal((5, 1))
+    args = {"V": V, "A": A, "x": x, "B": B}
+    ordered = [args[n] for n in d.argnames]
+    text = str(jax.make_jaxpr(second.hvp_fn)(*ordered, dx))
+    assert "(([0], [0])" not in text and "optimization_barrier" not in text, text
+    assert "(([1], [1])" in text, text
+
+    def grad(x):
+        return jax.grad(lambda x: jnp.sum(V * jnp.log((A * x.T) @ B)))(x)
+
+    expected = jax.jvp(grad, (x,), (dx,))[1]
+    np.testing.assert_allclose(second.hvp_fn(*ordered, dx), expected, rtol=1e-12)
