@@ -79,7 +79,7 @@ def h_system(data, W, pen):
 
 
 def check_frobenius(name: str, loss, masked: bool) -> None:
-    """HALS-type solvers minimise the (penalised) Frobenius loss, unmasked."""
+    """HALS-type and extrapolated solvers minimise the (penalised) Frobenius loss, unmasked."""
     if loss.beta != 2:
         raise ValueError(
             f"solver={name!r} minimises the Frobenius loss only, got loss={loss.name!r}; "
@@ -87,7 +87,7 @@ def check_frobenius(name: str, loss, masked: bool) -> None:
         )
     if masked:
         raise ValueError(
-            f"solver={name!r} does not support mask= (weighted HALS is not implemented); "
+            f"solver={name!r} does not support mask= (it has no weighted form); "
             f"use solver='mu' for masked NMF"
         )
 
