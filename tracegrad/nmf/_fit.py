@@ -367,8 +367,9 @@ def fit(
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
         solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
-            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object
-            (e.g. ``ExtrapolatedAPG(inner=20)`` from ``tracegrad.nmf._solvers``).
+            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object with
+            other settings, e.g. ``type(SOLVERS["apg"])(inner=10)`` (Nesterov steps per
+            subproblem; ``SOLVERS["ehals"]``: most sweeps).
         update_W: False keeps ``W`` fixed at ``W0`` (required then).
         update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
             ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` or, for
