@@ -168,3 +168,16 @@ def test_under_jit_and_vmap_free_of_python_state():
     V, W0, H0 = _setup(seed=7)
     f = jax.jit(lambda v, w, h: tg.nmf.fit(v, 3, solver="apg", W0=w, H0=h, max_iter=30).W)
     np.testing.assert_array_equal(f(V, W0, H0), f(V, W0, H0))
+
+
+@pytest.mark.parametrize("name", EXTRAPOLATED)
+def test_a_solver_object_with_other_settings(name):
+    V, W0, H0 = _setup(seed=9)
+    cls = type(SOLVERS[name])
+    default = tg.nmf.fit(V, 3, solver=name, W0=W0, H0=H0, max_iter=20, tol=0.0)
+    other = tg.nmf.fit(V, 3, solver=cls(inner=1), W0=W0, H0=H0, max_iter=20, tol=0.0)
+    assert other.solver == default.solver == name
+    assert not np.allclose(other.W, default.W)  # the setting reached the compiled loop
+    for bad in (0, -2, 1.5, True, "3"):
+        with pytest.raises(ValueError, match=r"inner .* must be a positive int"):
+            cls(inner=bad)

@@ -94,6 +94,12 @@ class ExtrapolatedAPG(AbstractExtrapolated):
     gamma_bar: ClassVar[float] = 1.02
     inner: int = INNER
 
+    def __check_init__(self):
+        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or self.inner < 1:
+            raise ValueError(
+                f"inner (Nesterov steps per subproblem) must be a positive int, got {self.inner!r}"
+            )
+
     def subproblem(self, F, G, R, right, active):
         d = jnp.diagonal(G, axis1=-2, axis2=-1)
         s = jnp.sqrt(jnp.where(d > 0, d, 1))  # D^{1/2}; a zero component is left unscaled
