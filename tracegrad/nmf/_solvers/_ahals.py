@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from ._accelerated import inner_budget, repeat
 from ._base import ViolationRule
-from ._hals import check_frobenius, h_system, sweep, w_system
+from ._hals import h_system, sweep, w_system
 
 
 class AcceleratedHALS(ViolationRule):
@@ -21,9 +21,7 @@ class AcceleratedHALS(ViolationRule):
 
     name = "ahals"
     zero_W_start = True
-
-    def check(self, loss, masked):
-        check_frobenius(self.name, loss, masked)
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         m, n, k = dims

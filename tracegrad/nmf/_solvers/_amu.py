@@ -11,7 +11,6 @@ from __future__ import annotations
 from .._contract import g_h, gram_h, gram_w, v_ht, w_g, wt_v
 from ._accelerated import inner_budget, repeat
 from ._base import AbstractSolver
-from ._hals import check_frobenius
 from ._mu import ratio_step
 
 
@@ -19,9 +18,7 @@ class AcceleratedMU(AbstractSolver):
     """A-MU: MU on the Frobenius loss with the products reused across inner updates."""
 
     name = "amu"
-
-    def check(self, loss, masked):
-        check_frobenius(self.name, loss, masked)
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         m, n, k = dims

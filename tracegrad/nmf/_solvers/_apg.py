@@ -93,12 +93,7 @@ class ExtrapolatedAPG(AbstractExtrapolated):
     gamma: ClassVar[float] = 1.05
     gamma_bar: ClassVar[float] = 1.02
     inner: int = INNER
-
-    def __check_init__(self):
-        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or self.inner < 1:
-            raise ValueError(
-                f"inner (Nesterov steps per subproblem) must be a positive int, got {self.inner!r}"
-            )
+    inner_unit = "Nesterov steps"
 
     def subproblem(self, F, G, R, right, active):
         d = jnp.diagonal(G, axis1=-2, axis2=-1)

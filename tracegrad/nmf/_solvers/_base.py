@@ -34,14 +34,29 @@ class AbstractSolver(eqx.Module):
         zero_W_start: ``update_H=False`` without ``W0`` starts from zeros (coordinate
             descent can leave zero; multiplicative updates cannot, so they start from
             ``sqrt(mean V / K)``, as scikit-learn).
+        frobenius_only: the solver minimises the (penalised) Frobenius loss, unmasked;
+            ``check`` refuses anything else.
     """
 
     name: ClassVar[str]
     zero_W_start: ClassVar[bool] = False
     stops_each_iteration: ClassVar[bool] = False
+    frobenius_only: ClassVar[bool] = False
 
     def check(self, loss: AbstractLoss, masked: bool) -> None:
         """Raise ValueError if this solver cannot minimise ``loss`` (with a mask)."""
+        if not self.frobenius_only:
+            return
+        if loss.beta != 2:
+            raise ValueError(
+                f"solver={self.name!r} minimises the Frobenius loss only, got "
+                f"loss={loss.name!r}; use solver='mu' for other beta-divergences"
+            )
+        if masked:
+            raise ValueError(
+                f"solver={self.name!r} does not support mask= (it has no weighted form); "
+                f"use solver='mu' for masked NMF"
+            )
 
     def step(
         self,

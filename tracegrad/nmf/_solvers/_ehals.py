@@ -33,12 +33,7 @@ class ExtrapolatedHALS(AbstractExtrapolated):
 
     name = "ehals"
     inner: int = INNER
-
-    def __check_init__(self):
-        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or self.inner < 1:
-            raise ValueError(
-                f"inner (HALS sweeps per subproblem) must be a positive int, got {self.inner!r}"
-            )
+    inner_unit = "HALS sweeps"
 
     def subproblem(self, F, G, R, right, active):
         if right:  # the sweep runs over rows: W^T (B, K, M)

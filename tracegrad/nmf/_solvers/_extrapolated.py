@@ -28,12 +28,13 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .._contract import Data, gram_h, gram_w, v_ht, wt_v
 from ._base import AbstractSolver
-from ._hals import _diag_add, check_frobenius
+from ._hals import _diag_add
 
 BETA0, ETA = 0.5, 1.5
 """Ang & Gillis's initial ``beta`` and its decrease on a restart (their code's defaults)."""
@@ -47,17 +48,24 @@ class AbstractExtrapolated(AbstractSolver):
     """Alternating NNLS with extrapolation and restarts (module docstring); Frobenius, no
     mask.  A subclass supplies ``subproblem``."""
 
+    frobenius_only = True
     gamma: ClassVar[float] = 1.01
     gamma_bar: ClassVar[float] = 1.005
+    inner: eqx.AbstractVar[int]
+    inner_unit: ClassVar[str]  # what one of the ``inner`` updates is, for messages
+
+    def __check_init__(self):
+        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or self.inner < 1:
+            raise ValueError(
+                f"inner ({self.inner_unit} per subproblem) must be a positive int, "
+                f"got {self.inner!r}"
+            )
 
     @abc.abstractmethod
     def subproblem(self, F, G, R, right: bool, active) -> jax.Array:
         """An approximate solution of ``min 1/2 <F, F G> - <R, F>`` (``right``: ``F (B, M,
         K)``) or ``min 1/2 <F, G F> - <R, F>`` (``F (B, K, N)``) over ``F >= 0``, from ``F``;
         problems not ``active`` (``(B,)`` bool or None) keep ``F`` exactly."""
-
-    def check(self, loss, masked):
-        check_frobenius(self.name, loss, masked)
 
     def init_carry(self, data, W, H, pen):
         V = data.V if isinstance(data, Data) else data

@@ -78,28 +78,12 @@ def h_system(data, W, pen):
     return _diag_add(gram_w(W), pen.l2_H), wt_v(W, data) - pen.l1_H
 
 
-def check_frobenius(name: str, loss, masked: bool) -> None:
-    """HALS-type and extrapolated solvers minimise the (penalised) Frobenius loss, unmasked."""
-    if loss.beta != 2:
-        raise ValueError(
-            f"solver={name!r} minimises the Frobenius loss only, got loss={loss.name!r}; "
-            f"use solver='mu' for other beta-divergences"
-        )
-    if masked:
-        raise ValueError(
-            f"solver={name!r} does not support mask= (it has no weighted form); "
-            f"use solver='mu' for masked NMF"
-        )
-
-
 class HALS(ViolationRule):
     """scikit-learn's ``NMF(solver="cd", shuffle=False)``, batched; Frobenius, no mask."""
 
     name = "hals"
     zero_W_start = True
-
-    def check(self, loss, masked):
-        check_frobenius(self.name, loss, masked)
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         viol = jnp.zeros(W.shape[:-2], W.dtype)
