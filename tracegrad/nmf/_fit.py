@@ -432,6 +432,19 @@ def fit(
         )
 
 
+def transform(V_new, H, *, loss, solver, max_iter, tol, alpha_W, alpha_H, l1_ratio, mask=None):
+    """``W`` for new data ``V_new`` with ``H`` fixed, scikit-learn's ``NMF.transform``:
+    ``fit(V_new, K, H0=H, update_H=False)`` in ``H``'s dtype, after checking that ``V_new``
+    has ``H``'s columns (``NMFResult.transform`` and ``NMF.transform``)."""
+    _guards.check_transform_data(V_new, H)
+    r = fit(
+        V_new, H.shape[-2], loss=loss, solver=solver, max_iter=max_iter, tol=tol, H0=H,
+        update_H=False, alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, mask=mask,
+        dtype=H.dtype,
+    )  # fmt: skip
+    return r.W
+
+
 def _check_positive(V, mask, loss) -> None:
     """beta <= 0 (Itakura-Saito and below) with a zero in ``V``: refuse, as scikit-learn."""
     if not loss.needs_positive_data or not is_concrete(V):

@@ -108,15 +108,12 @@ class NMF(eqx.Module):
         """``W`` for new rows ``V_new (..., M', N)`` with this ``H`` fixed (scikit-learn's
         ``NMF.transform``): ``fit(..., H0=self.H, update_H=False)``, same loss and penalty.
         """
-        from ._fit import fit
+        from ._fit import transform
 
-        _guards.check_transform_data(V_new, self.H)
-        r = fit(
-            V_new, self.H.shape[-2], loss=self.loss_type, solver=solver, max_iter=max_iter,
-            tol=tol, H0=self.H, update_H=False, alpha_W=self.alpha_W, alpha_H=self.alpha_H,
-            l1_ratio=self.l1_ratio, mask=mask, dtype=self.H.dtype,
+        return transform(
+            V_new, self.H, loss=self.loss_type, solver=solver, max_iter=max_iter, tol=tol,
+            alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, mask=mask,
         )  # fmt: skip
-        return r.W
 
     @staticmethod
     def _observed(V, mask):

@@ -92,17 +92,13 @@ class NMFResult(eqx.Module):
         takes a ``V_new`` with the same batch axes (or an unbatched one, fitted against every
         ``H``).  A ``V_new`` without ``H``'s ``N`` columns raises a ValueError naming it.
         """
-        from . import _guards
-        from ._fit import fit
+        from ._fit import transform
 
-        _guards.check_transform_data(V_new, self.H)
-        r = fit(
-            V_new, self.H.shape[-2], loss=self.loss_type, solver=self.solver,
-            max_iter=self.max_iter, tol=self.tol, H0=self.H, update_H=False,
-            alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, mask=mask,
-            dtype=self.H.dtype,
+        return transform(
+            V_new, self.H, loss=self.loss_type, solver=self.solver, max_iter=self.max_iter,
+            tol=self.tol, alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio,
+            mask=mask,
         )  # fmt: skip
-        return r.W
 
     def to_model(self):
         """The fitted factors as an ``NMF`` module (same loss and regularisation)."""
