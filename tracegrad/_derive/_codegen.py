@@ -424,7 +424,7 @@ class _Evaluator:
 
     def _dot(self, a: E.Expr, b: E.Expr):
         (av, ta), (bv, tb) = self.view(a), self.view(b)
-        if ta and not tb and self.xp is jnp and _slow_transposed_lhs(av, bv):
+        if ta and not tb and _slow_transposed_lhs(av, bv):
             # materialise A^T, then a plain product (``_slow_transposed_lhs``)
             av, ta = jax.lax.optimization_barrier(av.T), False
         dims = (((0 if ta else 1,), (1 if tb else 0,)), ((), ()))
@@ -460,7 +460,7 @@ class _Evaluator:
         if isinstance(b, E.Diag):
             return self(a) * self(b.arg).T
         if isinstance(b, E.Ones):  # row sums
-            rows = self._diagonal_rows(a) if b.cols == 1 and self.xp is jnp else None
+            rows = self._diagonal_rows(a) if b.cols == 1 else None
             if rows is not None:
                 return rows
             av, ta = self.view(a)
