@@ -47,6 +47,26 @@ def _block(f):
     return run
 
 
+def _compare(derived, reference, args: tuple, runs: int) -> dict:
+    """Both compiled with ``args`` as jit arguments, the derived side's error against the
+    reference, then timed in alternation: ``jax_s``, ``derived_s``, ``ratio``, ``rel_err``."""
+    ours, ref = compile_jitted(derived, *args), compile_jitted(reference, *args)
+    err = float(jnp.max(jnp.abs(ours(*args) - ref(*args))))
+    scale = float(jnp.max(jnp.abs(ref(*args))))
+    t = time_calls(
+        {"jax": _block(lambda: ref(*args)), "derived": _block(lambda: ours(*args))},
+        n_runs=runs,
+        min_time=0.05,
+    )
+    jax_s, derived_s = t["jax"].median, t["derived"].median
+    return {
+        "jax_s": jax_s,
+        "derived_s": derived_s,
+        "ratio": jax_s / derived_s,
+        "rel_err": err / scale if scale else err,
+    }
+
+
 def hvp_rows(n: int, runs: int) -> list[dict]:
     from tracegrad._derive import Derivation, derive
     from tracegrad._derive._registry_expressions import EXPRESSIONS
@@ -76,28 +96,8 @@ def hvp_rows(n: int, runs: int) -> list[dict]:
 
             return jax.jvp(g, (xs[_i],), (v,))[1]
 
-        ours, ref = compile_jitted(derived, v, *args), compile_jitted(reference, v, *args)
-        err = float(jnp.max(jnp.abs(ours(v, *args) - ref(v, *args))))
-        scale = float(jnp.max(jnp.abs(ref(v, *args))))
-        t = time_calls(
-            {
-                "jax": _block(lambda ref=ref, v=v, args=args: ref(v, *args)),
-                "derived": _block(lambda ours=ours, v=v, args=args: ours(v, *args)),
-            },
-            n_runs=runs,
-            min_time=0.05,
-        )
-        rows.append(
-            {
-                "name": name,
-                "expression": expression,
-                "jax_s": t["jax"].median,
-                "derived_s": t["derived"].median,
-                "ratio": t["jax"].median / t["derived"].median,
-                "rel_err": err / scale if scale else err,
-                "hvp": d.hvp_text,
-            }
-        )
+        timing = _compare(derived, reference, (v, *args), runs)
+        rows.append({"name": name, "expression": expression, **timing, "hvp": d.hvp_text})
         print(f"  hvp {name}: {rows[-1]['ratio']:.2f}x", flush=True)
     return rows
 
@@ -118,30 +118,11 @@ def dense_rows(n: int, runs: int) -> list[dict]:
         )
         i = d.argnames.index(wrt)
         objective = d.objective
-        ours = compile_jitted(second.hessian_fn, *args)
-        ref = compile_jitted(jax.hessian(objective, argnums=i), *args)
-        err = float(jnp.max(jnp.abs(ours(*args) - ref(*args))))
-        scale = float(jnp.max(jnp.abs(ref(*args))))
-        t = time_calls(
-            {
-                "jax": _block(lambda ref=ref, args=args: ref(*args)),
-                "derived": _block(lambda ours=ours, args=args: ours(*args)),
-            },
-            n_runs=runs,
-            min_time=0.05,
-        )
+        timing = _compare(second.hessian_fn, jax.hessian(objective, argnums=i), args, runs)
         rows.append(
-            {
-                "name": name,
-                "expression": expression,
-                "n": n,
-                "jax_s": t["jax"].median,
-                "derived_s": t["derived"].median,
-                "ratio": t["jax"].median / t["derived"].median,
-                "rel_err": err / scale if scale else err,
-                "closed_form": d.hessian_text,
-            }
-        )
+            {"name": name, "expression": expression, "n": n, **timing,
+             "closed_form": d.hessian_text}
+        )  # fmt: skip
         print(f"  hessian {name}: {rows[-1]['ratio']:.2f}x", flush=True)
     return rows
 
