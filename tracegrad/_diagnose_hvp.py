@@ -159,6 +159,19 @@ def appearance_blocks(f: Callable, argnum: int, args: Sequence) -> tuple[list, n
 # matching
 
 
+def _broken_or_scaled(C: np.ndarray, H: np.ndarray, tol: float) -> str | None:
+    """The first checks of both diagnoses: NaN or Inf, all zeros, or a multiple of ``H``."""
+    if not np.all(np.isfinite(C)):
+        return "the candidate returns NaN or Inf"
+    if not np.any(C):
+        return "the candidate is identically zero (nothing returned, or every term dropped)"
+    a, resid = _fit(C, H)
+    if resid <= tol:
+        frac = _nice(a, tol)
+        return _factor_text(frac if frac is not None else f"{a:.4g}", "H v")
+    return None
+
+
 def diagnose_dense(
     C: np.ndarray,
     H: np.ndarray,
@@ -169,14 +182,9 @@ def diagnose_dense(
     argname: str = "x",
 ) -> str:
     """The likely mistake, given the candidate's and the true dense Hessians (float64)."""
-    if not np.all(np.isfinite(C)):
-        return "the candidate returns NaN or Inf"
-    if not np.any(C):
-        return "the candidate is identically zero (nothing returned, or every term dropped)"
-    a, resid = _fit(C, H)
-    if resid <= tol:
-        frac = _nice(a, tol)
-        return _factor_text(frac if frac is not None else f"{a:.4g}", "H v")
+    found = _broken_or_scaled(C, H, tol)
+    if found:
+        return found
     perm = transpose_permutation(shape)
     if perm is not None:
         for basis, text in (
@@ -254,14 +262,9 @@ def diagnose_directional(
     ``CV``, ``HV``: ``(k, n)`` candidate and true products; ``HVt``: the true Hessian applied
     to the transposed directions (square matrix arguments), else None.
     """
-    if not np.all(np.isfinite(CV)):
-        return "the candidate returns NaN or Inf"
-    if not np.any(CV):
-        return "the candidate is identically zero (nothing returned, or every term dropped)"
-    a, resid = _fit(CV, HV)
-    if resid <= tol:
-        frac = _nice(a, tol)
-        return _factor_text(frac if frac is not None else f"{a:.4g}", "H v")
+    found = _broken_or_scaled(CV, HV, tol)
+    if found:
+        return found
     if HVt is not None:
         a, resid = _fit(CV, HVt)
         if resid <= tol:
