@@ -27,7 +27,7 @@ import numpy as np
 from .._validate import is_concrete, shape_str
 from . import _guards, _progress
 from ._constants import CHECK_EVERY
-from ._contract import Data
+from ._contract import Data, transposed_copy
 from ._init import initial_factors as init_factors  # fit checks its data itself
 from ._init import observed_mean
 from ._layout import plan, workers
@@ -113,7 +113,14 @@ def fit_loop(
     B, m, k = W.shape
     dims = (m if real_m is None else real_m, H.shape[-1], k)
     dtype = W.dtype
-    data = Data(V, jnp.swapaxes(V, -1, -2) if transposed else None)
+    if B == 1 and V.ndim == 2:
+        # One problem: give V the factors' batch axis of 1.  An unbatched V against (1, M, K)
+        # factors compiles to broadcasting products that ran 1.3-1.5x slower per iteration
+        # (benchmarks/RESULTS.md, "Measured design choices"); a shared V stays unbatched for
+        # replicates, where it makes one tall product over all of them.
+        V = V[None]
+        mask = None if mask is None else mask[None]
+    data = Data(V, transposed_copy(V) if transposed else None)
     e0 = sqrt_loss(V, W, H, loss, mask)
     stride = _guards.history_stride(max_iter)  # 1 unless max_iter is huge: a bounded record
     history = jnp.full((B, max_iter // CHECK_EVERY // stride + 1), jnp.nan, dtype)
