@@ -18,6 +18,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ._constants import EPSILON
 
@@ -29,12 +30,24 @@ class Data(eqx.Module):
     Vt: jax.Array | None = None
 
 
+def transposed_copy(V: jax.Array) -> jax.Array:
+    """``V^T`` materialised once (the barrier stops XLA folding the transpose back into each
+    product that reads it, which would undo the layout)."""
+    return lax.optimization_barrier(_mT(V))
+
+
 def _split(V) -> tuple[jax.Array, jax.Array | None]:
     return (V.V, V.Vt) if isinstance(V, Data) else (V, None)
 
 
 def _mT(x: jax.Array) -> jax.Array:
     return jnp.swapaxes(x, -1, -2)
+
+
+def _tall_then_transpose(x: jax.Array) -> jax.Array:
+    """``x^T`` for a tall product ``x``, kept tall: without the barrier XLA folds the transpose
+    into the product and computes the short, wide ``K x N`` orientation after all."""
+    return _mT(lax.optimization_barrier(x))
 
 
 def _eps(x: jax.Array) -> jax.Array:
@@ -51,7 +64,7 @@ def wt_v(W: jax.Array, V) -> jax.Array:
     """``W^T V``: ``(..., K, N)``."""
     V, Vt = _split(V)
     if Vt is not None:
-        return _mT(jnp.einsum("...nm,...mk->...nk", Vt, W))
+        return _tall_then_transpose(jnp.einsum("...nm,...mk->...nk", Vt, W))
     return jnp.einsum("...mk,...mn->...kn", W, V)
 
 
@@ -73,7 +86,7 @@ def wt_ratio(V, W: jax.Array, H: jax.Array) -> jax.Array:
     if Vt is not None:
         WHt = jnp.einsum("...kn,...mk->...nm", H, W)
         Rt = Vt / jnp.maximum(WHt, _eps(WHt))
-        return _mT(jnp.einsum("...nm,...mk->...nk", Rt, W))
+        return _tall_then_transpose(jnp.einsum("...nm,...mk->...nk", Rt, W))
     WH = w_h(W, H)
     return jnp.einsum("...mk,...mn->...kn", W, V / jnp.maximum(WH, _eps(WH)))
 
