@@ -421,3 +421,23 @@ def test_nmf_methods_on_out_of_range_float32_data(V):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         big.reconstruct()
+
+
+@pytest.mark.parametrize("loss", ["frobenius", "kl", 0.5])
+@pytest.mark.parametrize("scale", [2.0**-100, 2.0**-60, 2.0**60])
+def test_nmf_loss_with_factors_at_another_scale_than_v(V, loss, scale):
+    """A module fitted at one scale asked for the loss of data at another: eager and jit agree,
+    never NaN, and the square root is the float64 value (the rescaling of the loss is taken
+    from V and WH together, ``_guards.module_exponent``)."""
+    W0, H0 = tg.nmf.init_factors(V.astype(np.float32), K, "nndsvda", 0)
+    model = tg.nmf.NMF(W0, H0, loss_type=loss)
+    Vs = (V * scale).astype(np.float32)
+    ref = tg.nmf.NMF(jnp.asarray(W0, jnp.float64), jnp.asarray(H0, jnp.float64), loss_type=loss)
+    want = float(ref.loss(jnp.asarray(Vs, jnp.float64), square_root=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the plain divergence may leave float32's range
+        eager = float(model.loss(Vs, square_root=True))
+        plain = float(model.loss(Vs))
+    traced = float(jax.jit(lambda v: model.loss(v, square_root=True))(Vs))
+    assert np.isfinite(want) and not np.isnan(plain)
+    np.testing.assert_allclose([eager, traced], want, rtol=1e-4)

@@ -583,21 +583,50 @@ def unscale_divergence(d, k: int, beta: float):
     return out
 
 
-def unscale_losses(k: int, beta: float, dtype, *losses):
+def _times_pow2(x, e, dtype):
+    """``x 2^e`` in ``dtype``, the power applied in two halves so that neither half over- or
+    underflows where the product itself is representable (``e`` a Python or traced number)."""
+    if isinstance(e, int | float):
+        half = float(int(e / 2))
+        return x * jnp.asarray(2.0**half, dtype) * jnp.asarray(2.0 ** (e - half), dtype)
+    if jnp.issubdtype(e.dtype, jnp.integer):  # exact
+        half = e // 2
+        return jnp.ldexp(jnp.ldexp(x, half), e - half)
+    half = jnp.trunc(e / 2)
+    return x * jnp.exp2(half).astype(dtype) * jnp.exp2(e - half).astype(dtype)
+
+
+def unscale_losses(k, beta: float, dtype, *losses):
     """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``.
 
-    Warns when the true value is beyond the dtype's range (it then reads ``inf``).
+    ``k`` may be traced (the ``NMF`` module's ``loss`` under a user's ``jit``).  Warns, for
+    concrete values, when the true value is beyond the dtype's range (it then reads ``inf``)
+    or below its smallest positive number (it then reads 0).
     """
-    f = 2.0 ** (k * beta)
-    out = tuple(x * jnp.asarray(f, dtype) for x in losses)
-    finite_before = all(bool(jnp.all(jnp.isfinite(x))) for x in losses if is_concrete(x))
-    if finite_before and not all(bool(jnp.all(jnp.isfinite(x))) for x in out if is_concrete(x)):
-        warnings.warn(
-            f"the fit is finite, but its loss in V's units exceeds {np.dtype(dtype).name}'s "
-            f"range and reads inf; use dtype=float64 (or the square-root loss) to see it",
-            UserWarning,
-            stacklevel=4,
-        )
+    if isinstance(k, int):
+        e = k * beta
+    elif float(beta).is_integer():
+        e = k * int(beta)
+    else:
+        e = k.astype(dtype) * jnp.asarray(beta, dtype)
+    out = tuple(_times_pow2(x, e, dtype) for x in losses)
+    concrete = [(x, y) for x, y in zip(losses, out, strict=True) if is_concrete(x)]
+    name = np.dtype(dtype).name
+    if all(bool(jnp.all(jnp.isfinite(x))) for x, _ in concrete):
+        if not all(bool(jnp.all(jnp.isfinite(y))) for _, y in concrete):
+            warnings.warn(
+                f"the fit is finite, but its loss in V's units exceeds {name}'s range and "
+                f"reads inf; use dtype=float64 (or the square-root loss) to see it",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif any(bool(jnp.any((x > 0) & (y == 0))) for x, y in concrete):
+            warnings.warn(
+                f"the loss in V's units is below {name}'s smallest positive number and reads "
+                f"0, though it is not 0; use dtype=float64 (or the square-root loss) to see it",
+                UserWarning,
+                stacklevel=4,
+            )
     return out
 
 
@@ -671,13 +700,15 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def model_data(W, H, V, mask, beta: float):
+def model_data(W, H, V, mask, beta: float, traced: bool = False):
     """``NMF`` methods' data: ``(V', mask, W', H', k)``, checked as ``fit`` checks it.
 
     ``V`` must be ``(..., M, N)`` for the module's ``W (..., M, K)``, ``H (..., K, N)`` with
     batch axes that broadcast; it is computed in the factors' dtype, zero where masked.  When
     concrete data lies outside the safe range, ``V' = V / 4^k`` and ``W' = W / 2^k``,
-    ``H' = H / 2^k`` (exact); else ``k = 0`` and they are unchanged.
+    ``H' = H / 2^k`` (exact; ``k`` from ``module_exponent``); else ``k = 0`` and they are
+    unchanged.  Under a user's ``jit`` ``k`` is 0 unless ``traced`` (then an int32 of the
+    program: ``loss`` pays one max over ``V`` for a finite square-root loss).
     """
     from ._validate import check_data
 
@@ -699,8 +730,45 @@ def model_data(W, H, V, mask, beta: float):
             f"the batch axes of V (shape {shape_str(V.shape)}) do not broadcast with the "
             f"factors' (W {shape_str(W.shape)}, H {shape_str(H.shape)})"
         ) from None
-    k = int(range_exponent(V, dt, beta)) if is_concrete(V) else 0  # no per-step cost in jit
-    if k:
-        V = V * jnp.asarray(4.0**-k, dt)
-        W, H = W * jnp.asarray(2.0**-k, dt), H * jnp.asarray(2.0**-k, dt)
+    if is_concrete(V) and is_concrete(W) and is_concrete(H):
+        range_exponent(V, dt, beta)  # its refusal of a batch spread too wide for one scale
+        k = int(module_exponent(V, W, H, dt, beta))
+    elif traced:
+        k = module_exponent(V, W, H, dt, beta)
+    else:
+        k = 0  # no per-step cost in a user's jit
+    if isinstance(k, int) and k == 0:
+        return V, mask, W, H, 0
+    V = V * _pow2(-2 * k, dt)
+    W, H = W * _pow2(-k, dt), H * _pow2(-k, dt)
     return V, mask, W, H, k
+
+
+def module_exponent(V, W, H, dtype, beta: float):
+    """``k`` for the ``NMF`` module's methods (``model_data``): from the larger of ``V``'s
+    largest entry and ``max W max H K``, a bound on the largest entry of ``WH``.
+
+    A module's factors need not be at ``V``'s scale (a model fitted on ``V`` asked for the loss
+    of ``1e-30 V``); taking ``V`` alone could rescale ``WH`` out of range.  0 when both are in
+    the safe range; else the smallest shift that brings that entry into it (not to 1, as
+    ``range_exponent`` does for ``fit``: the smaller of the two scales then stays as far as it
+    can above the ``EPSILON`` clamps of the beta < 2 losses).  Traced (int32) when any input
+    is.
+    """
+    lo, hi = safe_exponent_range(dtype, beta, V.shape[-1] * V.shape[-2])
+    if is_concrete(V) and is_concrete(W) and is_concrete(H):
+        tops = [float(np.max(np.asarray(x, np.float64))) for x in (V, W, H)]
+        logs = [math.log2(t) if t > 0 else -math.inf for t in tops]
+        e = max(logs[0], logs[1] + logs[2] + math.log2(W.shape[-1]))
+        if e == -math.inf or lo <= e <= hi:
+            return 0
+        return math.ceil((e - hi) / 2) if e > hi else math.floor((e - lo) / 2)
+
+    def log2_top(x):
+        t = jnp.max(x).astype(jnp.float32)
+        return jnp.where(t > 0, jnp.log2(jnp.where(t > 0, t, 1.0)), -jnp.inf)
+
+    e = jnp.maximum(log2_top(V), log2_top(W) + log2_top(H) + math.log2(W.shape[-1]))
+    e = jnp.where(jnp.isfinite(e), e, 0.0)
+    k = jnp.where(e > hi, jnp.ceil((e - hi) / 2), jnp.where(e < lo, jnp.floor((e - lo) / 2), 0))
+    return k.astype(jnp.int32)

@@ -73,11 +73,14 @@ class NMF(eqx.Module):
         """
         square_root = _guards.check_bool("square_root", square_root)
         beta = _guards.loss_beta(self._loss)
-        V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta)
+        V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta, traced=True)
         d = divergence(V, W, H, self._loss, mask)
+        if isinstance(k, int) and k == 0:
+            return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) if square_root else d
         if square_root:
-            return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) * jnp.asarray(2.0 ** (k * beta), d.dtype)
-        return _guards.unscale_divergence(d, k, beta) if k else d
+            (e,) = _guards.unscale_losses(k, beta, d.dtype, jnp.sqrt(2.0 * jnp.maximum(d, 0.0)))
+            return e
+        return _guards.unscale_divergence(d, k, beta)
 
     def objective(self, V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """``D(V, WH)`` plus the penalty: what every ``step`` does not increase."""
