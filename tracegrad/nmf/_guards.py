@@ -573,7 +573,7 @@ def scale_penalty(pen, k: int, beta: float, dtype):
     )
 
 
-def unscale_divergence(d, k: int, beta: float):
+def unscale_divergence(d, k: int | jax.Array, beta: float):
     """A divergence of the rescaled problem in ``V``'s units: times ``4^(k beta)``.
 
     Warns when the true value is beyond the dtype's range (it then reads ``inf``; its square
@@ -596,7 +596,7 @@ def _times_pow2(x, e, dtype):
     return x * jnp.exp2(half).astype(dtype) * jnp.exp2(e - half).astype(dtype)
 
 
-def unscale_losses(k, beta: float, dtype, *losses):
+def unscale_losses(k: int | jax.Array, beta: float, dtype, *losses):
     """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``.
 
     ``k`` may be traced (the ``NMF`` module's ``loss`` under a user's ``jit``).  Warns, for

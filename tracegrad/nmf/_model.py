@@ -91,6 +91,7 @@ class NMF(eqx.Module):
         """One multiplicative-update iteration (``W`` then ``H``), as in ``fit``."""
         beta = _guards.loss_beta(self._loss)
         V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta)
+        assert isinstance(k, int)  # not traced=True: a Python int (0 under a user's jit)
         pen = self.penalty(tuple(V.shape))
         if k:  # out-of-range data: the equivalent step on the exactly rescaled problem
             pen = _guards.scale_penalty(pen, k, beta, W.dtype)
