@@ -469,9 +469,12 @@ def _pow2(e, dtype):
 
 
 def _pow2_times(e_per_k: float, k, dtype):
-    """``2^(e_per_k k)`` for a traced int ``k`` (exact when ``e_per_k`` is an integer)."""
+    """``2^(e_per_k k)`` for an int ``k``, Python or traced (exact when ``e_per_k`` is an
+    integer)."""
     if float(e_per_k).is_integer():
         return _pow2(k * int(e_per_k), dtype)
+    if isinstance(k, int):
+        return jnp.asarray(2.0 ** (k * e_per_k), dtype)
     return jnp.exp2((k * e_per_k).astype(dtype))
 
 
@@ -512,15 +515,11 @@ def rescale_inputs(k, beta: float, dtype, V, W0, H0, pen):
 
 def unscale_outputs(k, beta: float, dtype, W, H, history, final):
     """The results of the rescaled fit in ``V``'s units (``rescale_inputs`` undone)."""
-    if isinstance(k, int):
-        if k == 0:
-            return W, H, history, final
-        up = jnp.asarray(2.0**k, dtype)
-        history, final = unscale_losses(k, beta, dtype, history, final)
-        return W * up, H * up, history, final
+    if isinstance(k, int) and k == 0:
+        return W, H, history, final
     up = _pow2(k, dtype)
-    unit = _pow2_times(beta, k, dtype)
-    return W * up, H * up, history * unit, final * unit
+    history, final = unscale_losses(k, beta, dtype, history, final)
+    return W * up, H * up, history, final
 
 
 def loss_unit(k, beta: float) -> float:
@@ -573,43 +572,18 @@ def scale_penalty(pen, k: int, beta: float, dtype):
     )
 
 
-def unscale_divergence(d, k: int | jax.Array, beta: float):
-    """A divergence of the rescaled problem in ``V``'s units: times ``4^(k beta)``.
-
-    Warns when the true value is beyond the dtype's range (it then reads ``inf``; its square
-    root, ``square_root=True``, is finite).
-    """
-    (out,) = unscale_losses(2 * k, beta, d.dtype, d)
-    return out
-
-
-def _times_pow2(x, e, dtype):
-    """``x 2^e`` in ``dtype``, the power applied in two halves so that neither half over- or
-    underflows where the product itself is representable (``e`` a Python or traced number)."""
-    if isinstance(e, int | float):
-        half = float(int(e / 2))
-        return x * jnp.asarray(2.0**half, dtype) * jnp.asarray(2.0 ** (e - half), dtype)
-    if jnp.issubdtype(e.dtype, jnp.integer):  # exact
-        half = e // 2
-        return jnp.ldexp(jnp.ldexp(x, half), e - half)
-    half = jnp.trunc(e / 2)
-    return x * jnp.exp2(half).astype(dtype) * jnp.exp2(e - half).astype(dtype)
-
-
 def unscale_losses(k: int | jax.Array, beta: float, dtype, *losses):
-    """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``.
+    """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)`` (a
+    divergence: ``2 k``).
 
-    ``k`` may be traced (the ``NMF`` module's ``loss`` under a user's ``jit``).  Warns, for
-    concrete values, when the true value is beyond the dtype's range (it then reads ``inf``)
-    or below its smallest positive number (it then reads 0).
+    ``k`` may be traced (a user's ``jit``).  Warns, for concrete values, when the true value
+    is beyond the dtype's range (it then reads ``inf``) or below its smallest positive number
+    (it then reads 0).
     """
-    if isinstance(k, int):
-        e = k * beta
-    elif float(beta).is_integer():
-        e = k * int(beta)
-    else:
-        e = k.astype(dtype) * jnp.asarray(beta, dtype)
-    out = tuple(_times_pow2(x, e, dtype) for x in losses)
+    half = k // 2  # the power in two halves: neither over- or underflows where the product
+    #                doesn't (the divergence of data near the range's edge, say)
+    f1, f2 = _pow2_times(beta, half, dtype), _pow2_times(beta, k - half, dtype)
+    out = tuple(x * f1 * f2 for x in losses)
     concrete = [(x, y) for x, y in zip(losses, out, strict=True) if is_concrete(x)]
     name = np.dtype(dtype).name
     if all(bool(jnp.all(jnp.isfinite(x))) for x, _ in concrete):

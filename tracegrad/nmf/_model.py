@@ -75,12 +75,11 @@ class NMF(eqx.Module):
         beta = _guards.loss_beta(self._loss)
         V, mask, W, H, k = _guards.model_data(self.W, self.H, V, mask, beta, traced=True)
         d = divergence(V, W, H, self._loss, mask)
+        out = jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) if square_root else d
         if isinstance(k, int) and k == 0:
-            return jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) if square_root else d
-        if square_root:
-            (e,) = _guards.unscale_losses(k, beta, d.dtype, jnp.sqrt(2.0 * jnp.maximum(d, 0.0)))
-            return e
-        return _guards.unscale_divergence(d, k, beta)
+            return out
+        (out,) = _guards.unscale_losses(k if square_root else 2 * k, beta, d.dtype, out)
+        return out
 
     def objective(self, V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """``D(V, WH)`` plus the penalty: what every ``step`` does not increase."""
