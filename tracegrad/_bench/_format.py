@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -14,3 +14,20 @@ def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[
         fmt.format(*("-" * w for w in widths)),
         *(fmt.format(*row) for row in rows),
     ]
+
+
+COMPILE_HEADER = ("compiles", "compile s")
+"""The two columns every suite's table carries beside its run times (see ``compile_cells``)."""
+
+
+def compile_cells(row: Mapping, prefix: str = "") -> tuple[str, str]:
+    """A row's XLA compilations in its cold phase (``Compiles.fields``): count, seconds.
+
+    The count is followed by ``(N cached)`` when the persistent cache supplied N of them;
+    ``-`` for a row measured without counting.
+    """
+    count = row.get(f"{prefix}compile_count")
+    if count is None:
+        return "-", "-"
+    hits = row.get(f"{prefix}cache_hits") or 0
+    return (f"{count} ({hits} cached)" if hits else str(count)), f"{row[f'{prefix}compile_s']:.2f}"

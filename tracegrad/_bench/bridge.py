@@ -22,6 +22,8 @@ import jax.numpy as jnp
 
 from .._bridge import with_grad
 from .._registry import identity
+from ._compiles import count_compiles
+from ._format import COMPILE_HEADER, compile_cells
 from ._timing import compile_jitted, environment, time_calls
 
 LEARNING_RATE = 1e-4
@@ -86,8 +88,13 @@ def run_bridge(n: int = 256, n_runs: int = 20, every: int = 100, dtype=jnp.float
     results: dict = {}
     ratios: dict = {}
     for mode in ("value_and_grad", "grad"):
-        compiled = {name: compile_jitted(_step(f, mode), X, W, H) for name, f in variants.items()}
-        # three warm-up calls each (the shadow's first check among them), then interleaved
+        compiled, cold = {}, {}
+        # the cold phase: compile and the first call (the shadow's first check among them)
+        for name, f in variants.items():
+            with count_compiles() as cold[name]:
+                compiled[name] = compile_jitted(_step(f, mode), X, W, H)
+                jax.block_until_ready(compiled[name](X, W, H))
+        # three more warm-up calls each, then interleaved
         # rounds (``time_calls``), so drifting machine load affects every variant alike
         timings = time_calls(
             {name: (lambda c=c: jax.block_until_ready(c(X, W, H))) for name, c in compiled.items()},
@@ -95,7 +102,7 @@ def run_bridge(n: int = 256, n_runs: int = 20, every: int = 100, dtype=jnp.float
             warmup=3,
         )
         results[mode] = {
-            name: {"median_s": t.median, "min_s": t.min, "runs": t.runs}
+            name: {"median_s": t.median, "min_s": t.min, "runs": t.runs, **cold[name].fields()}
             for name, t in timings.items()
         }
         base = results[mode]["custom_vjp"]["median_s"]
@@ -126,11 +133,14 @@ def format_bridge(result: dict) -> str:
     ]
     for mode, rows in result["results"].items():
         lines.append("")
-        lines.append(f"{mode:<22}{'median ms':>11}{'/ custom_vjp':>14}{'/ jax.grad':>12}")
+        lines.append(
+            f"{mode:<22}{'median ms':>11}{'/ custom_vjp':>14}{'/ jax.grad':>12}"
+            + "".join(f"{h:>11}" for h in COMPILE_HEADER)
+        )
         for name, r in rows.items():
             ratio = result["ratios"][mode][name]
             lines.append(
                 f"  {name:<20}{r['median_s'] * 1e3:>11.3f}{ratio['vs_custom_vjp']:>14.2f}"
-                f"{ratio['vs_jax_grad']:>12.2f}"
+                f"{ratio['vs_jax_grad']:>12.2f}" + "".join(f"{c:>11}" for c in compile_cells(r))
             )
     return "\n".join(lines)

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 
 from .._registry import registry
 from .._validate import shape_str
-from ._format import aligned_table
+from ._compiles import count_compiles
+from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._timing import compile_jitted, environment, time_interleaved
 from .grads import geometric_mean
 
@@ -88,10 +89,11 @@ def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[
                 return _f(*(xs[i] for i in _order))
 
             reference = jax.grad(identity.objective, argnums=identity.wrt)
-            compiled = {
-                "jax_grad": compile_jitted(reference, *args),
-                "derived": compile_jitted(derived, *args),
-            }
+            with count_compiles() as compiles:  # the two timed programs, not derive's check
+                compiled = {
+                    "jax_grad": compile_jitted(reference, *args),
+                    "derived": compile_jitted(derived, *args),
+                }
             t_grad, t_derived = time_interleaved(
                 [compiled["jax_grad"], compiled["derived"]], *args, n_runs=n_runs, min_time=min_time
             )
@@ -107,6 +109,7 @@ def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[
                     "ratio": best["jax_grad"] / best["derived"],
                     "derive_s": derive_s,
                     "gradient": d.gradient,
+                    **compiles.fields(),
                 }
             )
     return rows
@@ -115,6 +118,7 @@ def _time_rows(names, reg, sizes, dtype_, n_runs: int, min_time: float) -> list[
 def format_derive(result: dict) -> str:
     """The result of ``run_derive`` as a text table with the geometric mean per size."""
     header = ("identity", "n", "jax.grad ms", "derived ms", "ratio", "derive+check s")
+    header += COMPILE_HEADER
     lines = []
     for r in result["rows"]:
         lines.append(
@@ -125,6 +129,7 @@ def format_derive(result: dict) -> str:
                 f"{1e3 * r['derived_s']:.3f}",
                 f"{r['ratio']:.2f}",
                 f"{r['derive_s']:.1f}",
+                *compile_cells(r),
             )
         )
     out = [

@@ -22,7 +22,8 @@ import numpy as np
 
 from .._registry import registry
 from .._validate import shape_str
-from ._format import aligned_table
+from ._compiles import count_compiles
+from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._timing import compile_jitted, environment, time_interleaved
 
 
@@ -56,7 +57,8 @@ def run_grads(
         ``{"environment", "dtype", "n_runs", "sizes", "rows", "geomean", "geomean_by_size"}``;
         each row has ``identity``, ``n``, ``shapes`` (argument name -> ``"3x4"``),
         ``closed_s`` and ``grad_s`` (medians, seconds), ``runs`` (timed runs of each),
-        ``ratio`` (``grad_s / closed_s``),
+        ``ratio`` (``grad_s / closed_s``), ``compile_count`` and ``compile_s`` (both sides'
+        XLA compilations and their first calls, ``Compiles.fields``),
         ``max_rel_diff`` (``max|closed - grad| / max|grad|``) and ``grad_all_zero`` (jax.grad
         returned zeros where the closed form did not: a jax.grad failure, shown as ``grad=0!``).
     """
@@ -74,9 +76,10 @@ def run_grads(
             reference = jax.grad(ident.objective, argnums=ident.wrt)
             for n in sizes:
                 args = ident.arguments(0, dtype_, n)
-                closed = compile_jitted(ident.gradient, *args)
-                autodiff = compile_jitted(reference, *args)
-                c, g = np.asarray(closed(*args)), np.asarray(autodiff(*args))
+                with count_compiles() as compiles:  # both programs and their first calls
+                    closed = compile_jitted(ident.gradient, *args)
+                    autodiff = compile_jitted(reference, *args)
+                    c, g = np.asarray(closed(*args)), np.asarray(autodiff(*args))
                 scale = float(np.max(np.abs(g))) if g.size else 0.0
                 diff = float(np.max(np.abs(c.astype(np.float64) - g))) if g.size else 0.0
                 t_closed, t_grad = time_interleaved(
@@ -97,6 +100,7 @@ def run_grads(
                     # jax.grad all zeros where the closed form is not (hu.det at n=1024 in
                     # float32: jnp.linalg.det's cumulative product underflows)
                     "grad_all_zero": bool(scale == 0 and diff > 0),
+                    **compiles.fields(),
                 }
                 rows.append(row)
                 if progress is not None:
@@ -117,7 +121,10 @@ def run_grads(
 
 def format_grads(result: dict) -> str:
     """The result of ``run_grads`` as a plain-text table, geometric means last."""
-    header = ("identity", "n", "wrt shape", "closed ms", "jax.grad ms", "ratio", "runs", "rel diff")
+    header = (
+        *("identity", "n", "wrt shape", "closed ms", "jax.grad ms", "ratio", "runs", "rel diff"),
+        *COMPILE_HEADER,
+    )
     body = [
         (
             r["identity"],
@@ -128,13 +135,15 @@ def format_grads(result: dict) -> str:
             f"{r['ratio']:.2f}",
             str(r.get("runs", result["n_runs"])),
             "grad=0!" if r.get("grad_all_zero") else f"{r['max_rel_diff']:.1e}",
+            *compile_cells(r),
         )
         for r in result["rows"]
     ]
     out = [
         f"closed form vs jax.grad ({result['dtype']}, median of >= {result['n_runs']} alternating "
         f"runs after compilation, more until each side ran {result.get('min_time', 0)} s; "
-        f"ratio = jax.grad / closed form, > 1: the closed form is faster)",
+        f"ratio = jax.grad / closed form, > 1: the closed form is faster; compiles: XLA "
+        f"programs both sides compiled, compile s: their compile time)",
         *aligned_table(header, body),
     ]
     for n, g in result["geomean_by_size"].items():

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._registry import registry
+from ._compiles import count_compiles
 from ._timing import compile_jitted, environment, time_interleaved
 
 
@@ -71,7 +72,8 @@ def run_hvp(
             *args_, v_ = a
             return jax.jvp(lambda x: grad(*args_[:w], x, *args_[w + 1 :]), (args_[w],), (v_,))[1]
 
-        c1, c2 = compile_jitted(closed, *args, v), compile_jitted(autodiff, *args, v)
+        with count_compiles() as compiles:
+            c1, c2 = compile_jitted(closed, *args, v), compile_jitted(autodiff, *args, v)
         got, want = np.asarray(c1(*args, v), np.float64), np.asarray(c2(*args, v), np.float64)
         err = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-300))
         t_closed, t_auto = time_interleaved([c1, c2], *args, v, n_runs=n_runs, min_time=0.2)
@@ -85,6 +87,7 @@ def run_hvp(
                 "ratio": t_auto.median / t_closed.median,
                 "rel_err": err,
                 "runs": t_closed.runs,
+                **compiles.fields(),
             }
         )
         if args[w].ndim == 1:

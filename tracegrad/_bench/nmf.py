@@ -47,6 +47,8 @@ from ..nmf._layout import workers
 from ..nmf._losses import resolve_loss
 from ..nmf._regularization import Penalty
 from ..nmf._workers import cpu_workers
+from ._compiles import Compiles, count_compiles
+from ._format import COMPILE_HEADER, compile_cells
 from ._timing import blas_info, compile_jitted, environment, time_calls
 
 DEFAULT_CONFIG: dict = {
@@ -201,6 +203,7 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
     cases: dict[str, Callable[[], object]] = {"peak": lambda: jax.block_until_ready(matmul(A, Bm))}
     flops: dict[str, float] = {"peak": 2.0 * n_peak**3}
     meta: dict[str, dict] = {}
+    cold: dict[str, Compiles] = {}
 
     for workload in ("single", "batch"):
         w = cfg[workload]
@@ -213,7 +216,8 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
         flops[f"{workload}/gemm"] = gemm_flops
         for loss in cfg["losses"]:
             name = f"{workload}/{loss}"
-            cases[f"{name}/ours"] = _ours(V, W0, H0, loss, iters)
+            with count_compiles() as cold[name]:  # compiles and runs it once
+                cases[f"{name}/ours"] = _ours(V, W0, H0, loss, iters)
             flops[f"{name}/ours"] = b * iters * mu_flops(w["m"], w["n"], w["rank"], loss)
             if cfg["sklearn"]:
                 cases[f"{name}/sklearn"] = _sklearn(V, W0, H0, loss, iters, None)
@@ -267,6 +271,7 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
                 "fraction_of_peak": rate / peak,
                 "fraction_of_gemm": rate / result["gemm"][workload]["flops_per_s"],
                 "workers": m["workers"],
+                **cold[name].fields(),
             }
             if cfg["sklearn"]:
                 s_default = timings[f"{name}/sklearn"].median
@@ -309,7 +314,8 @@ def format_nmf(result: dict) -> str:
     s = cfg["single"]
     b = cfg["batch"]
     header = f"{'workload':34s} {'loss':10s} {'tracegrad':>12s} {'sklearn':>12s} {'speedup':>8s} "
-    header += f"{'GFLOP/s':>8s} {'of peak':>8s} {'of GEMM':>8s}"
+    header += f"{'GFLOP/s':>8s} {'of peak':>8s} {'of GEMM':>8s} "
+    header += f"{COMPILE_HEADER[0]:>9s} {COMPILE_HEADER[1]:>9s}"
     lines += ["", header, "-" * len(header)]
     for workload, label in (
         ("single", f"(a) {s['m']}x{s['n']} rank {s['rank']}"),
@@ -327,14 +333,18 @@ def format_nmf(result: dict) -> str:
             lines.append(
                 f"{label:34s} {loss:10s} {ours:>12s} {theirs:>12s} {speed:>8s} "
                 f"{e['flops_per_s'] / 1e9:8.1f} {e['fraction_of_peak']:8.0%} "
-                f"{e['fraction_of_gemm']:8.0%}"
+                f"{e['fraction_of_gemm']:8.0%} "
+                + " ".join(f"{cell:>9s}" for cell in compile_cells(e))
             )
         g = result["gemm"][workload]
         lines.append(
             f"{'  its V H^T product alone':34s} {'':10s} {'':>12s} {'':>12s} {'':>8s} "
             f"{g['flops_per_s'] / 1e9:8.1f} {g['fraction_of_peak']:8.0%}"
         )
-    lines.append("(a): time per iteration; (b): problem-iterations per second.")
+    lines.append(
+        "(a): time per iteration; (b): problem-iterations per second; compiles, compile s: "
+        "tracegrad's XLA compilations on its first call and their time."
+    )
     threads = {e.get("workers", 1) for wl in ("single", "batch") for e in result[wl].values()}
     if threads != {1}:
         lines.append(
