@@ -7,6 +7,8 @@ from . import kalman as kalman
 from . import nmf as nmf
 from ._bridge import Bridged as Bridged
 from ._bridge import with_grad as with_grad
+from ._cache import CompilationCacheWarning as CompilationCacheWarning
+from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._check import assert_grad_close as assert_grad_close
 from ._check import check_grad as check_grad
 from ._check_hvp import assert_hessian_close as assert_hessian_close
