@@ -3,16 +3,23 @@
 Exit status: 0 success, 1 a check failed, 2 the run could not be done: bad input (one line on
 stderr naming the file, flag or config key) or an unexpected error (one line; ``--debug``
 shows the traceback). Inputs and output destinations are checked before any work starts.
+
+Compiled programs are kept on disk for the next run (JAX's persistent compilation cache, in
+``$TRACEGRAD_CACHE_DIR`` or the user cache directory; ``--debug`` prints where) unless
+``--no-compile-cache`` or ``TRACEGRAD_NO_COMPILE_CACHE=1`` says not to.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+from .._cache import CompilationCacheWarning, _enable
 from . import _bench_cmd, _check_cmd, _demo_cmd, _derive_cmd, _list_cmd, _nmf_cmd
 from ._errors import CLIError
 
@@ -37,14 +44,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
     )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk for the next run "
+        "(default: keep them in $TRACEGRAD_CACHE_DIR or the user cache directory)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in _COMMANDS:
         command.add_parser(sub)
     for subparser in sub.choices.values():  # `tracegrad nmf --debug ...` works as well
-        subparser.add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
+        for flag in ("--debug", "--no-compile-cache"):
+            subparser.add_argument(
+                flag, action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
     return parser
+
+
+def _compile_cache(args: argparse.Namespace) -> None:
+    """Turn on the persistent compilation cache unless told not to; a failure is one line."""
+    if args.no_compile_cache or os.environ.get("TRACEGRAD_NO_COMPILE_CACHE", "") not in ("", "0"):
+        if args.debug:
+            print("tracegrad: compilation cache: off", file=sys.stderr)
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompilationCacheWarning)
+        path, enabled = _enable(None)
+    for warning in caught:
+        print(f"tracegrad: warning: {warning.message}", file=sys.stderr)
+    if enabled and args.debug:
+        print(f"tracegrad: compilation cache: {path}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _compile_cache(args)
         return int(args.run(args))
     except CLIError as err:
         if args.debug:
