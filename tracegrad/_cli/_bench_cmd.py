@@ -2,9 +2,11 @@
 
 Suites (``[bench] suites``): ``grads`` (every identity's closed form vs ``jax.grad``),
 ``derive`` (derived gradients vs ``jax.grad``), ``nmf`` (tracegrad's NMF vs scikit-learn's MU
-solver and a same-run matmul peak), ``bridge`` (step time through ``with_grad``).  Each writes
-``<output.dir>/<suite>.json`` and, with matplotlib, ``<suite>.png``.  Timings are reported,
-never asserted.
+solver and a same-run matmul peak), ``nmf_solvers`` (time to scikit-learn cd's loss),
+``bridge`` (step time through ``with_grad``), ``cold`` (first calls in fresh processes, empty
+and filled compilation cache).  Every row reports its XLA compilations (count and seconds)
+beside its times.  Each writes ``<output.dir>/<suite>.json`` and, with matplotlib,
+``<suite>.png`` (``cold`` writes no chart).  Timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ._config import Key, add_flag, load_config, non_negative, positive
 from ._errors import CLIError
 from ._paths import output_dir
 
-SUITES = ("grads", "derive", "nmf", "nmf_solvers", "bridge")
+SUITES = ("grads", "derive", "nmf", "nmf_solvers", "bridge", "cold")
 LOSSES = tuple(_LOSS_TABLE)
 NMF_SOLVERS = tuple(_SOLVER_TABLE)
 
@@ -102,6 +104,42 @@ SCHEMA = {
         **_WORKLOADS,
         "seed": Key(int, 0, "seed of the data and initial factors"),
     },
+    "cold": {
+        "m": Key(int, 1024, "rows of the low-rank-plus-noise NMF data", check=positive),
+        "n": Key(int, 1024, "columns of the NMF data", check=positive),
+        "rank": Key(int, 32, "rank of the data and of every fit", check=positive),
+        "noise": Key(float, 0.1, "noise norm relative to the low-rank part", check=non_negative),
+        "zeros": Key(
+            float,
+            0.5,
+            "fraction of zero entries in the true factors",
+            check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+        ),
+        "solvers": Key(
+            list, list(_SOLVER_TABLE), "our solvers to time", check=_list_of(str, NMF_SOLVERS)
+        ),
+        "cd_iters": Key(int, 200, "scikit-learn cd iterations that set the target", check=positive),
+        "max_iters": Key(int, 1000, "cap on our iterations to reach the target", check=positive),
+        "select_rank": Key(bool, True, "also time select_rank against a scikit-learn loop"),
+        "select_m": Key(int, 96, "rows (mutation types) of the count catalogue", check=positive),
+        "select_n": Key(int, 300, "columns (samples) of the count catalogue", check=positive),
+        "select_true_rank": Key(int, 4, "signatures the catalogue is made of", check=positive),
+        "select_ranks": Key(
+            list, [2, 3, 4, 5, 6, 7, 8], "ranks select_rank tries", check=_list_of(int)
+        ),
+        "select_restarts": Key(int, 20, "restarts per rank", check=positive),
+        "select_iters": Key(int, 300, "KL iterations per fit (tol = 0)", check=positive),
+        "demo": Key(bool, True, "also time the tracegrad demo command"),
+        "demo_args": Key(
+            list,
+            ["demo", "--quiet"],
+            "the demo's command line (after tracegrad)",
+            check=_list_of(str),
+        ),
+        "n_runs": Key(int, 1, "rounds (fresh processes each); medians", check=positive),
+        "seed": Key(int, 0, "seed of the data, the initial factors and scikit-learn"),
+        "timeout": Key(float, 1800.0, "seconds one process may run", check=positive),
+    },  # fmt: skip
     "bridge": {
         "n": Key(int, 256, "size of the NMF Frobenius step", check=positive),
         "n_runs": Key(int, 20, "timed runs per variant", check=positive),
@@ -122,7 +160,8 @@ SCHEMA = {
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="run benchmark suites (grads, derive, nmf, nmf_solvers, bridge): tables, JSON, charts",
+        help="run benchmark suites (grads, derive, nmf, nmf_solvers, bridge, cold): tables, "
+        "JSON, charts",
         description="Run the benchmark suites a TOML config names (see configs/bench-*.toml). "
         "For the nmf suite against scikit-learn, unset NumPy's OpenBLAS tuning variables for "
         "the command: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tracegrad bench ...",
@@ -232,6 +271,13 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
 
             result = run_bridge(n=c["n"], n_runs=c["n_runs"], every=c["every"])
             return result, format_bridge(result)
+        if suite == "cold":
+            import sklearn  # noqa: F401  (its side runs in subprocesses: fail here, not there)
+
+            from .._bench.cold import format_cold, run_cold
+
+            result = run_cold(dict(c), progress=say)
+            return result, format_cold(result)
     except ImportError as err:
         if err.name not in ("sklearn", "optax"):
             raise
@@ -245,7 +291,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, SCHEMA)
     suites = args.suites or config["bench"]["suites"]
     plot = config["output"]["plot"] and not args.no_plot
-    files = tuple(f"{s}.{ext}" for s in suites for ext in (("json", "png") if plot else ("json",)))
+    files = tuple(
+        f"{s}.{ext}"
+        for s in suites
+        for ext in (("json", "png") if plot and s != "cold" else ("json",))
+    )
     given = "--out-dir" if args.out_dir is not None else f"{args.config or 'defaults'}: output.dir"
     check_suites(suites, config)  # before any work: the inputs, then the destination
     out_dir = output_dir(args.out_dir or config["output"]["dir"], given, files)
@@ -263,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wrote {png}")
             if not pngs:
                 print("matplotlib not installed: no chart written")
-        elif plot:
+        elif plot and suite != "cold":  # cold: the table is the figure
             png = bar_chart(out_dir / f"{suite}.png", suite, result)
             print(f"wrote {png}" if png else "matplotlib not installed: no chart written")
         print()
