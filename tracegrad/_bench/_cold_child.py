@@ -15,9 +15,10 @@ go to ``RESULT.json``.  Tasks (``kind``):
   beta_loss="kullback-leibler", init="random", random_state=restart, tol=0)``;
 - ``demo``: ``tracegrad demo`` (``tracegrad._cli.main``) with the task's arguments.
 
-Tasks of tracegrad turn on JAX's persistent compilation cache in ``cache_dir`` before the
-first compilation: empty in the first process that uses the directory, filled by it for the
-next (``TRACEGRAD_CACHE_DIR`` is set to it too, so the CLI finds the same directory).
+Tasks of tracegrad turn on JAX's persistent compilation cache in ``cache_dir``
+(``tracegrad.enable_compilation_cache``) before the first compilation: empty in the first
+process that uses the directory, filled by it for the next (``TRACEGRAD_CACHE_DIR`` is set to
+it too, so the CLI, which turns the cache on by default, uses the same directory).
 """
 
 from __future__ import annotations
@@ -30,20 +31,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-
-
-def enable_cache(path: str) -> None:
-    """Turn on JAX's persistent compilation cache in ``path`` for every program."""
-    import tracegrad
-
-    enable = getattr(tracegrad, "enable_compilation_cache", None)
-    if enable is not None:
-        enable(path)
-        return
-    # before tracegrad.enable_compilation_cache existed: the same three settings directly
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def _sklearn_cd(task: dict, data) -> dict:
@@ -151,8 +138,9 @@ def main(argv: list[str]) -> int:
     else:
         import tracegrad._cli  # noqa: F401
         import tracegrad.nmf  # noqa: F401
+        from tracegrad import enable_compilation_cache
 
-        enable_cache(task["cache_dir"])
+        enable_compilation_cache(task["cache_dir"])  # for demo the CLI does it again, the same
         start = time.perf_counter()
         jax.devices()  # the backend's start-up, before the clock (recorded apart)
         backend_s = time.perf_counter() - start

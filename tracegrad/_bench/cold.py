@@ -356,6 +356,7 @@ def format_cold(result: dict) -> str:
     header = (
         "case",
         "iters",
+        "loss/target",
         "empty s",
         *(f"{h} (e)" for h in COMPILE_HEADER),
         "filled s",
@@ -371,6 +372,7 @@ def format_cold(result: dict) -> str:
             (
                 r["case"],
                 _iters_cell(r, cfg["max_iters"]),
+                f"{r['loss'] / t['loss']:.4f}" if "loss" in r else "",
                 f"{e['wall_s']:.2f}",
                 *compile_cells(e),
                 f"{f['wall_s']:.2f}",
@@ -390,7 +392,8 @@ def format_cold(result: dict) -> str:
         f"{t['loss']:.6g} in {t['sklearn_cd_s']:.2f} s (fresh process, imports excluded)",
         *aligned_table(header, body),
         "iters: fit's max_iter, the first multiple of 10 at the target (found in a warm "
-        "process; '> N': missed within max_iters); s: wall seconds from just before the first "
+        "process; '> N': missed within max_iters); loss/target: the fresh processes' final "
+        "loss over the target; s: wall seconds from just before the first "
         "call to its result (imports and JAX start-up excluded; demo: the whole process); "
         "compiles: XLA programs compiled ('cached': of them, from the persistent cache); "
         "vs sk: scikit-learn's time over ours (> 1: ours faster).",
