@@ -22,7 +22,7 @@ from ._tolerances import (
     tolerances,
     uses_evidence,
 )
-from ._validate import require_finite
+from ._validate import is_concrete, require_finite
 
 FD_FULL_MAX_SIZE = 4096
 """Up to this many entries the finite-difference reference is the full gradient; above it,
@@ -55,16 +55,70 @@ def _reverse(f: Callable, argnum: int, *args) -> jax.Array:
     return jax.grad(f, argnums=argnum)(*args)
 
 
-@reference_jit(static_argnums=(0, 1))
-def _autodiff(f: Callable, argnum: int, directions: jax.Array, *args):
-    """Value, reverse-mode gradient and the directional derivatives along ``directions``
-    (forward mode), in one compiled program."""
+def _autodiff_body(f: Callable, argnum: int, directions: jax.Array, *args):
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
 
     def along(v):
         return jax.jvp(lambda x: f(*_replace(args, argnum, x)), (args[argnum],), (v,))[1]
 
     return value, g, jax.lax.map(along, directions)
+
+
+@reference_jit(static_argnums=(0, 1))
+def _autodiff(f: Callable, argnum: int, directions: jax.Array, *args):
+    """Value, reverse-mode gradient and the directional derivatives along ``directions``
+    (forward mode), in one compiled program."""
+    return _autodiff_body(f, argnum, directions, *args)
+
+
+def _upcast(a: jax.Array) -> jax.Array:
+    """``a`` in float64 (exactly) when floating, else unchanged; traced inside a program."""
+    return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+
+@reference_jit(static_argnums=(0, 1, 2, 3, 4))
+def _references(
+    f: Callable, argnum: int, autodiff: bool, truth64: bool, fd: str | None, directions, *args
+) -> dict[str, jax.Array]:
+    """Every reference of one check in one compiled program.
+
+    ``autodiff``: the value, ``jax.grad`` and ``jax.jvp`` along ``directions`` in the
+    arguments' dtype.  ``truth64``: ``jax.grad`` at the exactly upcast float64 arguments.
+    ``fd``: ``"full"`` or ``"directional"`` float64 finite differences (or None).  The float64
+    parts need x64 when traced; with x64 on in the caller (float64 arguments always, and test
+    suites) one call computes everything, else ``check_grad`` calls this twice: the autodiff
+    part in the caller's mode (so that ``f`` traces at float32 as the user runs it), the
+    float64 parts inside ``jax.enable_x64(True)``.
+    """
+    out: dict[str, jax.Array] = {}
+    if autodiff:
+        out["value"], out["g"], out["jvps"] = _autodiff_body(f, argnum, directions, *args)
+    args64 = tuple(_upcast(a) for a in args) if truth64 or fd is not None else args
+    if truth64:
+        out["g64"] = jax.grad(f, argnums=argnum)(*args64)
+    if fd == "full":
+        out["fd"] = _fd.fd_gradient_body(f, argnum, *args64)
+    elif fd == "directional":
+        out["fd"] = _fd.fd_directional_body(f, argnum, directions.astype(jnp.float64), *args64)
+    return out
+
+
+def _x64_on() -> bool:
+    """Whether arrays default to 64 bits here (globally or inside ``jax.enable_x64``)."""
+    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+
+
+def _all_references(f, argnum, truth64, fd, directions, args) -> dict[str, np.ndarray]:
+    """``_references`` fetched to host float64 NumPy, one program when x64 is on (two when
+    off: the float32 autodiff must trace in the caller's mode)."""
+    float64_part = truth64 or fd is not None
+    if _x64_on() or not float64_part:
+        out = _references(f, argnum, True, truth64, fd, directions, *args)
+    else:
+        out = dict(_references(f, argnum, True, False, None, directions, *args))
+        with jax.enable_x64(True):
+            out.update(_references(f, argnum, False, truth64, fd, directions, *args))
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _normwise(name, c, g, rtol, atol, detail) -> ReferenceResult:
@@ -84,13 +138,20 @@ def _call_jitted(fn: Callable, *args):
     return fn(*args)
 
 
+_JITTED = type(jax.jit(lambda: None))
+
+
 def evaluate(fn: Callable, *args):
     """``fn(*args)``, compiled as one program when ``fn`` is traceable, else called eagerly.
 
     One compilation of the whole function is much cheaper than op-by-op dispatch of each of its
-    primitives; a gradient written with NumPy (not traceable) still works, eagerly.
+    primitives; a gradient written with NumPy (not traceable) still works, eagerly.  A function
+    that is already ``jax.jit``-compiled (``derive``'s gradients) is called as it is: wrapping
+    it would compile a second program of the same computation.
     """
     try:
+        if isinstance(fn, _JITTED):
+            return fn(*args)
         return _call_jitted(fn, *args)
     except (
         jax.errors.ConcretizationTypeError,
@@ -101,25 +162,52 @@ def evaluate(fn: Callable, *args):
         return fn(*args)
 
 
-def _directions(key, n: int, shape, dtype) -> jax.Array:
+def _directions(key, n: int, shape, dtype) -> np.ndarray:
     """``n`` standard-normal directions, drawn with NumPy from ``key`` (an int or a JAX key).
 
     Drawing on the host keeps the random-bit generator out of the compiled reference program,
-    which roughly halves its compile time; the directions only need to be generic.
+    which roughly halves its compile time; the directions only need to be generic.  They stay
+    a NumPy array (rounded to ``dtype`` on the host where NumPy rounds as XLA does): a jitted
+    reference takes it as an argument, and no conversion program compiles per shape.
     """
     if not isinstance(key, int | np.integer):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)
         key = int(np.asarray(key).ravel()[-1])
     rng = np.random.default_rng(key)
-    return jnp.asarray(rng.standard_normal((n, *shape)), dtype)
+    draws = rng.standard_normal((n, *shape))
+    if np.dtype(dtype) in (np.float32, np.float64):  # IEEE round-to-nearest, as XLA's convert
+        return draws.astype(dtype)
+    return np.asarray(jnp.asarray(draws, dtype))  # half precision: XLA's own rounding
+
+
+def to_device(a) -> jax.Array:
+    """``jnp.asarray(a)`` without compiling: ``jnp.asarray`` of a NumPy array or a number runs
+    a small program per shape and dtype (jax 0.10's ``lax.stage``); ``jax.device_put`` gives
+    the same array (same canonical dtype, same weak type) by a plain transfer."""
+    if isinstance(a, jax.Array):
+        return a
+    if (type(a) is np.ndarray and a.dtype.kind in "biufc") or isinstance(
+        a, bool | int | float | complex | np.bool_ | np.number
+    ):
+        return jax.device_put(a)
+    return jnp.asarray(a)
 
 
 def _as_f64(args: Sequence) -> tuple:
-    return tuple(
-        jnp.asarray(a, jnp.float64) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a
-        for a in args
-    )
+    """The floating arguments exactly upcast to float64 (call inside ``jax.enable_x64``),
+    on the host: an eager ``astype`` would compile a conversion program per shape."""
+    out = []
+    for a in args:
+        if not jnp.issubdtype(jnp.result_type(a), jnp.floating) or jnp.result_type(a) == (
+            jnp.float64
+        ):
+            out.append(to_device(a))
+        elif not is_concrete(a):
+            out.append(jnp.asarray(a, jnp.float64))
+        else:
+            out.append(jax.device_put(np.asarray(a, np.float64)))
+    return tuple(out)
 
 
 def _label(argnames: Sequence[str] | None, i: int) -> str:
@@ -181,7 +269,7 @@ def _validate(f, args, argnum, argnames) -> tuple:
     converted = []
     for i, a in enumerate(args):
         try:
-            arr = jnp.asarray(a)
+            arr = to_device(a)
         except (TypeError, ValueError) as err:
             raise TypeError(
                 f"{_label(argnames, i)} must be an array or a number, got {type(a).__name__}"
@@ -240,6 +328,42 @@ def _as_candidate(value, expected: str) -> jax.Array:
 
 def _terms_values(terms, args64, shape) -> dict[str, np.ndarray]:
     value = evaluate(terms, *args64) if callable(terms) else terms
+    return _terms_arrays(value, shape)
+
+
+def _terms_valid_shapes(terms: Callable, args64, shape) -> bool:
+    """Whether ``terms(*args64)`` traces to a mapping of string labels to real arrays of
+    ``shape`` (checked by ``jax.eval_shape``, which compiles nothing)."""
+    try:
+        out = jax.eval_shape(terms, *args64)
+    except Exception:  # noqa: BLE001 - evaluated eagerly, which raises the named error
+        return False
+    return isinstance(out, Mapping) and all(
+        isinstance(k, str)
+        and isinstance(v, jax.ShapeDtypeStruct)
+        and tuple(v.shape) == tuple(shape)
+        and (jnp.issubdtype(v.dtype, jnp.floating) or jnp.issubdtype(v.dtype, jnp.integer))
+        for k, v in out.items()
+    )
+
+
+def _lazy_terms(terms, args, shape) -> dict[str, np.ndarray] | Callable[[], dict]:
+    """The terms' values, validated now so that malformed terms fail even for a right
+    gradient; a terms function whose output ``jax.eval_shape`` already validates is evaluated
+    only when a diagnosis needs it (a passing check compiles no program for it)."""
+    with jax.enable_x64(True):
+        args64 = _as_f64(args)
+        if not callable(terms) or not _terms_valid_shapes(terms, args64, shape):
+            return _terms_values(terms, args64, shape)
+
+    def values() -> dict[str, np.ndarray]:
+        with jax.enable_x64(True):
+            return _terms_values(terms, _as_f64(args), shape)
+
+    return values
+
+
+def _terms_arrays(value, shape) -> dict[str, np.ndarray]:
     if not isinstance(value, Mapping):
         raise TypeError(f"terms must give a mapping {{label: array}}, got {type(value).__name__}")
     out = {}
@@ -433,7 +557,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     term_values = None
     if terms is not None:  # validated now, so malformed terms fail even for a right gradient
         with jax.enable_x64(True):
-            term_values = _terms_values(terms, _as_f64(args), shape)
+            term_values = _lazy_terms(terms, args, shape)
 
     c = candidate.astype(dtype)
     large = x.size > FD_FULL_MAX_SIZE
@@ -459,25 +583,31 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         )
     refs: dict[str, ReferenceResult] = {}
 
-    # reverse and forward mode (random directions), same dtype, one compiled program;
-    # the error metrics are then computed on the host in float64
+    # every reference in one compiled program (two with x64 off: see _all_references): reverse
+    # and forward mode (random directions) in the arguments' dtype, the float64 truth at the
+    # same inputs for a low-precision dtype, and the float64 finite differences; the error
+    # metrics are then computed on the host in float64
     directions = _directions(key, n_directions, x.shape, dtype)
-    value, g, jvps = _autodiff(f, argnum, directions, *args)
+    # the differences are off on request, or when f rounds to float32 inside, where
+    # differences of it mean nothing (this path has at most FD_FULL_MAX_SIZE entries)
+    fd_mode = None if fd is False or not f64 else "full"
+    out = _all_references(f, argnum, uses_evidence(dtype), fd_mode, directions, args)
+    value = out["value"]
     if not np.isfinite(float(value)):
         raise ValueError(
             f"the objective is {float(value)} at these arguments; choose arguments in its "
             f"domain (positive where it takes a log, well-conditioned where it inverts)"
         )
     c_np = np.asarray(c, np.float64)
-    g_np = np.asarray(g, np.float64)
+    g_np = np.asarray(out["g"], np.float64)
     v_np = np.asarray(directions, np.float64).reshape(n_directions, -1)
     vnorm = np.linalg.norm(v_np, axis=1)
-    jvp_np = np.asarray(jvps, np.float64)
+    jvp_np = np.asarray(out["jvps"], np.float64)
 
     # the float64 truth at the same inputs: the evidence for the low-precision tolerance
     noise = None
     if uses_evidence(dtype):
-        g64 = truth64()
+        g64 = np.asarray(out["g64"], np.float64)
         scale64 = float(np.max(np.abs(g64)))
         norm64 = float(np.linalg.norm(g64))
         if scale64 > 0:
@@ -527,49 +657,23 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     fd_rtol = max(rtol_, FD_RTOL_FLOOR)
     fd_atol = max(atol_, 8 * np.finfo(np.float64).eps)
     consistency = None
-    with jax.enable_x64(True):
-        args64 = _as_f64(args)
-        if fd is False or not f64:
-            pass  # off; or f rounds to float32 inside, where differences of it mean nothing
-        elif x.size <= FD_FULL_MAX_SIZE:
-            fd = np.asarray(_fd.fd_gradient(f, argnum, *args64))
-            refs["fd64"] = _normwise(
-                "fd64",
-                c_np,
-                fd,
-                fd_rtol,
-                fd_atol,
-                "4th-order central differences in float64, every entry",
+    if fd_mode is not None:
+        fd = np.asarray(out["fd"], np.float64)
+        refs["fd64"] = _normwise(
+            "fd64",
+            c_np,
+            fd,
+            fd_rtol,
+            fd_atol,
+            "4th-order central differences in float64, every entry",
+        )
+        gap = np.abs(g64 - fd)
+        gap_scale = max(float(np.max(np.abs(g64))), float(np.max(np.abs(fd))))
+        if f64 and float(gap.max()) > _CONSISTENCY_RTOL * gap_scale + fd_atol:
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
+            consistency = (
+                f"largest at index {idx}: jax.grad {g64[idx]:.6g}, finite differences {fd[idx]:.6g}"
             )
-            gap = np.abs(g64 - fd)
-            gap_scale = max(float(np.max(np.abs(g64))), float(np.max(np.abs(fd))))
-            if f64 and float(gap.max()) > _CONSISTENCY_RTOL * gap_scale + fd_atol:
-                idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
-                consistency = (
-                    f"largest at index {idx}: jax.grad {g64[idx]:.6g}, finite differences "
-                    f"{fd[idx]:.6g}"
-                )
-        else:
-            dirs64 = jnp.asarray(directions, jnp.float64)
-            fd = np.asarray(_fd.fd_directional(f, argnum, dirs64, *args64))
-            norm64 = max(float(np.linalg.norm(g64)), 1e-300)
-            d_abs = np.abs(v_np @ c_np.ravel() - fd)
-            d_rel = d_abs / (norm64 * vnorm)
-            refs["fd64"] = ReferenceResult(
-                "fd64",
-                float(d_abs.max()),
-                float(d_rel.max()),
-                fd_rtol,
-                bool(np.all(d_rel <= fd_rtol + fd_atol / norm64)),
-                f"4th-order central differences in float64 along {n_directions} directions",
-            )
-            gap = np.abs(v_np @ g64.ravel() - fd) / (norm64 * vnorm)
-            if f64 and float(gap.max()) > _CONSISTENCY_RTOL + fd_atol / norm64:
-                k = int(np.argmax(gap))
-                consistency = (
-                    f"along direction {k}: jax.jvp {float(v_np[k] @ g64.ravel()):.6g}, "
-                    f"finite differences {fd[k]:.6g}"
-                )
 
     return _verdict(
         f,
@@ -629,6 +733,9 @@ def _verdict(
     else:
         with jax.enable_x64(True):
             args64 = _as_f64(args)
+            if callable(term_values):
+                term_values = term_values()
+            assert term_values is None or isinstance(term_values, Mapping)
             diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
             if diagnosis.startswith("no simple pattern"):
                 # automatic terms from the jaxpr (also when the given terms= explain nothing):
@@ -774,7 +881,10 @@ def _check_large(
     if not f64:
         notes.append(_NOT_F64)
     with jax.enable_x64(True):
-        g64 = _reverse(f, argnum, *_as_f64(args)) if evidence_dtype else g
+        if evidence_dtype:  # upcast inside the program: the arrays stay on the device
+            g64 = _references(f, argnum, False, True, None, directions, *args)["g64"]
+        else:
+            g64 = g
         m = {
             k: np.asarray(v, np.float64)
             for k, v in _large_metrics(c, g, g64, directions, jvps).items()
@@ -828,8 +938,9 @@ def _check_large(
         fd_rtol = max(rtol_, FD_RTOL_FLOOR)
         fd_atol = max(atol_, 8 * np.finfo(np.float64).eps)
         with jax.enable_x64(True):
-            dirs64 = jnp.asarray(directions, jnp.float64)
-            fdv = np.asarray(_fd.fd_directional(f, argnum, dirs64, *_as_f64(args)))
+            fdv = np.asarray(
+                _references(f, argnum, False, False, "directional", directions, *args)["fd"]
+            )
         norm = max(norm64, 1e-300)
         d_abs = np.abs(m["vc"] - fdv)
         d_rel = d_abs / (norm * vnorm)

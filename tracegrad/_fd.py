@@ -39,9 +39,9 @@ def _replace(args: tuple, argnum: int, value) -> tuple:
     return args[:argnum] + (value,) + args[argnum + 1 :]
 
 
-@reference_jit(static_argnums=(0, 1))
-def fd_gradient(f: Callable, argnum: int, *args) -> jax.Array:
-    """Full finite-difference gradient of scalar ``f`` w.r.t. ``args[argnum]`` (one entry each)."""
+def fd_gradient_body(f: Callable, argnum: int, *args) -> jax.Array:
+    """Full finite-difference gradient of scalar ``f`` w.r.t. ``args[argnum]`` (one entry each);
+    traced inside a caller's program (``fd_gradient`` compiles it alone)."""
     x = args[argnum]
     flat = x.ravel()
     h = _steps(x)
@@ -56,11 +56,14 @@ def fd_gradient(f: Callable, argnum: int, *args) -> jax.Array:
     return grads.reshape(x.shape)
 
 
-@reference_jit(static_argnums=(0, 1))
-def fd_directional(f: Callable, argnum: int, directions: jax.Array, *args) -> jax.Array:
+fd_gradient = reference_jit(fd_gradient_body, static_argnums=(0, 1))
+
+
+def fd_directional_body(f: Callable, argnum: int, directions: jax.Array, *args) -> jax.Array:
     """Finite-difference directional derivatives of ``f`` along each of ``directions``.
 
-    ``directions`` has shape ``(k, *x.shape)``; returns ``(k,)``.
+    ``directions`` has shape ``(k, *x.shape)``; returns ``(k,)``.  Traced inside a caller's
+    program (``fd_directional`` compiles it alone).
     """
     x = args[argnum]
     x_rms = jnp.sqrt(jnp.mean(x * x))
@@ -76,3 +79,6 @@ def fd_directional(f: Callable, argnum: int, directions: jax.Array, *args) -> ja
         return (8.0 * (at(1.0) - at(-1.0)) - (at(2.0) - at(-2.0))) / (12.0 * t)
 
     return jax.lax.map(one, directions)
+
+
+fd_directional = reference_jit(fd_directional_body, static_argnums=(0, 1))
