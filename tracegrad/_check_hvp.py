@@ -28,6 +28,7 @@ the sign, the direction transposed, a missing symmetrisation, a dropped cross te
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -37,7 +38,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _diagnose_hvp
-from ._check import _as_f64, _directions, _label, _normwise, _replace, evaluate
+from ._check import (
+    TRACING_ERRORS,
+    _as_f64,
+    _directions,
+    _label,
+    _normwise,
+    _replace,
+    _upcast,
+    _x64_on,
+    evaluate,
+    to_device,
+)
 from ._reference import reference_jit
 from ._report import ReferenceResult
 from ._report_hvp import HVPReport, PropertyResult
@@ -55,9 +67,7 @@ _DENSE_REFERENCE_MAX = 4096
 # references (compiled once per objective and argnum)
 
 
-@reference_jit(static_argnums=(0, 1))
-def _second_order(f: Callable, argnum: int, directions: jax.Array, *args):
-    """Value, gradient, forward-over-reverse and reverse-over-reverse products, one program."""
+def _second_order_body(f: Callable, argnum: int, directions: jax.Array, *args):
     x = args[argnum]
 
     def grad(x):
@@ -71,6 +81,12 @@ def _second_order(f: Callable, argnum: int, directions: jax.Array, *args):
 
     value = f(*args)
     return value, grad(x), jax.lax.map(fwd_rev, directions), jax.lax.map(rev_rev, directions)
+
+
+@reference_jit(static_argnums=(0, 1))
+def _second_order(f: Callable, argnum: int, directions: jax.Array, *args):
+    """Value, gradient, forward-over-reverse and reverse-over-reverse products, one program."""
+    return _second_order_body(f, argnum, directions, *args)
 
 
 def _fd_hvp_body(f: Callable, argnum: int, directions: jax.Array, *args):
@@ -95,15 +111,36 @@ def _fd_hvp_body(f: Callable, argnum: int, directions: jax.Array, *args):
     return jax.lax.map(one, directions)
 
 
-@reference_jit(static_argnums=(0, 1))
-def _float64_refs(f: Callable, argnum: int, directions: jax.Array, ts: jax.Array, *args):
+def _float64_refs_body(f: Callable, argnum: int, directions: jax.Array, ts: jax.Array, *args):
     """The fd64 products, and for the Taylor check ``f(x)``, ``<grad f(x), v>`` and
-    ``f(x + t v)`` for each step ``t`` along the first direction; one program (in float64)."""
+    ``f(x + t v)`` for each step ``t`` along the first direction (in float64)."""
     x = args[argnum]
     v = directions[0]
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
     along = jax.lax.map(lambda t: f(*_replace(args, argnum, x + t * v)), ts)
     return _fd_hvp_body(f, argnum, directions, *args), value, jnp.vdot(g, v), along
+
+
+@reference_jit(static_argnums=(0, 1, 2, 3))
+def _references(
+    f: Callable, argnum: int, autodiff: bool, float64: bool, directions, ts, *args
+) -> dict[str, jax.Array]:
+    """Every reference of one check in one compiled program: ``autodiff``, the value,
+    gradient, forward-over-reverse and reverse-over-reverse products in the arguments' dtype;
+    ``float64``, the ``_float64_refs_body`` outputs at the exactly upcast arguments (traced
+    with x64 on).  ``check_hvp`` calls it once with x64 on, twice with it off (as
+    ``check_grad``'s ``_references``)."""
+    out: dict[str, jax.Array] = {}
+    if autodiff:
+        out["value"], out["g"], out["fwd"], out["rev"] = _second_order_body(
+            f, argnum, directions, *args
+        )
+    if float64:
+        args64 = tuple(_upcast(a) for a in args)
+        out["fd"], out["t_value"], out["t_gv"], out["t_along"] = _float64_refs_body(
+            f, argnum, directions.astype(jnp.float64), ts.astype(jnp.float64), *args64
+        )
+    return out
 
 
 @reference_jit(static_argnums=(0, 1))
@@ -157,7 +194,7 @@ def _validate(f, candidate, args, argnum, n_directions, rtol, atol, key, argname
         isinstance(argnames, str) or not all(isinstance(a, str) for a in argnames)
     ):
         raise TypeError("argnames must be a sequence of strings")
-    args = tuple(jnp.asarray(a) for a in args)
+    args = tuple(to_device(a) for a in args)
     for i, a in enumerate(args):
         require_finite(_label(argnames, i), a)
     x = args[argnum]
@@ -197,17 +234,46 @@ def _as_array(value, what: str, shape) -> jax.Array:
 # the check
 
 
+def _apply_vmapped(hvp: Callable, *a):
+    *rest, V = a
+    return jax.vmap(lambda v: hvp(*rest, v))(V)
+
+
+_apply_jitted = jax.jit(_apply_vmapped, static_argnums=0)
+
+
 def _products(hvp: Callable, args: tuple, directions) -> jax.Array:
-    """The candidate applied to each direction (vmapped and compiled when it traces)."""
+    """The candidate applied to each direction (vmapped and compiled when it traces).
+
+    The compiled program is cached by the candidate itself (a static argument), so checking
+    the same ``hvp`` again at new values of the same shapes compiles nothing.
+    """
+    try:
+        hash(hvp)
+    except TypeError:  # an unhashable callable: a fresh closure, compiled per call
+        cached = None
+    else:
+        cached = hvp
 
     def apply(*a):
-        *rest, V = a
-        return jax.vmap(lambda v: hvp(*rest, v))(V)
+        return _apply_vmapped(hvp, *a)
 
     try:
-        return evaluate(apply, *args, directions)
+        if cached is None:
+            return evaluate(apply, *args, directions)
+        try:
+            return _apply_jitted(cached, *args, directions)
+        except TRACING_ERRORS:
+            return apply(*args, directions)
     except Exception:  # noqa: BLE001 - not vmappable (NumPy inside): one call per direction
         return jnp.stack([jnp.asarray(hvp(*args, v)) for v in directions])
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _dense_products(H: jax.Array, V: jax.Array, shape: tuple) -> jax.Array:
+    """A dense Hessian candidate ``H`` (n x n) applied to each direction of ``V``, one program
+    cached by shapes (a closure over ``H`` would compile anew for every check)."""
+    return jax.vmap(lambda v: (H @ v.reshape(-1).astype(H.dtype)).reshape(shape))(V)
 
 
 def _taylor_steps(x, v) -> np.ndarray:
@@ -254,7 +320,7 @@ def _taylor(ts, value, gv, along, v, cv, rtol_c) -> PropertyResult:
 
 def _check(
     f,
-    hvp,
+    products,
     args,
     argnum,
     *,
@@ -275,12 +341,16 @@ def _check(
     directions = _directions(0 if key is None else key, n_directions, shape, dtype)
 
     # the candidate along the directions and a linear combination (for the linearity check),
-    # in one call
+    # in one call; the combination on the host (IEEE rounding as XLA's) where NumPy has the
+    # dtype's arithmetic, so that no eager op compiles its own program
     a, b = 0.75, -1.25
-    combo = a * directions[0] + b * directions[1]
-    cand_all = _as_array(
-        _products(hvp, args, jnp.concatenate([directions, combo[None]])), what, shape
-    )
+    if directions.dtype in (np.float32, np.float64):
+        combo = a * directions[0] + b * directions[1]
+        stacked = np.concatenate([directions, combo[None]])
+    else:
+        d = jnp.asarray(directions)
+        stacked = jnp.concatenate([d, (a * d[0] + b * d[1])[None]])
+    cand_all = np.asarray(_as_array(products(stacked), what, shape))
     cand = cand_all[:-1]
     if cand.shape[1:] != shape or jnp.iscomplexobj(cand):
         bad = (
@@ -304,7 +374,16 @@ def _check(
             atol=atol_,
         )
     c_np = np.asarray(cand, np.float64).reshape(n_directions, -1)
-    value, g, fwd, rev = _second_order(f, argnum, directions, *args)
+    # every reference in one program (two with x64 off: the autodiff part traces in the
+    # caller's mode, the float64 part inside jax.enable_x64)
+    ts = _taylor_steps(x, directions[0])
+    if _x64_on():
+        out = _references(f, argnum, True, True, directions, ts, *args)
+    else:
+        out = dict(_references(f, argnum, True, False, directions, ts, *args))
+        with jax.enable_x64(True):
+            out.update(_references(f, argnum, False, True, directions, ts, *args))
+    value, fwd, rev = out["value"], out["fwd"], out["rev"]
     if not np.isfinite(float(value)):
         raise ValueError(f"f is {float(value)} at these arguments; choose arguments in its domain")
     refs: dict[str, ReferenceResult] = {}
@@ -314,12 +393,8 @@ def _check(
     ):
         r = np.asarray(ref, np.float64).reshape(n_directions, -1)
         refs[name] = _normwise(name, c_np, r, rtol_, atol_, f"{detail}, {n_directions} dirs")
-    ts = _taylor_steps(x, directions[0])
-    with jax.enable_x64(True):
-        args64 = _as_f64(args)
-        dirs64 = jnp.asarray(directions, jnp.float64)
-        fd, t_value, t_gv, t_along = _float64_refs(f, argnum, dirs64, jnp.asarray(ts), *args64)
-        fd = np.asarray(fd, np.float64)
+    fd = np.asarray(out["fd"], np.float64)
+    t_value, t_gv, t_along = out["t_value"], out["t_gv"], out["t_along"]
     refs["fd64"] = _normwise(
         "fd64",
         c_np,
@@ -368,7 +443,7 @@ def _check(
         diagnosis = "ok"
     else:
         diagnosis = _diagnosis(
-            f, hvp, args, argnum, directions, c_np, truth_np, rtol_, argname, what,
+            f, products, args, argnum, directions, c_np, truth_np, rtol_, argname, what,
             dense_candidate, refs, props,
         )  # fmt: skip
     return HVPReport(
@@ -400,7 +475,7 @@ def _dense_reference(f, argnum, args, C, rtol, atol) -> ReferenceResult:
 
 
 def _diagnosis(
-    f, hvp, args, argnum, directions, c_np, truth_np, rtol, argname, what, dense, refs, props
+    f, products, args, argnum, directions, c_np, truth_np, rtol, argname, what, dense, refs, props
 ) -> str:
     tol = _PATTERN_TOL_FACTOR * rtol
     refs_ok = all(r.ok for r in refs.values())
@@ -431,12 +506,12 @@ def _diagnosis(
         if dense is not None:
             C = np.asarray(dense, np.float64).reshape(n, n)
         else:
-            basis = jnp.eye(n, dtype=x.dtype).reshape((n, *shape))
-            C = np.asarray(_products(hvp, args, basis), np.float64).reshape(n, n).T
+            basis = np.eye(n, dtype=x.dtype).reshape((n, *shape))
+            C = np.asarray(products(basis), np.float64).reshape(n, n).T
         return _diagnose_hvp.diagnose_dense(C, H, shape, tol, blocks, labels, argname)
     HVt = None
     if _diagnose_hvp.transpose_permutation(shape) is not None:
-        dirs_t = jnp.swapaxes(directions, -1, -2)
+        dirs_t = np.swapaxes(directions, -1, -2)
         HVt = np.asarray(_second_order(f, argnum, dirs_t, *args)[2], np.float64).reshape(
             len(directions), -1
         )
@@ -486,8 +561,8 @@ def check_hvp(
     """
     args, argnum = _validate(f, hvp, args, argnum, n_directions, rtol, atol, key, argnames, "hvp")
     return _check(
-        f, hvp, args, argnum, rtol=rtol, atol=atol, key=key, n_directions=n_directions,
-        argnames=argnames, kind="HVP", what="hvp",
+        f, lambda V: _products(hvp, args, V), args, argnum, rtol=rtol, atol=atol, key=key,
+        n_directions=n_directions, argnames=argnames, kind="HVP", what="hvp",
     )  # fmt: skip
 
 
@@ -534,7 +609,11 @@ def check_hessian(
     )
     x = args[argnum]
     shape = tuple(x.shape)
-    H = _as_array(evaluate(candidate, *args), "hessian", shape + shape)
+    H = _as_array(
+        evaluate(candidate, *args) if callable(hessian) else to_device(hessian),
+        "hessian",
+        shape + shape,
+    )
     dtype = x.dtype
     if tuple(H.shape) != shape + shape or jnp.iscomplexobj(H):
         rtol_, atol_ = tolerances(dtype, rtol, atol)
@@ -550,14 +629,10 @@ def check_hessian(
             rtol=rtol_, atol=atol_,
         )  # fmt: skip
     n = x.size
-    Hm = H.reshape(n, n)
-
-    def hvp(*a):
-        v = a[-1]
-        return (Hm @ v.reshape(-1).astype(Hm.dtype)).reshape(shape)
-
+    Hm = np.asarray(H).reshape(n, n)
     return _check(
-        f, hvp, args, argnum, rtol=rtol, atol=atol, key=key, n_directions=n_directions,
+        f, lambda V: _dense_products(Hm, V, shape), args, argnum, rtol=rtol, atol=atol, key=key,
+        n_directions=n_directions,
         argnames=argnames, kind="Hessian", what="hessian",
         dense_candidate=Hm if n <= _DENSE_REFERENCE_MAX else None,
     )  # fmt: skip
