@@ -254,8 +254,11 @@ class Derivation:
             raise DeriveShapeError(f"shapes {shapes} differ from {self.shapes}")
         concrete = all(not isinstance(a, jax.core.Tracer) for a in args)
         # inside a caller's jit the shapes are known: derive and check for them on sampled,
-        # concrete inputs, evaluated now rather than staged into the caller's trace
-        with jax.ensure_compile_time_eval():
+        # concrete inputs, evaluated now rather than staged into the caller's trace (outside
+        # one, ensure_compile_time_eval would run the check's trace-time constants op by op,
+        # each a small program of its own)
+        staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
+        with staged:
             spec = Specialization(
                 bound,
                 self.wrt,
