@@ -28,6 +28,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._base import keep
 from ._extrapolated import AbstractExtrapolated
@@ -37,7 +38,31 @@ INNER = 20
 scikit-learn cd's 200-iteration loss soonest with 20 (of 10, 15, 20, 25, 30, 40), for three
 seeds."""
 
+MAX_INNER = 1000
+"""Most Nesterov steps per subproblem: the length of the momentum table ``MOMENTUM``."""
+
 POWER_STEPS = 4
+
+NESTEROV_UNROLL = 1
+"""``unroll`` of the ``fori_loop`` over Nesterov steps (measured: ``benchmarks/RESULTS.md``,
+"NMF solver loops")."""
+
+
+def _momentum(steps: int) -> np.ndarray:
+    """Nesterov's weights ``(a_j - 1) / a_{j+1}``, ``a_0 = 1``, ``a_{j+1} = (1 + sqrt(4 a_j^2
+    + 1)) / 2``, for ``j = 0 .. steps - 1``, in float64 on the host (cast to the working dtype
+    once: the same bits in every dtype as a Python-float recurrence cast step by step)."""
+    out = np.empty(steps, np.float64)
+    a = 1.0
+    for j in range(steps):
+        a_next = (1 + math.sqrt(4 * a * a + 1)) / 2
+        out[j] = (a - 1) / a_next
+        a = a_next
+    return out
+
+
+MOMENTUM = _momentum(MAX_INNER)
+"""``MOMENTUM[j]`` weighs step ``j``'s extrapolation ``Z_j - Z_{j-1}`` (float64)."""
 
 
 def lipschitz(G: jax.Array) -> jax.Array:
@@ -46,38 +71,46 @@ def lipschitz(G: jax.Array) -> jax.Array:
     Collatz-Wielandt: for any ``x > 0``, ``lambda_max <= max_i (G x)_i / x_i``; with ``x``
     from ``POWER_STEPS`` power steps on the ones vector (plus ``1e-3`` so that it stays
     positive) the bound tightens from the largest row sum towards ``lambda_max``.  A zero
-    ``G`` gives 0.  ``G = W^T W + l2 I`` with ``W >= 0``, ``l2 >= 0`` is nonnegative.
+    ``G`` gives 0.  ``G = W^T W + l2 I`` with ``W >= 0``, ``l2 >= 0`` is nonnegative.  The
+    power steps are a ``fori_loop``, fully unrolled: four matrix-vector products.
     """
-    x = jnp.ones(G.shape[:-1], G.dtype)
-    for _ in range(POWER_STEPS):
+
+    def power(_, x):
         y = jnp.einsum("...ks,...s->...k", G, x)
         top = jnp.max(y, axis=-1, keepdims=True)
-        x = y / jnp.where(top > 0, top, 1)
+        return y / jnp.where(top > 0, top, 1)
+
+    x = jnp.ones(G.shape[:-1], G.dtype)
+    x = jax.lax.fori_loop(0, POWER_STEPS, power, x, unroll=True)
     x = x + jnp.asarray(1e-3, G.dtype)
     y = jnp.einsum("...ks,...s->...k", G, x)
     return jnp.max(y / x, axis=-1) * jnp.asarray(1 + 1e-4, G.dtype)
 
 
-def nesterov(F: jax.Array, G: jax.Array, R: jax.Array, inner: int, right: bool) -> jax.Array:
+def nesterov(F: jax.Array, G: jax.Array, R: jax.Array, inner, right: bool) -> jax.Array:
     """``inner`` Nesterov projected-gradient steps on ``min 1/2 <F, F G> - <R, F>, F >= 0``.
 
     ``right``: ``F (B, M, K)`` and the gradient is ``F G - R``; else ``F (B, K, N)`` and
-    ``G F - R``.  Unrolled (the momentum weights are constants).
+    ``G F - R``.  ``inner``: a Python int or a traced int32 scalar, at most ``MAX_INNER``
+    (checked by the solver on the host; a traced value above it would reuse the table's last
+    weight).  A ``fori_loop`` over the steps (one traced body); step ``j``'s momentum weight
+    is ``MOMENTUM[j]`` in ``F``'s dtype, read by the loop counter.
     """
     L = lipschitz(G)[..., None, None]
     inv = jnp.where(L > 0, 1 / jnp.where(L > 0, L, 1), 0)
     zero = jnp.zeros((), F.dtype)
     spec = "...mk,...kl->...ml" if right else "...kl,...ln->...kn"
+    momentum = jnp.asarray(np.asarray(MOMENTUM, F.dtype))  # rounded on the host, once
 
     def grad(Y):
         return (jnp.einsum(spec, Y, G) if right else jnp.einsum(spec, G, Y)) - R
 
-    Y, a = F, 1.0
-    for _ in range(inner):
+    def step(j, c):
+        F, Y = c
         Fn = jnp.maximum(Y - grad(Y) * inv, zero)
-        a_next = (1 + math.sqrt(4 * a * a + 1)) / 2
-        Y = Fn + jnp.asarray((a - 1) / a_next, F.dtype) * (Fn - F)
-        F, a = Fn, a_next
+        return Fn, Fn + momentum[j] * (Fn - F)
+
+    F, _ = jax.lax.fori_loop(0, inner, step, (F, F), unroll=NESTEROV_UNROLL)
     return F
 
 
@@ -92,7 +125,7 @@ class ExtrapolatedAPG(AbstractExtrapolated):
     name = "apg"
     gamma: ClassVar[float] = 1.05
     gamma_bar: ClassVar[float] = 1.02
-    inner: int = INNER
+    inner: int | jax.Array = INNER
     inner_unit = "Nesterov steps"
 
     def subproblem(self, F, G, R, right, active):

@@ -12,6 +12,7 @@ batch), this reaches a given loss soonest; with one large problem, ``"apg"`` doe
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from ._accelerated import repeat
@@ -32,7 +33,7 @@ class ExtrapolatedHALS(AbstractExtrapolated):
     """
 
     name = "ehals"
-    inner: int = INNER
+    inner: int | jax.Array = INNER
     inner_unit = "HALS sweeps"
 
     def subproblem(self, F, G, R, right, active):

@@ -31,6 +31,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._contract import Data, gram_h, gram_w, v_ht, wt_v
 from ._base import AbstractSolver
@@ -38,6 +39,31 @@ from ._hals import _diag_add
 
 BETA0, ETA = 0.5, 1.5
 """Ang & Gillis's initial ``beta`` and its decrease on a restart (their code's defaults)."""
+
+MAX_INNER = 1000
+"""Most inner updates per subproblem (``inner``): ``"apg"``'s table of Nesterov weights has
+this many entries.  Far above any useful setting (the defaults are 20 and 5)."""
+
+
+def _check_inner(inner, unit: str) -> None:
+    """Refuse an ``inner`` that is not an integer in ``[1, MAX_INNER]``: a Python int or an
+    integer scalar array, checked on the host.  A traced value (the solver rebuilt inside a
+    jitted function) cannot be checked here; it was checked where it was made concrete."""
+    bad = f"inner ({unit} per subproblem) must be a positive int at most {MAX_INNER}, got "
+    if isinstance(inner, bool):
+        raise ValueError(bad + repr(inner))
+    if isinstance(inner, int):
+        value = inner
+    else:
+        try:
+            arr = np.asarray(inner)
+        except jax.errors.TracerArrayConversionError:
+            return
+        if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(bad + repr(inner))
+        value = int(arr)
+    if not 1 <= value <= MAX_INNER:
+        raise ValueError(bad + repr(inner))
 
 
 def _per_problem(x: jax.Array) -> jax.Array:
@@ -51,15 +77,11 @@ class AbstractExtrapolated(AbstractSolver):
     frobenius_only = True
     gamma: ClassVar[float] = 1.01
     gamma_bar: ClassVar[float] = 1.005
-    inner: eqx.AbstractVar[int]
+    inner: eqx.AbstractVar[int | jax.Array]
     inner_unit: ClassVar[str]  # what one of the ``inner`` updates is, for messages
 
     def __check_init__(self):
-        if isinstance(self.inner, bool) or not isinstance(self.inner, int) or self.inner < 1:
-            raise ValueError(
-                f"inner ({self.inner_unit} per subproblem) must be a positive int, "
-                f"got {self.inner!r}"
-            )
+        _check_inner(self.inner, self.inner_unit)
 
     @abc.abstractmethod
     def subproblem(self, F, G, R, right: bool, active) -> jax.Array:

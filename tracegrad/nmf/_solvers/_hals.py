@@ -24,24 +24,24 @@ import jax.numpy as jnp
 from .._contract import gram_h, gram_w, v_ht, wt_v
 from ._base import ViolationRule, keep
 
-UNROLL_MAX_K = 32
-"""Up to this rank the sweep over components is unrolled (static slices, no loop overhead);
-above it, a ``fori_loop``.  Unrolled ran about 3x faster per iteration at 1024 x 1024, rank
-32, but its compile time grows with the rank (figures in ``benchmarks/RESULTS.md``, "NMF
-solvers"), hence the cut-off."""
+SWEEP_UNROLL = 1
+"""``unroll`` of the ``fori_loop`` over components (column updates per loop trip).  The
+sweep used to be unrolled in Python up to rank 32: tens of seconds of compile at rank 32
+(``benchmarks/RESULTS.md``, "NMF solver loops").  1 kept: 2, 4 and 8 were no faster in an
+exploratory run on a loaded machine; not yet measured on a quiet one."""
 
 
-def sweep(F, G, R, active):
+def sweep(F, G, R, active, unroll: int = SWEEP_UNROLL):
     """One HALS sweep over the ``K`` rows of ``F (B, K, P)``; returns ``(F, violation (B,))``.
 
     ``G (B, K, K)`` is the Gram matrix with ``l2`` on its diagonal, ``R (B, K, P)`` the
-    cross product minus ``l1``.
+    cross product minus ``l1``.  A ``fori_loop`` over the rows, its body traced once (the
+    program's size does not grow with ``K``); ``unroll`` as ``fori_loop``'s.
     """
-    K = F.shape[-2]
-    viol = jnp.zeros(F.shape[:-2], F.dtype)
     zero = jnp.zeros((), F.dtype)
 
-    def one(t, F, viol):
+    def one(t, c):
+        F, viol = c
         g = jax.lax.dynamic_index_in_dim(G, t, axis=-2, keepdims=False)  # (B, K)
         r = jax.lax.dynamic_index_in_dim(R, t, axis=-2, keepdims=False)  # (B, P)
         f = jax.lax.dynamic_index_in_dim(F, t, axis=-2, keepdims=False)
@@ -52,14 +52,10 @@ def sweep(F, G, R, active):
         safe = jnp.where(hess != 0, hess, jnp.ones((), F.dtype))
         new = jnp.where(hess != 0, jnp.maximum(f - grad / safe, zero), f)
         new = keep(active, new, f)
-        F = jax.lax.dynamic_update_index_in_dim(F, new, t, axis=-2)
-        return F, viol
+        return jax.lax.dynamic_update_index_in_dim(F, new, t, axis=-2), viol
 
-    if K <= UNROLL_MAX_K:
-        for t in range(K):
-            F, viol = one(t, F, viol)
-        return F, viol
-    return jax.lax.fori_loop(0, K, lambda t, c: one(t, *c), (F, viol))
+    viol = jnp.zeros(F.shape[:-2], F.dtype)
+    return jax.lax.fori_loop(0, F.shape[-2], one, (F, viol), unroll=unroll)
 
 
 def _diag_add(G, l2):

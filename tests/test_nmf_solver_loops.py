@@ -1,0 +1,472 @@
+"""The NMF solvers' loops: the same arithmetic as the Python-unrolled loops they replaced, no
+program growth with the rank or the step counts, and ``inner`` as a traced value.
+
+The references below are the solvers as they were before their loops became ``fori_loop``s
+and single-body ``while_loop``s (tracegrad 82d3038): HALS's sweep unrolled up to rank 32, the
+accelerated repeat tracing its update twice, ``apg``'s Nesterov and power steps unrolled with
+the momentum weights recomputed in Python.
+
+What is bit-identical and what is not.  Each loop, compiled on its own (``sweep``,
+``repeat``, ``nesterov``, ``lipschitz``), gives exactly the old loop's bits, in float32 and
+float64, either side of the old rank cut-off, with frozen problems; that is asserted with
+``assert_array_equal``.  A whole ``advance`` (products, loops and extrapolation in one
+program) agrees to rounding only (``ROUNDING``): XLA picks the memory layout of a matrix
+product's operands from the surrounding program, and the layout sets the product's
+summation order.  The unrolled sweep's first column update read ``W`` in place (the
+transpose folded into its static slice) where the loop reads a copy; an
+``optimization_barrier`` on ``W^T`` in front of the old sweep makes the two programs
+bit-identical, which locates the difference there.  ``apg``'s Nesterov steps show the same
+kind of difference inside a larger program (and between a static and a traced ``inner``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tracegrad.nmf._contract import Data, g_h, gram_h, gram_w, v_ht, w_g, wt_v
+from tracegrad.nmf._losses import resolve_loss
+from tracegrad.nmf._regularization import Penalty
+from tracegrad.nmf._solvers import SOLVERS, _accelerated, _apg, _extrapolated, _hals
+from tracegrad.nmf._solvers._accelerated import inner_budget
+from tracegrad.nmf._solvers._base import AbstractSolver, ViolationRule, keep
+from tracegrad.nmf._solvers._extrapolated import AbstractExtrapolated
+from tracegrad.nmf._solvers._hals import h_system, w_system
+from tracegrad.nmf._solvers._mu import ratio_step
+
+FRO = resolve_loss("frobenius")
+PEN = Penalty(l1_W=0.01, l1_H=0.02, l2_W=0.03, l2_H=0.01)  # every term of the subproblems
+CHANGED = ("hals", "ahals", "amu", "apg", "ehals")
+ROUNDING = 256
+"""A whole ``advance`` agrees with the old one within this many machine epsilons of the
+largest entry (normwise): differences in summation order over a few iterations, far below
+any difference in the algorithm (one skipped column update or Nesterov step is ~1e-2)."""
+
+
+# --- the references: the solvers' loops before this change, verbatim but for names -------
+
+
+def _old_sweep(F, G, R, active):
+    K = F.shape[-2]
+    viol = jnp.zeros(F.shape[:-2], F.dtype)
+    zero = jnp.zeros((), F.dtype)
+
+    def one(t, F, viol):
+        g = jax.lax.dynamic_index_in_dim(G, t, axis=-2, keepdims=False)
+        r = jax.lax.dynamic_index_in_dim(R, t, axis=-2, keepdims=False)
+        f = jax.lax.dynamic_index_in_dim(F, t, axis=-2, keepdims=False)
+        grad = jnp.einsum("...k,...kp->...p", g, F) - r
+        pg = jnp.where(f == 0, jnp.minimum(grad, zero), grad)
+        viol = viol + jnp.sum(jnp.abs(pg), axis=-1)
+        hess = jax.lax.dynamic_index_in_dim(g, t, axis=-1, keepdims=True)
+        safe = jnp.where(hess != 0, hess, jnp.ones((), F.dtype))
+        new = jnp.where(hess != 0, jnp.maximum(f - grad / safe, zero), f)
+        new = keep(active, new, f)
+        F = jax.lax.dynamic_update_index_in_dim(F, new, t, axis=-2)
+        return F, viol
+
+    if K <= 32:  # the old UNROLL_MAX_K
+        for t in range(K):
+            F, viol = one(t, F, viol)
+        return F, viol
+    return jax.lax.fori_loop(0, K, lambda t, c: one(t, *c), (F, viol))
+
+
+def _old_repeat(update, F, active, budget, delta=0.1):
+    B = F.shape[:-2]
+    F1, stat = update(F, active)
+    first = jnp.sqrt(jnp.sum((F1 - F) ** 2, axis=(-2, -1)))
+    inner = jnp.ones(B, bool) if active is None else active
+    inner = inner & (first > 0)
+
+    def cond(c):
+        l, _, inner = c
+        return (l < budget) & jnp.any(inner)
+
+    def body(c):
+        l, F, inner = c
+        G, _ = update(F, inner)
+        change = jnp.sqrt(jnp.sum((G - F) ** 2, axis=(-2, -1)))
+        G = keep(inner, G, F)
+        return l + 1, G, inner & (change > delta * first)
+
+    _, F, _ = jax.lax.while_loop(cond, body, (jnp.ones((), jnp.int32), F1, inner))
+    return F, stat
+
+
+def _old_lipschitz(G):
+    x = jnp.ones(G.shape[:-1], G.dtype)
+    for _ in range(4):
+        y = jnp.einsum("...ks,...s->...k", G, x)
+        top = jnp.max(y, axis=-1, keepdims=True)
+        x = y / jnp.where(top > 0, top, 1)
+    x = x + jnp.asarray(1e-3, G.dtype)
+    y = jnp.einsum("...ks,...s->...k", G, x)
+    return jnp.max(y / x, axis=-1) * jnp.asarray(1 + 1e-4, G.dtype)
+
+
+def _old_nesterov(F, G, R, inner, right):
+    L = _old_lipschitz(G)[..., None, None]
+    inv = jnp.where(L > 0, 1 / jnp.where(L > 0, L, 1), 0)
+    zero = jnp.zeros((), F.dtype)
+    spec = "...mk,...kl->...ml" if right else "...kl,...ln->...kn"
+
+    def grad(Y):
+        return (jnp.einsum(spec, Y, G) if right else jnp.einsum(spec, G, Y)) - R
+
+    Y, a = F, 1.0
+    for _ in range(inner):
+        Fn = jnp.maximum(Y - grad(Y) * inv, zero)
+        a_next = (1 + math.sqrt(4 * a * a + 1)) / 2
+        Y = Fn + jnp.asarray((a - 1) / a_next, F.dtype) * (Fn - F)
+        F, a = Fn, a_next
+    return F
+
+
+class _OldHALS(ViolationRule):
+    name = "old-hals"
+
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        viol = jnp.zeros(W.shape[:-2], W.dtype)
+        if update_W:
+            G, R = w_system(data, H, pen)
+            Wt, v = _old_sweep(jnp.swapaxes(W, -1, -2), G, R, active)
+            W, viol = jnp.swapaxes(Wt, -1, -2), viol + v
+        if update_H:
+            G, R = h_system(data, W, pen)
+            H, v = _old_sweep(H, G, R, active)
+            viol = viol + v
+        return W, H, viol
+
+
+class _OldAHALS(ViolationRule):
+    name = "old-ahals"
+
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        m, n, k = dims
+        viol = jnp.zeros(W.shape[:-2], W.dtype)
+        if update_W:
+            G, R = w_system(data, H, pen)
+            Wt, v = _old_repeat(
+                lambda F, act: _old_sweep(F, G, R, act),
+                jnp.swapaxes(W, -1, -2),
+                active,
+                inner_budget(m, n, k),
+            )
+            W, viol = jnp.swapaxes(Wt, -1, -2), viol + v
+        if update_H:
+            G, R = h_system(data, W, pen)
+            H, v = _old_repeat(
+                lambda F, act: _old_sweep(F, G, R, act), H, active, inner_budget(n, m, k)
+            )
+            viol = viol + v
+        return W, H, viol
+
+
+class _OldAMU(AbstractSolver):
+    name = "old-amu"
+
+    def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        m, n, k = dims
+        if update_W:
+            num, G = v_ht(data, H), gram_h(H)
+
+            def upd_w(F, act):
+                return ratio_step(F, num, w_g(F, G), pen.l1_W, pen.l2_W, act), None
+
+            W, _ = _old_repeat(upd_w, W, active, inner_budget(m, n, k))
+        if update_H:
+            num, G = wt_v(W, data), gram_w(W)
+
+            def upd_h(F, act):
+                return ratio_step(F, num, g_h(G, F), pen.l1_H, pen.l2_H, act), None
+
+            H, _ = _old_repeat(upd_h, H, active, inner_budget(n, m, k))
+        return W, H, None
+
+
+class _OldAPG(AbstractExtrapolated):
+    name = "old-apg"
+    gamma: ClassVar[float] = 1.05
+    gamma_bar: ClassVar[float] = 1.02
+    inner: int | jax.Array = 20
+    inner_unit = "Nesterov steps"
+
+    def subproblem(self, F, G, R, right, active):
+        d = jnp.diagonal(G, axis1=-2, axis2=-1)
+        s = jnp.sqrt(jnp.where(d > 0, d, 1))
+        G = G / (s[..., :, None] * s[..., None, :])
+        s = s[..., None, :] if right else s[..., :, None]
+        Z = _old_nesterov(F * s, G, R / s, self.inner, right)
+        return keep(active, Z / s, F)
+
+
+class _OldEHALS(AbstractExtrapolated):
+    name = "old-ehals"
+    inner: int | jax.Array = 5
+    inner_unit = "HALS sweeps"
+
+    def subproblem(self, F, G, R, right, active):
+        if right:
+            F, R = jnp.swapaxes(F, -1, -2), jnp.swapaxes(R, -1, -2)
+        F, _ = _old_repeat(lambda X, act: _old_sweep(X, G, R, act), F, active, self.inner)
+        return jnp.swapaxes(F, -1, -2) if right else F
+
+
+OLD = {
+    "hals": _OldHALS(),
+    "ahals": _OldAHALS(),
+    "amu": _OldAMU(),
+    "apg": _OldAPG(),
+    "ehals": _OldEHALS(),
+}
+
+
+# --- the loops alone: bit-identical ---------------------------------------------------
+
+
+def _spd(rng, b, k, dtype):
+    A = rng.random((b, k + 3, k))
+    return (np.swapaxes(A, -1, -2) @ A + 0.1 * np.eye(k)).astype(dtype)
+
+
+def _same(got, want):
+    got_leaves, got_tree = jax.tree.flatten(got)
+    want_leaves, want_tree = jax.tree.flatten(want)
+    assert got_tree == want_tree
+    for g, w in zip(got_leaves, want_leaves, strict=True):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [5, 40])  # either side of the old unrolling cut-off, 32
+def test_sweep_and_repeat_are_bit_identical(k, dtype):
+    rng = np.random.default_rng(k)
+    F = rng.random((3, k, 11)).astype(dtype)
+    F[0, 1, :3] = 0  # zero entries: the projected gradient's other branch
+    G, R = _spd(rng, 3, k, dtype), (rng.random((3, k, 11)) - 0.2).astype(dtype)
+    for active in (jnp.array([True, False, True]), None):
+
+        def both(sweep, repeat, F, G, R, active=active):  # operands as jit arguments
+            def upd_mu(X, act):  # A-MU's update: a ratio step, no stat
+                return ratio_step(X, R, g_h(G, X), 0.01, 0.02, act), None
+
+            return (
+                sweep(F, G, R, active),
+                repeat(lambda X, act: sweep(X, G, R, act), F, active, 4),
+                repeat(upd_mu, F, active, 6),
+            )
+
+        got = jax.jit(lambda *a: both(_hals.sweep, _accelerated.repeat, *a))(F, G, R)
+        _same(got, jax.jit(lambda *a: both(_old_sweep, _old_repeat, *a))(F, G, R))
+        if active is not None:  # a frozen problem is kept exactly
+            for F_out, _ in got:
+                np.testing.assert_array_equal(F_out[1], F[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("right", [True, False])
+def test_nesterov_and_lipschitz_are_bit_identical(right, dtype):
+    rng = np.random.default_rng(4)
+    G = _spd(rng, 2, 6, dtype)
+    shape = (2, 9, 6) if right else (2, 6, 9)
+    F, R = rng.random(shape).astype(dtype), rng.random(shape).astype(dtype)
+    _same(jax.jit(_apg.lipschitz)(G), jax.jit(_old_lipschitz)(G))
+    for inner in (1, 20):
+        got = jax.jit(lambda F, G, R, i=inner: _apg.nesterov(F, G, R, i, right))(F, G, R)
+        want = jax.jit(lambda F, G, R, i=inner: _old_nesterov(F, G, R, i, right))(F, G, R)
+        _same(got, want)
+
+
+# --- whole iterations: the same to rounding ------------------------------------------------
+
+
+def _problem(batch: int, k: int, dtype, m: int = 13, n: int = 9, seed: int = 0):
+    """Rectangular ``V (B, M, N)`` and factors ``(B, M, K)``, ``(B, K, N)``; some zeros in
+    ``W`` (the projected gradient's other branch)."""
+    rng = np.random.default_rng(seed)
+    V = rng.random((batch, m, n)).astype(dtype)
+    W = rng.random((batch, m, k)).astype(dtype)
+    W[:, 0, :2] = 0
+    H = rng.random((batch, k, n)).astype(dtype)
+    return V, W, H
+
+
+def _run(solver, V, W, H, active, update_W=True, update_H=True, iters=3):
+    """``iters`` iterations of ``solver.advance`` as ``fit``'s loop makes them, compiled:
+    ``(W, H, stat of the last iteration, carry)``."""
+
+    def loop(solver, V, W, H, active):
+        data = Data(V)
+        dims = (W.shape[-2], H.shape[-1], W.shape[-1])
+        carry = solver.init_carry(data, W, H, PEN)
+
+        def body(_, c):
+            W, H, _, carry = c
+            return solver.advance(
+                carry, data, W, H, FRO, PEN, None, active, update_W, update_H, dims
+            )
+
+        stat = jnp.zeros(W.shape[:-2], W.dtype) if solver.stops_each_iteration else None
+        return jax.lax.fori_loop(0, iters, body, (W, H, stat, carry))
+
+    return eqx.filter_jit(loop)(solver, V, W, H, active)
+
+
+def _close(got, want):
+    got_leaves, got_tree = jax.tree.flatten(got)
+    want_leaves, want_tree = jax.tree.flatten(want)
+    assert got_tree == want_tree
+    for g, w in zip(got_leaves, want_leaves, strict=True):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if w.dtype == bool:
+            np.testing.assert_array_equal(g, w)
+            continue
+        scale = np.max(np.abs(np.where(np.isfinite(w), w, 0)), initial=1.0)
+        finite = np.isfinite(w)
+        np.testing.assert_array_equal(np.isfinite(g), finite)
+        err = np.max(np.abs(np.where(finite, g - w, 0)), initial=0.0)
+        assert err <= ROUNDING * np.finfo(w.dtype).eps * scale, (err, scale)
+
+
+def _pair(name: str, inner: int = 3):
+    """The solver and its reference; the extrapolated ones with fewer inner steps (the old
+    unrolled Nesterov steps are slow to compile, and a few cover the loop)."""
+    new, old = SOLVERS[name], OLD[name]
+    if isinstance(new, AbstractExtrapolated):
+        new_cls: Any = type(new)
+        old_cls: Any = type(old)
+        new, old = new_cls(inner=inner), old_cls(inner=inner)
+    return new, old
+
+
+@pytest.mark.parametrize(
+    ("k", "dtype", "batch"), [(5, np.float64, 3), (40, np.float32, 3), (6, np.float32, 1)]
+)
+@pytest.mark.parametrize("name", CHANGED)
+def test_advance_matches_the_unrolled_solvers(name, k, dtype, batch):
+    """A batch of three with the middle problem frozen (the loop's ``active``), or a single
+    problem (``active`` None unless the solver stops per iteration, as ``fit`` calls it)."""
+    new, old = _pair(name)
+    V, W, H = _problem(batch, k, dtype, m=13 if batch > 1 else 11, n=9 if batch > 1 else 14)
+    if batch > 1:
+        active = jnp.array([True, False, True])
+    else:
+        active = jnp.array([True]) if new.stops_each_iteration else None
+    got = _run(new, V, W, H, active)
+    _close(got, _run(old, V, W, H, active))
+    if batch > 1:  # the frozen problem is kept exactly
+        np.testing.assert_array_equal(got[0][1], W[1])
+        np.testing.assert_array_equal(got[1][1], H[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "update_W"),
+    [("hals", False), ("ahals", True), ("amu", False), ("apg", True), ("ehals", False)],
+)
+def test_one_factor_fixed_matches(name, update_W):
+    new, old = _pair(name)
+    V, W, H = _problem(2, 6, np.float64, seed=2)
+    active = jnp.array([False, True])
+    flags = dict(update_W=update_W, update_H=not update_W)
+    got = _run(new, V, W, H, active, **flags)
+    _close(got, _run(old, V, W, H, active, **flags))
+    np.testing.assert_array_equal(got[1 if update_W else 0][1], (H if update_W else W)[1])
+
+
+# --- program size and traced step counts ----------------------------------------------------
+
+
+def _eqn_count(solver, k: int) -> int:
+    """Equations in the jaxpr of one ``advance`` at rank ``k``, nested ones included."""
+    V, W, H = _problem(2, k, np.float32)
+    data = Data(jnp.asarray(V))
+    dims = (W.shape[-2], H.shape[-1], k)
+    active = jnp.array([True, True])
+
+    def one(W, H):
+        carry = solver.init_carry(data, W, H, PEN)
+        return solver.advance(carry, data, W, H, FRO, PEN, None, active, True, True, dims)
+
+    subjaxprs = jax.core.jaxprs_in_params  # pyright: ignore[reportAttributeAccessIssue]
+
+    def count(jaxpr) -> int:
+        return sum(1 + sum(count(sub) for sub in subjaxprs(e.params)) for e in jaxpr.eqns)
+
+    return count(jax.make_jaxpr(one)(W, H).jaxpr)
+
+
+@pytest.mark.parametrize("name", CHANGED)
+def test_program_does_not_grow_with_rank_or_steps(name):
+    """No Python unrolling: the traced program of rank 40 is the size of rank 5's, and so is
+    the program of ten times the inner steps.  (The old sweep's grew 8x from 5 to 40.)"""
+    solver = SOLVERS[name]
+    assert _eqn_count(solver, 40) == _eqn_count(solver, 5)
+    if isinstance(solver, AbstractExtrapolated):
+        cls: Any = type(solver)
+        more = cls(inner=10 * solver.inner)
+        assert _eqn_count(more, 5) == _eqn_count(solver, 5)
+
+
+@pytest.mark.parametrize("name", ["apg", "ehals"])
+def test_traced_inner_matches_static_and_compiles_once(name):
+    """``inner`` as a traced int32 (a leaf of the solver under ``jax.jit``): the static int's
+    result (to rounding: a loop with a known trip count compiles differently), and a new
+    value compiles nothing."""
+    V, W, H = _problem(2, 4, np.float64, seed=3)
+    active = jnp.array([True, True])
+    cls: Any = type(SOLVERS[name])
+    solver = cls(inner=7)
+
+    @jax.jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def traced(solver, V, W, H):
+        assert not isinstance(solver.inner, int)  # a traced leaf
+        data = Data(V)
+        carry = solver.init_carry(data, W, H, PEN)
+        dims = (W.shape[-2], H.shape[-1], W.shape[-1])
+        out = solver.advance(carry, data, W, H, FRO, PEN, None, active, True, True, dims)
+        return out[0], out[1], out[3]
+
+    def with_inner(i):
+        return eqx.tree_at(lambda s: s.inner, solver, jnp.asarray(i, jnp.int32))
+
+    def static(inner):
+        W1, H1, _, carry = _run(cls(inner=inner), V, W, H, active, iters=1)
+        return W1, H1, carry
+
+    _close(traced(with_inner(7), V, W, H), static(7))
+    _close(traced(with_inner(2), V, W, H), static(2))  # the same program, another value
+    assert not np.allclose(traced(with_inner(7), V, W, H)[0], traced(with_inner(2), V, W, H)[0])
+
+
+def test_momentum_table_is_the_python_recurrence():
+    """The host table holds the weights the unrolled loop computed step by step, and casting
+    it once gives the same float32 bits as casting each Python float did."""
+    a, want = 1.0, []
+    for _ in range(_extrapolated.MAX_INNER):
+        a_next = (1 + math.sqrt(4 * a * a + 1)) / 2
+        want.append((a - 1) / a_next)
+        a = a_next
+    assert _apg.MOMENTUM.dtype == np.float64
+    np.testing.assert_array_equal(_apg.MOMENTUM, want)
+    old_f32 = [np.asarray(jnp.asarray(w, jnp.float32)) for w in want]  # the old cast
+    np.testing.assert_array_equal(np.asarray(_apg.MOMENTUM, np.float32), old_f32)
+
+
+@pytest.mark.parametrize("name", ["apg", "ehals"])
+def test_inner_limits(name):
+    cls: Any = type(SOLVERS[name])
+    cls(inner=_extrapolated.MAX_INNER)
+    cls(inner=np.int32(3))
+    for bad in (_extrapolated.MAX_INNER + 1, np.float32(3), np.array([3])):
+        with pytest.raises(ValueError, match=r"inner .* positive int at most 1000"):
+            cls(inner=bad)
