@@ -73,8 +73,8 @@ def test_closed_form_equals_autodiff_on_random_shapes(name, data):
         zip(letters, data.draw(st.tuples(*(st.integers(1, 8) for _ in letters))), strict=True)
     )
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    args = tuple(
-        jnp.asarray(
+    args = tuple(  # device_put: jnp.asarray of a NumPy array compiles a program per shape
+        jax.device_put(
             _build(
                 "positive" if name in POSITIVE else SPECIAL.get((name, a), "normal"),
                 tuple(size[d] for d in specs[a]),
