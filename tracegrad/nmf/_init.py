@@ -20,9 +20,14 @@ unobserved entries set to zero.
 
 from __future__ import annotations
 
+import functools
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._validate import is_concrete
 from ._constants import INITS
 
 NNDSVD_FLOOR = 1e-6
@@ -126,8 +131,34 @@ def initial_factors(
     return nndsvd_factors(V, rank, init, key, mean)
 
 
-_initial_factors_jit = jax.jit(initial_factors, static_argnums=(1, 2))
-"""One compiled program per (shape, rank, scheme): eager use runs dozens of small ops."""
+@functools.partial(
+    jax.jit, static_argnames=("rank", "init", "dtype", "typed_key", "guard", "rescaled")
+)
+def _init_program(V, mask, key, k, *, rank, init, dtype, typed_key, guard, rescaled):
+    """``init_factors`` after its host checks, as one compiled program: the dtype cast and
+    masking of ``V``, its values checked when traced (``guard``), the exact power-of-four
+    rescaling (``k`` from the host; computed here when ``guard``; skipped when not
+    ``rescaled``, so in-range data runs the unscaled program), the factors, the finite flag
+    and the unscaling.  Returns ``(W, H, finite)``."""
+    from ._guards import guard_traced_data, pow2, traced_range_exponent
+
+    dt = np.dtype(dtype)
+    if guard:
+        V, mask = guard_traced_data("V", V, mask)
+    V = jnp.asarray(V, dt)
+    if mask is not None:
+        mask = jnp.asarray(mask, dt)
+        V = jnp.where(mask != 0, V, jnp.zeros((), dt))
+    if guard:
+        k = traced_range_exponent(V, dt, 2.0)
+    if rescaled:
+        V = V * pow2(-2 * k, dt)
+    keys = key if typed_key else jax.random.wrap_key_data(key)
+    W, H = initial_factors(V, rank, init, keys, mask)
+    if rescaled:
+        W, H = W * pow2(k, dt), H * pow2(k, dt)
+    finite = jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(H))
+    return W, H, finite
 
 
 def init_factors(
@@ -143,6 +174,8 @@ def init_factors(
     initialised on an exact power-of-4 rescaling (``_guards``), so large or tiny data gives
     finite factors at its own scale.  Computes in ``V``'s floating dtype (JAX's default float
     for integer data); a float64 ``V`` with x64 off is computed in float32, with a warning.
+    The checks run on the host and the rest is one compiled program per shape, dtype, rank and
+    scheme (new data or keys compile nothing).
 
     Args:
         V: ``(M, N)`` non-negative data.
@@ -159,28 +192,33 @@ def init_factors(
         TypeError: ``V``/``mask`` not real arrays; ``key`` not a key or seed.
     """
     from . import _guards
-    from ._validate import check_data, check_rank
+    from ._execute import NONFINITE, host_key, range_exponent_host
+    from ._validate import check_data_host, check_rank
 
     init = _guards.check_name("init", init, INITS)
     V = _guards.as_data("V", V)
-    if jnp.ndim(V) != 2:
+    if np.ndim(V) != 2:
         raise ValueError(
-            f"V must be one (M, N) matrix for init_factors, got shape {jnp.shape(V)} "
+            f"V must be one (M, N) matrix for init_factors, got shape {np.shape(V)} "
             f"(vmap it, or use fit, for a batch)"
         )
     dt = _guards.model_dtype("V", V, "init_factors")
-    V, mask = check_data(V, mask, dt)
-    rank = check_rank(rank, V.shape, init, False)
-    keys = _guards.check_key(key)
-    keys = jax.random.key(0) if keys is None else keys
-    if keys.shape != ():
-        raise ValueError(f"key must be a single PRNG key for init_factors, got shape {keys.shape}")
-    k = _guards.range_exponent(V, dt, 2.0)  # a Python int, or traced under a user's jit
-    rescaled = not (isinstance(k, int) and k == 0)
-    if rescaled:
-        V = V * _guards.pow2(-2 * k, dt)
-    W, H = _initial_factors_jit(V, rank, init, keys, mask)
-    W, H = _guards.guard_outputs(W, H)
-    if rescaled:
-        W, H = W * _guards.pow2(k, dt), H * _guards.pow2(k, dt)
+    V, mask, v_max = check_data_host(V, mask, dt)
+    rank = check_rank(rank, np.shape(V), init, False)
+    _guards.check_key(key, make=False)
+    kind, key_arr = host_key(key)
+    shape = np.shape(key_arr) if kind == "typed" else np.shape(key_arr)[:-1]
+    if shape != ():
+        raise ValueError(f"key must be a single PRNG key for init_factors, got shape {shape}")
+    guard = v_max is None  # traced data (a user's jit): checked and rescaled in the program
+    m, n = np.shape(V)
+    k = 0 if guard else range_exponent_host(np.asarray(v_max).astype(dt), dt, 2.0, m * n)
+    W, H, finite = _init_program(
+        V, mask, key_arr, np.asarray(k, np.int32), rank=rank, init=init, dtype=dt.name,
+        typed_key=kind == "typed", guard=guard, rescaled=guard or k != 0,
+    )  # fmt: skip
+    if not is_concrete(finite):  # under a user's jit
+        return eqx.error_if(W, ~finite, NONFINITE), H
+    if not bool(np.asarray(finite)):
+        raise ValueError(NONFINITE)
     return W, H
