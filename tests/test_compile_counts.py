@@ -1,8 +1,9 @@
 """Promises not to recompile, checked by counting compilations (the jitted cache sizes).
 
-* NMF (``tracegrad.nmf.fit``, ``nmf/_progress``, ``nmf/_regularization``): one loop compile per
-  (shape, dtype, loss, max_iter); new data, new regularisation values (``alpha_W``,
-  ``alpha_H``, ``l1_ratio``), a new ``tol`` or a new progress callback reuse it.
+* NMF (``tracegrad.nmf.fit``, ``nmf/_progress``, ``nmf/_regularization``): one program per
+  (shape, dtype, loss, solver, plan); new data, new regularisation values (``alpha_W``,
+  ``alpha_H``, ``l1_ratio``), a new ``tol`` or ``max_iter`` or a new progress callback reuse
+  it (``tests/test_nmf_compiles.py`` counts every XLA compilation).
 * The checker: the autodiff references of an identity compile once; checking it again (another
   seed: new values, same shapes) compiles nothing.
 """
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import tracegrad as tg
-from tracegrad.nmf import _fit
+from tracegrad.nmf import _execute
 
 
 def _V(seed, shape=(7, 5), dtype=jnp.float32):
@@ -20,13 +21,13 @@ def _V(seed, shape=(7, 5), dtype=jnp.float32):
 
 
 def _compiles(**kw) -> int:
-    """How many new compilations of the NMF loop one ``fit`` call causes."""
-    before = _fit._loop._cache_size()
+    """How many new compilations of the NMF program one ``fit`` call causes."""
+    before = _execute.program._cache_size()
     jax.block_until_ready(tg.nmf.fit(rank=2, key=0, **kw).W)
-    return _fit._loop._cache_size() - before
+    return _execute.program._cache_size() - before
 
 
-def test_nmf_compiles_once_per_shape_dtype_loss_and_max_iter():
+def test_nmf_compiles_once_per_shape_dtype_and_loss():
     base = dict(loss="frobenius", max_iter=4, tol=1e-4)
     _compiles(V=_V(0), **base)  # the first call compiles (or finds a compile of another test)
     # new values of everything that is not in the key: nothing compiles
@@ -34,9 +35,10 @@ def test_nmf_compiles_once_per_shape_dtype_loss_and_max_iter():
     assert _compiles(V=_V(2), **{**base, "tol": 0.0}) == 0
     assert _compiles(V=_V(3), alpha_W=0.3, alpha_H=0.1, l1_ratio=0.5, **base) == 0
     assert _compiles(V=_V(4), alpha_W=0.7, alpha_H="same", l1_ratio=0.2, **base) == 0
-    # a part of the key (here max_iter; shape, dtype and loss are jit's own cache key): one
+    assert _compiles(V=_V(5), **{**base, "max_iter": 5}) == 0
+    # a part of the key (here the loss; shapes and dtypes are jit's own cache key): one
     # compile, so the counter above does see compilations
-    assert _compiles(V=_V(5), **{**base, "max_iter": 5}) == 1
+    assert _compiles(V=_V(6), **{**base, "loss": "kl"}) == 1
 
 
 def test_nmf_new_progress_callbacks_do_not_recompile():

@@ -99,20 +99,20 @@ def test_replicates_are_independent_restarts_and_best_picks_lowest(batch, loss):
 
 def test_replicates_pass_v_unbatched_into_the_compiled_loop(batch):
     """V is handed to the compiled program as one (M, N) array, not R copies."""
-    from tracegrad.nmf import _fit
+    from tracegrad.nmf import _execute
 
     seen = []
-    real = _fit._loop
+    real = _execute.program
 
     def spy(V, *args, **kw):
         seen.append(V.shape)
         return real(V, *args, **kw)
 
-    _fit._loop = spy
+    _execute.program = spy
     try:
         tg.nmf.fit(batch[0], K, key=jax.random.split(jax.random.key(0), 5), max_iter=60)
     finally:
-        _fit._loop = real
+        _execute.program = real
     assert seen == [(M, N)]
 
 
@@ -211,23 +211,24 @@ def test_workers_rule():
 @pytest.mark.parametrize("replicates", [False, True], ids=["batch", "replicates"])
 def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
     """Groups of problems fitted in threads give the one-loop result (to the last ulps)."""
-    from tracegrad.nmf import _fit
+    from tracegrad.nmf import _execute, _fit
 
     rng = np.random.default_rng(1)
     m, n, k, b = 40, 31, 16, 5  # m n k >= MIN_WORKER_MNK; 5 problems: groups of 2 and 3
     V = rng.random((m, n)) if replicates else rng.random((b, m, n))
     kw = dict(loss=loss, max_iter=40, tol=1e-3, key=jax.random.split(jax.random.key(3), b))
     calls = []
-    real_loop = _fit._loop
+    real_program = _execute.program
 
-    def counting_loop(*args, **kwargs):
-        calls.append(args[2].shape[0])
-        return real_loop(*args, **kwargs)
+    def counting_program(*args, **kwargs):
+        calls.append(kwargs["plan"].group)
+        return real_program(*args, **kwargs)
 
-    monkeypatch.setattr(_fit, "_loop", counting_loop)
+    monkeypatch.setattr(_execute, "program", counting_program)
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
     split = tg.nmf.fit(V, k, **kw)
-    assert sorted(calls) == [2, 3]  # two groups, run by the worker threads
+    # two groups of 3 run by the worker threads, the second one clamped to problems 2..4
+    assert calls == [3, 3]
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 1)
     whole = tg.nmf.fit(V, k, **kw)
     assert calls[-1] == b
@@ -240,12 +241,12 @@ def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
 
 
 def test_progress_from_concurrent_groups_is_one_monotone_stream(monkeypatch):
-    from tracegrad.nmf import _fit
+    from tracegrad.nmf import _execute, _fit
 
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
     calls = []
-    real_loop = _fit._loop
-    monkeypatch.setattr(_fit, "_loop", lambda *a, **k: calls.append(1) or real_loop(*a, **k))
+    real = _execute.program
+    monkeypatch.setattr(_execute, "program", lambda *a, **k: calls.append(1) or real(*a, **k))
     rng = np.random.default_rng(2)
     V = rng.random((4, 40, 31))
     seen = []

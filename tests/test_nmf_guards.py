@@ -13,6 +13,7 @@ import pytest
 import tracegrad as tg
 from tracegrad._cli import main
 from tracegrad.nmf import _guards
+from tracegrad.nmf._loop import HISTORY_CAPACITY, history_layout
 
 M, N, K = 6, 5, 2
 RANGE_RTOL = 1e-3
@@ -130,23 +131,38 @@ def test_progress_callback_exception_surfaces_as_itself(V):
 
 def test_huge_max_iter_keeps_a_bounded_history(V):
     r = tg.nmf.fit(V, K, max_iter=10**9, tol=1e-3)
-    stride = _guards.history_stride(10**9)
-    assert r.loss_history.shape == (10**8 // stride + 1,) == (_guards.HISTORY_CHECKS + 1,)
+    stride, entries = history_layout(10**9)
+    assert entries <= HISTORY_CAPACITY and stride & (stride - 1) == 0  # a power of two
+    assert r.loss_history.shape == (10**8 // stride + 1,) == (entries,)
+    np.testing.assert_array_equal(r.loss_iterations, 10 * stride * np.arange(entries))
     assert int(r.n_iter) < 10**4 and bool(r.converged)
     # with tol=1e-3 the fit stops long before the first recorded check after 0
     assert np.isfinite(r.loss_history[0]) and np.all(np.isnan(r.loss_history[1:]))
-    assert _guards.history_stride(200) == 1 and _guards.history_stride(10**5) == 1
-    assert _guards.history_stride(10**5 + 10) == 2
+    assert history_layout(200) == (1, 21) and history_layout(10 * (HISTORY_CAPACITY - 1))[0] == 1
+    assert history_layout(10 * HISTORY_CAPACITY) == (2, HISTORY_CAPACITY // 2 + 1)
 
 
-def test_thinned_history_records_every_stride_th_check(V):
-    max_iter = 10 * (2 * _guards.HISTORY_CHECKS + 1)  # stride 3 (the ceiling of 2.0001)
-    stride = _guards.history_stride(max_iter)
-    assert stride == 3
-    short = tg.nmf.fit(V, K, max_iter=60, tol=0.0)
-    long = tg.nmf.fit(V, K, max_iter=max_iter, tol=1e-6)
-    # entries 0, 1, 2 of the long record are the checks at 0, 30 and 60 iterations
-    np.testing.assert_allclose(long.loss_history[:3], short.loss_history[::3], rtol=1e-12)
+@pytest.mark.parametrize("stops_early", [False, True])
+def test_thinned_history_records_every_stride_th_check(V, stops_early):
+    """The fixed-capacity record thins itself as the run goes (and at the end, when the
+    problems stopped before max_iter): entry j is the loss after iteration 10 s j."""
+    max_iter = 10 * (2 * HISTORY_CAPACITY + 1)  # 2049 checks: stride 4
+    stride, entries = history_layout(max_iter)
+    assert stride == 4 and entries == 2049 // 4 + 1
+    short = tg.nmf.fit(V, K, max_iter=120, tol=0.0)
+    long = tg.nmf.fit(V, K, max_iter=max_iter, tol=1e-2 if stops_early else 0.0)
+    assert long.loss_history.shape == long.loss_iterations.shape == (entries,)
+    np.testing.assert_array_equal(long.loss_iterations[:4], [0, 40, 80, 120])
+    # entries 0..3 of the long record are the checks at 0, 40, 80 and 120 iterations
+    recorded = min(int(long.n_iter) // 40 + 1, 4)
+    np.testing.assert_allclose(
+        long.loss_history[:recorded], short.loss_history[::4][:recorded], rtol=1e-12
+    )
+    if stops_early:
+        last = int(long.n_iter) // 40 + 1
+        assert int(long.n_iter) < max_iter and np.all(np.isnan(long.loss_history[last:]))
+    else:  # the last entry is the check at max_iter - max_iter % 40 = 20480
+        assert int(long.loss_iterations[-1]) == 20480 and np.isfinite(long.loss_history[-1])
 
 
 # ------------------------------------------------------------------------- traced values

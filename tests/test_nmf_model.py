@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad.nmf import _fit
+from tracegrad.nmf import LOSSES, SOLVERS, _execute
+from tracegrad.nmf._execute import Plan
 from tracegrad.nmf._regularization import Penalty
 
 M, N, K = 12, 9, 3
@@ -122,9 +123,15 @@ def test_progress_callback_reports_iterations_and_loss(data):
 def test_no_callback_compiled_when_progress_is_off(data):
     V, _, W0, H0 = data
     pen = Penalty(0.0, 0.0, 0.0, 0.0)
-    args = (V, None, W0[None], H0[None], pen, jnp.asarray(0.0), jnp.asarray(1, jnp.int32))
-    off = _fit._loop.lower(*args, loss="kl", max_iter=60, with_progress=False).as_text()
-    on = _fit._loop.lower(*args, loss="kl", max_iter=60, with_progress=True).as_text()
+    args = (V, None, W0, H0, None, None, 0, pen, 0.0, 60, 1, 0)
+    plan = dict(
+        dtype=np.dtype(W0.dtype).name, rank=K, init="random", loss=LOSSES["kl"],
+        solver=SOLVERS["mu"], update_W=True, update_H=True, custom=True, start_W=False,
+        start_H=False, batch=(), v_batched=False, key_kind="none", key_batched=False, group=1,
+        traced=False,
+    )  # fmt: skip
+    off = _execute.program.lower(*args, plan=Plan(**plan, with_progress=False)).as_text()
+    on = _execute.program.lower(*args, plan=Plan(**plan, with_progress=True)).as_text()
     assert "callback" not in off
     assert "callback" in on
 

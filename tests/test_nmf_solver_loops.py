@@ -348,9 +348,7 @@ def _pair(name: str, inner: int = 3):
     return new, old
 
 
-@pytest.mark.parametrize(
-    ("k", "dtype", "batch"), [(5, np.float64, 3), (40, np.float32, 3), (6, np.float32, 1)]
-)
+@pytest.mark.parametrize(("k", "dtype", "batch"), [(5, np.float64, 3), (6, np.float32, 1)])
 @pytest.mark.parametrize("name", CHANGED)
 def test_advance_matches_the_unrolled_solvers(name, k, dtype, batch):
     """A batch of three with the middle problem frozen (the loop's ``active``), or a single

@@ -200,26 +200,26 @@ def test_every_registered_loss_and_solver_runs_through_fit(problem):
                 tg.nmf.fit(V, K, solver=solver_name, mask=np.ones_like(V))
 
 
-def test_one_compile_per_loss_solver_and_max_iter():
-    from tracegrad.nmf import _fit
+def test_one_compile_per_loss_and_solver():
+    from tracegrad.nmf import _execute
 
     rng = np.random.default_rng(9)
     V = rng.random((7, 5)) + 0.1  # a shape no other test uses: the cache starts empty
     W0, H0 = rng.random((7, 1)) + 0.1, rng.random((1, 5)) + 0.1
-    before = _fit._loop._cache_size()
+    before = _execute.program._cache_size()
     for solver in ("mu", "hals"):
         for i, loss in enumerate(("frobenius", "frobenius", 2.0)):
-            # new values, tol and penalty: no recompile
-            tg.nmf.fit(V + i, 1, loss=loss, solver=solver, W0=W0, H0=H0, max_iter=17,
+            # new values, tol, max_iter and penalty: no recompile
+            tg.nmf.fit(V + i, 1, loss=loss, solver=solver, W0=W0, H0=H0, max_iter=17 + i,
                        tol=1e-3 * i, alpha_W=0.01 * i)  # fmt: skip
-    assert _fit._loop._cache_size() == before + 2
+    assert _execute.program._cache_size() == before + 2
     tg.nmf.fit(V, 1, loss="kl", W0=W0, H0=H0, max_iter=17)
     tg.nmf.fit(V, 1, loss="kullback-leibler", W0=W0, H0=H0, max_iter=17)  # alias: same
-    assert _fit._loop._cache_size() == before + 3
+    assert _execute.program._cache_size() == before + 3
 
 
 def test_worker_threads_equal_one_loop_for_hals(monkeypatch):
-    from tracegrad.nmf import _fit
+    from tracegrad.nmf import _execute, _fit
 
     rng = np.random.default_rng(1)
     m, n, k, b = 64, 64, 4, 2  # m n k >= MIN_WORKER_MNK: one problem per thread
@@ -227,8 +227,8 @@ def test_worker_threads_equal_one_loop_for_hals(monkeypatch):
     W0, H0 = rng.random((b, m, k)) + 0.1, rng.random((b, k, n)) + 0.1
     kw = dict(solver="hals", max_iter=30, tol=1e-3, W0=W0, H0=H0)
     calls = []
-    real_loop = _fit._loop
-    monkeypatch.setattr(_fit, "_loop", lambda *a, **kw: calls.append(1) or real_loop(*a, **kw))
+    real = _execute.program
+    monkeypatch.setattr(_execute, "program", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
     split = tg.nmf.fit(V, k, **kw)
     assert len(calls) == 2  # two groups, run by the worker threads
@@ -246,25 +246,6 @@ def test_accelerated_solvers_reach_lower_loss_than_plain_per_iteration(problem):
         s: float(tg.nmf.fit(V, K, solver=s, W0=W0, H0=H0, tol=0.0).loss_history[2]) for s in SOLVERS
     }
     assert at20["amu"] < at20["mu"] and at20["ahals"] <= at20["hals"] * (1 + 1e-9), at20
-
-
-def test_hals_sweep_loop_equals_unrolled(monkeypatch):
-    """Above ``UNROLL_MAX_K`` the sweep runs as a ``fori_loop``: the same updates."""
-    from tracegrad.nmf._solvers import _hals
-
-    rng = np.random.default_rng(6)
-    F = rng.random((2, 4, 7))
-    F[0, 1, :3] = 0.0  # zero entries: the projected gradient's other branch
-    A = rng.random((2, 4, 4))
-    G = A @ np.swapaxes(A, -1, -2) + 0.1 * np.eye(4)
-    R = rng.random((2, 4, 7))
-    active = np.array([True, False])
-    unrolled = _hals.sweep(F, G, R, active)
-    monkeypatch.setattr(_hals, "UNROLL_MAX_K", 0)
-    looped = _hals.sweep(F, G, R, active)
-    for a, b in zip(unrolled, looped, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-13)
-    np.testing.assert_array_equal(looped[0][1], F[1])  # a frozen problem is kept exactly
 
 
 def test_transform_names_V_new_when_its_columns_do_not_fit(problem):

@@ -272,11 +272,12 @@ def model_dtype(name: str, x, where: str) -> np.dtype:
     return dt
 
 
-def check_key(key) -> jax.Array | None:
+def check_key(key, make: bool = True) -> jax.Array | None:
     """A typed key array from a typed key, a raw ``uint32[..., 2]`` key, an int seed, or None.
 
     Int seeds are signed 64-bit (``jax.random.key``'s range); with x64 off a seed beyond
     32 bits is made under a scoped ``jax.enable_x64`` so that its high bits are kept.
+    ``make=False`` only checks (no key is made, so nothing is compiled) and returns None.
 
     Raises:
         TypeError: a string, float, bool or other non-key value.
@@ -292,6 +293,8 @@ def check_key(key) -> jax.Array | None:
                 f"key as an int seed must be in [-2**63, 2**63), got {seed}; pass "
                 f"jax.random.key(seed % 2**63) or a key array"
             )
+        if not make:
+            return None
         if not -(2**31) <= seed < 2**31 and not _x64():
             with jax.enable_x64(True):
                 return jax.random.key(seed)
@@ -303,18 +306,22 @@ def check_key(key) -> jax.Array | None:
                 f"seed, got {type(key).__name__} {key!r}"
             )
         key = as_data("key", key)
-    if _is_typed_key(key):
-        out = key if isinstance(key, jax.Array) else jnp.asarray(key)
-    elif np.dtype(key.dtype) == np.uint32 and key.ndim >= 1 and key.shape[-1] == 2:
-        out = jax.random.wrap_key_data(jnp.asarray(key))
-    else:
+    typed = _is_typed_key(key)
+    if not typed and not (
+        np.dtype(key.dtype) == np.uint32 and key.ndim >= 1 and key.shape[-1] == 2
+    ):
         raise TypeError(
             f"key must be a JAX PRNG key (jax.random.key), a raw uint32 key or an int seed, got "
             f"dtype {key.dtype} and shape {shape_str(key.shape)}"
         )
-    if 0 in out.shape:
-        raise ValueError(f"key is an empty batch of keys (shape {shape_str(out.shape)})")
-    return out
+    if 0 in key.shape:
+        shape = key.shape if typed else key.shape[:-1]
+        raise ValueError(f"key is an empty batch of keys (shape {shape_str(shape)})")
+    if not make:
+        return None
+    if typed:
+        return key if isinstance(key, jax.Array) else jnp.asarray(key)
+    return jax.random.wrap_key_data(jnp.asarray(key))
 
 
 def _is_typed_key(x) -> bool:
@@ -602,6 +609,28 @@ def unscale_losses(k: int | jax.Array, beta: float, dtype, *losses):
                 stacklevel=4,
             )
     return out
+
+
+def warn_unscaled(scaled: np.ndarray, unscaled: np.ndarray, dtype) -> None:
+    """``unscale_losses``' warnings, on the host from the fit's losses before and after
+    unscaling: finite before and inf after, or positive before and 0 after."""
+    name = np.dtype(dtype).name
+    if not np.all(np.isfinite(scaled)):
+        return
+    if not np.all(np.isfinite(unscaled)):
+        warnings.warn(
+            f"the fit is finite, but its loss in V's units exceeds {name}'s range and "
+            f"reads inf; use dtype=float64 (or the square-root loss) to see it",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif np.any((scaled > 0) & (unscaled == 0)):
+        warnings.warn(
+            f"the loss in V's units is below {name}'s smallest positive number and reads "
+            f"0, though it is not 0; use dtype=float64 (or the square-root loss) to see it",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 # ------------------------------------------------------------------------ the NMF module

@@ -19,10 +19,14 @@ class NMFResult(eqx.Module):
             Frobenius, ``sqrt(2 KL)`` for KL, scikit-learn's ``reconstruction_err_`` quantity;
             over observed entries when masked) at the initial factors, then after iterations 10,
             20, ...: the values the convergence test compares.  Entries after a problem stopped
-            are NaN.  Recorded also when ``tol == 0`` (which never stops early).  The record is
-            bounded: ``s`` is 1 up to ``max_iter = 100000`` and above it the smallest integer
-            keeping at most 10001 entries; entry ``j`` is then the loss after iteration
-            ``10 s j`` (every check still runs the convergence test).
+            are NaN.  Recorded also when ``tol == 0`` (which never stops early).  The record has
+            a fixed capacity of 1024 entries (``_loop.HISTORY_CAPACITY``), so that its size
+            does not make ``max_iter`` part of the compiled program: ``s`` is 1 up to
+            ``max_iter = 10230`` and above it the smallest power of two keeping at most 1024
+            entries; entry ``j`` is then the loss after iteration ``10 s j`` (every check
+            still runs the convergence test).
+        loss_iterations: int32, shaped like ``loss_history``: the iteration after which each
+            entry was recorded (``10 s j``, the same for every problem).
         n_iter: ``(...)`` int32, iterations run (scikit-learn's ``n_iter_``): the iteration at
             which the test passed, else ``max_iter``.
         converged: ``(...)`` bool, whether the relative-decrease test passed (it can pass at
@@ -40,6 +44,7 @@ class NMFResult(eqx.Module):
     n_iter: jax.Array
     converged: jax.Array
     loss: jax.Array
+    loss_iterations: jax.Array | None = None
     loss_type: str | float = eqx.field(static=True, default="frobenius")
     solver: str = eqx.field(static=True, default="mu")
     max_iter: int = eqx.field(static=True, default=200)
@@ -76,7 +81,9 @@ class NMFResult(eqx.Module):
             i = idx.reshape(idx.shape + (1,) * (x.ndim - nb))
             return jnp.squeeze(jnp.take_along_axis(x, i, axis=axis), axis=axis)
 
-        fields = ("W", "H", "loss_history", "n_iter", "converged", "loss")
+        fields = ["W", "H", "loss_history", "n_iter", "converged", "loss"]
+        if self.loss_iterations is not None:
+            fields.append("loss_iterations")
         return eqx.tree_at(
             lambda r: [getattr(r, f) for f in fields],
             self,

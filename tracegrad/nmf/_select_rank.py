@@ -27,12 +27,13 @@ import numpy as np
 
 from .._validate import shape_str
 from . import _consensus
-from ._fit import fit
-from ._init import observed_mean
+from ._execute import host_key
+from ._fit import fit_replicates
+from ._guards import check_key
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
 from ._solvers import resolve_solver
-from ._validate import as_keys, check_data, resolve_dtype
+from ._validate import check_data_host, resolve_dtype
 
 FACTOR_ARRAYS = 6
 """``M K`` / ``K N``-sized arrays live per fit: ``W``, ``H``, the initial ``W0``, ``H0``, and the
@@ -214,26 +215,6 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-@functools.partial(jax.jit, static_argnames=("shape",))
-def _padded_init(mean, keys, ks, *, shape):
-    """scikit-learn's random init ``sqrt(mean / K) |N(0, 1)|`` for each replicate's own ``K``,
-    padded to ``Kmax`` with zero columns of ``W`` / zero rows of ``H``; ``shape`` is
-    ``(M, N, Kmax)``.  Each replicate's draw depends only on its key and ``Kmax``."""
-    m, n, kmax = shape
-    dtype = mean.dtype
-
-    def one(key, k):
-        avg = jnp.sqrt(mean / k).astype(dtype)
-        k_h, k_w = jax.random.split(key)
-        H = avg * jnp.abs(jax.random.normal(k_h, (kmax, n), dtype))
-        W = avg * jnp.abs(jax.random.normal(k_w, (m, kmax), dtype))
-        live = jnp.arange(kmax) < k
-        zero = jnp.zeros((), dtype)
-        return jnp.where(live[None, :], W, zero), jnp.where(live[:, None], H, zero)
-
-    return jax.vmap(one)(keys, ks)
-
-
 @dataclasses.dataclass
 class _Fits:
     W: np.ndarray  # (B, M, Kmax)
@@ -246,22 +227,37 @@ class _Fits:
 
 
 def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
-    """Fit every replicate (keys/ks flat, length B), ``chunk`` replicates per ``fit`` call."""
-    m, n = V.shape
-    mean = observed_mean(V, mask)
-    B = keys.shape[0]
-    n_chunks = -(-B // chunk)
-    size = -(-B // n_chunks)  # equal chunks: one compiled program for all of them
-    outs, loss_type = [], ""
-    for start in range(0, B, size):
-        idx = np.minimum(np.arange(start, start + size), B - 1)  # last chunk: repeat the last
-        W0, H0 = _padded_init(mean, keys[idx], ks[idx], shape=(m, n, kmax))
-        r = fit(V, kmax, W0=W0, H0=H0, mask=mask, **fit_kw)
-        loss_type = r.loss_type
-        real = min(size, B - start)
-        outs.append(tuple(np.asarray(x)[:real] for x in (r.W, r.H, r.loss, r.n_iter, r.converged)))
-    cat = [np.concatenate(parts) for parts in zip(*outs, strict=True)]
-    return _Fits(*cat, calls=len(outs), loss_type=loss_type)
+    """Fit every replicate (raw key data ``(B, 2)`` and ranks ``ks``, flat), ``chunk``
+    replicates per call of one compiled program (``_fit.fit_replicates``)."""
+    B = len(ks)
+    r = fit_replicates(V, kmax, W0=None, H0=None, init="random", key=keys, mask=mask,
+                       ranks=ks, chunk=chunk, update_W=True, update_H=True, **fit_kw)  # fmt: skip
+    size = -(-B // -(-B // max(1, min(B, chunk))))
+    fields = [np.asarray(x) for x in (r.W, r.H, r.loss, r.n_iter, r.converged)]
+    return _Fits(*fields, calls=-(-B // size), loss_type=r.loss_type)
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "shape", "counts", "masked"))
+def _streams(key, mask, holdout, *, kind: str, shape: tuple[int, int], counts, masked: bool):
+    """The selection's random streams in one program: the raw key data of every main and
+    held-out replicate, and the held-out speckle's training and held masks with their
+    sizes.  ``key`` splits into (main fits, held-out fits, speckle), as it always has."""
+    key = key if kind == "typed" else jax.random.wrap_key_data(key)
+    k_fit, k_cv, k_speckle = jax.random.split(key, 3)
+    n_main, n_cv = counts
+    keys_fit = jax.random.key_data(jax.random.split(k_fit, n_main))
+    keys_cv = jax.random.key_data(jax.random.split(k_cv, n_cv))
+    observed = jnp.ones(shape, holdout.dtype) if not masked else mask
+    speckle = jax.random.bernoulli(k_speckle, holdout, shape).astype(holdout.dtype)
+    held = observed * speckle
+    train = observed * (1 - speckle)
+    return keys_fit, keys_cv, train, held, jnp.sum(held > 0), jnp.sum(train > 0)
+
+
+@functools.partial(jax.jit, static_argnames=("loss",))
+def _held_out_error(V, held, W, H, *, loss):
+    """``sqrt(2 D)`` on the held-out entries, per replicate (``W (R, M, K)``)."""
+    return sqrt_loss(V * held, W, H, loss, held)
 
 
 def _normalised(W: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -466,16 +462,15 @@ def _select(
     V, ranks, restarts, loss, max_iter, tol, key, mask, holdout, cv_restarts, rule,
     budget, mesh, dt, fit_kwargs,
 ) -> RankSelection:  # fmt: skip
-    V, mask = check_data(V, mask, dt)
-    m, n = V.shape
+    V, mask, _ = check_data_host(V, mask, dt)
+    m, n = np.shape(V)
     ks = _check_ranks(ranks, m, n)
     kmax = max(ks)
-    keys = as_keys(key)
-    if keys is None:
-        keys = jax.random.key(0)
-    if keys.shape != ():
-        raise ValueError(f"key must be a single PRNG key, got shape {shape_str(keys.shape)}")
-    k_fit, k_cv, k_speckle = jax.random.split(keys, 3)
+    check_key(key, make=False)
+    kind, raw = host_key(key)
+    if np.shape(raw)[: -1 if kind == "raw" else None] != ():
+        shape = np.shape(raw)[:-1] if kind == "raw" else np.shape(raw)
+        raise ValueError(f"key must be a single PRNG key, got shape {shape_str(shape)}")
 
     if budget is None:
         budget = default_budget()
@@ -483,37 +478,34 @@ def _select(
     per_fit = fit_bytes(m, n, kmax, dt.itemsize)
     chunk = max(1, (budget - 3 * m * n * dt.itemsize) // per_fit) * n_dev
     fit_kw = {
+        "alpha_W": 0.0, "alpha_H": "same", "l1_ratio": 0.0, "dtype": dt, "progress": None,
+        "mesh_axis": None, "solver": "mu",
         **fit_kwargs,
-        "loss": loss,
-        "max_iter": max_iter,
-        "tol": tol,
-        "mesh": mesh,
-        "dtype": dt,
-    }
+        "loss": loss, "max_iter": max_iter, "tol": tol, "mesh": mesh,
+    }  # fmt: skip
 
-    train = held = None
-    if holdout > 0:  # the speckle first: a useless holdout fails before any fit
+    n_r = len(ks)
+    if holdout > 0:  # a solver without a masked form: fail before any fit
         try:
-            resolve_solver(fit_kwargs.get("solver", "mu")).check(resolve_loss(loss), True)
+            resolve_solver(fit_kw["solver"]).check(resolve_loss(loss), True)
         except ValueError as err:
             raise ValueError(
                 f"holdout={holdout} fits the held-out speckle with a mask, and {err}; pass "
                 f"holdout=0 (no cv_error: the rule then uses the reconstruction error)"
             ) from None
-        observed = jnp.ones_like(V) if mask is None else mask
-        speckle = jax.random.bernoulli(k_speckle, holdout, V.shape).astype(dt)
-        held = observed * speckle
-        train = observed * (1 - speckle)
-        if not bool(jnp.any(held > 0)):
+    keys_fit, keys_cv, train, held, n_held, n_train = _streams(
+        raw, mask, np.asarray(holdout, dt), kind=kind, shape=(m, n),
+        counts=(n_r * restarts, n_r * cv_restarts), masked=mask is not None,
+    )  # fmt: skip
+    if holdout > 0:  # the speckle first: a useless holdout fails before any fit
+        if int(n_held) == 0:
             raise ValueError(
                 f"holdout={holdout} hid no entry of V's {m}x{n} observed entries; raise holdout"
             )
-        if not bool(jnp.any(train > 0)):
+        if int(n_train) == 0:
             raise ValueError(f"holdout={holdout} hid every observed entry of V; lower holdout")
 
-    n_r = len(ks)
-    rank_of = jnp.repeat(jnp.asarray(ks, jnp.int32), restarts)
-    keys_fit = jax.random.split(k_fit, n_r * restarts)
+    rank_of = np.repeat(np.asarray(ks, np.int32), restarts)
     main = _fit_all(V, mask, keys_fit, rank_of, kmax, chunk, fit_kw)
     calls = main.calls
 
@@ -530,28 +522,16 @@ def _select(
         cH.append(h)
 
     cv = np.full(n_r, np.nan)
-    if train is not None and held is not None:
-        rank_cv = jnp.repeat(jnp.asarray(ks, jnp.int32), cv_restarts)
-        keys_cv = jax.random.split(k_cv, n_r * cv_restarts)
-        cvf = _fit_all(V * train, train, keys_cv, rank_cv, kmax, chunk, fit_kw)
+    if holdout > 0:
+        rank_cv = np.repeat(np.asarray(ks, np.int32), cv_restarts)
+        cvf = _fit_all(V, train, keys_cv, rank_cv, kmax, chunk, fit_kw)
         calls += cvf.calls
-        Vh = V * held
-        held_err = np.concatenate(
-            [
-                np.asarray(
-                    sqrt_loss(
-                        Vh,
-                        jnp.asarray(cvf.W[i : i + chunk]),
-                        jnp.asarray(cvf.H[i : i + chunk]),
-                        cvf.loss_type,
-                        held,
-                    )
-                )  # fmt: skip
-                for i in range(0, len(cvf.W), chunk)  # within the memory budget too
-            ]
-        ).reshape(n_r, cv_restarts)
         train_err = np.where(np.isnan(cvf.loss), np.inf, cvf.loss).reshape(n_r, cv_restarts)
-        cv = held_err[np.arange(n_r), np.argmin(train_err, axis=1)]
+        chosen = np.arange(n_r) * cv_restarts + np.argmin(train_err, axis=1)
+        cv = np.asarray(
+            _held_out_error(V, held, cvf.W[chosen], cvf.H[chosen], loss=resolve_loss(loss)),
+            np.float64,
+        )
 
     sil_arr = np.asarray(sil)
     best = choose_rank(ks, cv if holdout > 0 else rec, sil_arr, *rule)

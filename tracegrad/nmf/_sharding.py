@@ -35,7 +35,6 @@ whole on one device), others are placed by the compiler.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.core
@@ -137,17 +136,11 @@ def _pad_zero(x, pad: int, axis: int):
     return jnp.pad(x, widths)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "loss", "max_iter", "with_progress", "spec", "transposed", "solver", "update_W",
-        "update_H",
-    ),
-)  # fmt: skip
-def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progress, spec,
-                 transposed, solver="mu", update_W=True, update_H=True):  # fmt: skip
-    """``_fit._loop`` laid out over ``spec.mesh``: pad, constrain, run ``fit_loop``, unpad."""
-    from ._fit import fit_loop
+def sharded_fit_loop(V, mask, W0, H0, pen, tol, max_iter, token, *, loss, spec, transposed,
+                     solver, update_W, update_H):  # fmt: skip
+    """``_loop.fit_loop`` laid out over ``spec.mesh``: pad, constrain, run, unpad (traced
+    inside ``_execute.mesh_program``)."""
+    from ._loop import fit_loop
 
     v_batched = V.ndim == 3
     pad = spec.padded - spec.size
@@ -171,9 +164,8 @@ def sharded_loop(V, mask, W0, H0, pen, tol, token, *, loss, max_iter, with_progr
 
     W0, H0 = constrain(W0, H0)
     outs = fit_loop(
-        V, W0, H0, pen, tol, loss=loss, max_iter=max_iter, mask=mask, solver=solver,
-        update_W=update_W, update_H=update_H,
-        progress_token=token if with_progress else None, transposed=transposed,
+        V, W0, H0, pen, tol, max_iter, loss=loss, mask=mask, solver=solver,
+        update_W=update_W, update_H=update_H, progress_token=token, transposed=transposed,
         constrain=constrain, progress_real=spec.size if spec.mode == "batch" else None,
         real_m=spec.size if spec.mode == "rows" else None,
     )  # fmt: skip

@@ -32,7 +32,9 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _xp(x):
-    return np if isinstance(x, np.ndarray) else jnp
+    """The host checks read every concrete array in NumPy (no eager JAX op: each would compile
+    a program of its own)."""
+    return np
 
 
 def _first_index(bad) -> tuple[int, ...]:
@@ -92,6 +94,25 @@ def check_data(V, mask, dtype) -> tuple[jax.Array, jax.Array | None]:
         mask = jnp.asarray(mask, dtype)
         V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
     return V, mask
+
+
+def check_data_host(V, mask, dtype) -> tuple:
+    """``check_data``'s checks, on the host only: ``(V, mask, v_max)``.
+
+    Concrete ``V`` and ``mask`` come back as NumPy arrays (a JAX array on the CPU is read in
+    place), with ``v_max`` the largest observed entry of each problem (``(B,)``, the range
+    check's input); traced ones come back as they are, with ``v_max`` None (the compiled fit
+    checks their values, ``_guards.guard_traced_data``).
+    """
+    V, mask = _check_data_values(V, mask, dtype)
+    concrete = is_concrete(V) and (mask is None or is_concrete(mask))
+    if not concrete:
+        return V, mask, None
+    v = np.asarray(V)
+    msk = None if mask is None else np.asarray(mask)
+    observed = v if msk is None else np.where(msk != 0, v, 0)
+    v_max = np.max(observed.reshape((-1,) + observed.shape[-2:]), axis=(-2, -1))
+    return v, msk, v_max
 
 
 @eager
@@ -179,6 +200,15 @@ def check_rank(rank, v_shape: tuple[int, ...], init: str, custom: bool) -> int:
             stacklevel=3,
         )
     return rank
+
+
+def check_factors_host(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:
+    """``_check_factor_values`` on the host: concrete factors come back as NumPy arrays (the
+    compiled fit casts them), traced ones as they are (the fit guards their values)."""
+    W0, H0 = _check_factor_values(W0, H0, v_shape, rank, dtype)
+    if W0 is None:
+        return None, None
+    return tuple(np.asarray(x) if is_concrete(x) else x for x in (W0, H0))
 
 
 def check_factors(W0, H0, v_shape: tuple[int, ...], rank: int, dtype) -> tuple:

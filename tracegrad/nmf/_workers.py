@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 
 
 def cpu_workers() -> int:
@@ -46,17 +45,17 @@ def groups(n_problems: int, workers: int) -> list[slice]:
     return out
 
 
-def run_groups(loop: Callable, parts: list[tuple], kwargs: dict) -> tuple:
-    """``loop(*part, **kwargs)`` for every part, concurrently; outputs joined on axis 0."""
-    if len(parts) == 1:
-        return loop(*parts[0], **kwargs)
+def run_groups(program: Callable, parts: list[tuple], kwargs: dict, workers: int) -> list:
+    """``program(*part, **kwargs)`` for every part, at most ``workers`` at a time (host
+    threads); the outputs in order."""
+    if len(parts) == 1 or workers == 1:
+        return [program(*part, **kwargs) for part in parts]
 
     def one(part):
-        return jax.block_until_ready(loop(*part, **kwargs))
+        return jax.block_until_ready(program(*part, **kwargs))
 
-    with concurrent.futures.ThreadPoolExecutor(len(parts)) as pool:
-        outs = list(pool.map(one, parts))
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
+    with concurrent.futures.ThreadPoolExecutor(min(workers, len(parts))) as pool:
+        return list(pool.map(one, parts))
 
 
 class GroupProgress:
