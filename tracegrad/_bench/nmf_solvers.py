@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..nmf import SOLVERS, _fit
-from ..nmf._regularization import Penalty
+from ..nmf import SOLVERS, fit
+from ..nmf._constants import CHECK_EVERY
 from ._compiles import count_compiles
 from ._format import COMPILE_HEADER, compile_cells
 from ._timing import blas_info, environment, time_calls
@@ -72,20 +72,14 @@ def _merge(config: dict | None) -> dict:
 
 
 def _ours(V, W0, H0, solver) -> Callable[[int, jax.Array, jax.Array], tuple]:
-    """``run(iters, W, H) -> (W, H, loss history, final loss)``: the compiled loop as ``fit``
-    runs it (worker threads included), Frobenius, no penalty, ``tol=0``."""
-    zero = jnp.zeros((), jnp.float32)
-    pen = Penalty(zero, zero, zero, zero)
-    token = jnp.zeros((), jnp.int32)
+    """``run(iters, W, H) -> (W, H, loss history, final loss)``: ``fit`` from ``(W, H)``
+    (its one compiled program, worker threads included), Frobenius, no penalty, ``tol=0``."""
     Vj = jnp.asarray(V)
-    b, m, _ = W0.shape
 
     def run(iters, W, H):
-        args = (Vj, None, W, H, pen, zero, token)
-        kw = dict(loss="frobenius", max_iter=iters, with_progress=False, solver=solver)
-        out = _fit._run_loop(args, kw, Vj.ndim == 3, b, m, Vj.shape[-1])
-        out = jax.block_until_ready(out)
-        return out[0], out[1], out[2], out[5]
+        r = fit(Vj, W.shape[-1], W0=W, H0=H, solver=solver, max_iter=iters, tol=0.0)
+        jax.block_until_ready((r.W, r.H, r.loss_history, r.loss))
+        return r.W, r.H, r.loss_history, r.loss
 
     return run
 
@@ -97,8 +91,8 @@ def _curve_ours(run, W0, H0, targets, max_iters):
     between iterations (``"apg"``'s extrapolation) does not continue its iterates across
     separate calls."""
     _, _, history, _ = run(max_iters, jnp.asarray(W0), jnp.asarray(H0))
-    history = np.asarray(history, np.float64)[:, : max_iters // _fit.CHECK_EVERY + 1]
-    iters = [i * _fit.CHECK_EVERY for i in range(history.shape[1])]
+    history = np.asarray(history, np.float64)[:, : max_iters // CHECK_EVERY + 1]
+    iters = [i * CHECK_EVERY for i in range(history.shape[1])]
     at = np.all(history <= targets[:, None] * (1 + REACH_RTOL), axis=0)
     at[0] = False
     reached_at = iters[int(np.argmax(at))] if at.any() else None
