@@ -31,6 +31,7 @@ from ._checks import (
     warn_x64,
 )
 from ._contract import w_h
+from ._fit import transform as _transform
 from ._init import init_factors
 from ._loss import divergence, penalty_value
 from ._losses import AbstractLoss, resolve_loss
@@ -191,9 +192,7 @@ class NMF(eqx.Module):
         """``W`` for new rows ``V_new (..., M', N)`` with this ``H`` fixed (scikit-learn's
         ``NMF.transform``): ``fit(..., H0=self.H, update_H=False)``, same loss and penalty.
         """
-        from ._fit import transform
-
-        return transform(
+        return _transform(
             V_new, self.H, loss=self.loss_type, solver=solver, max_iter=max_iter, tol=tol,
             alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, mask=mask,
         )  # fmt: skip
