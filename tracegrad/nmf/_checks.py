@@ -34,12 +34,11 @@ from ._losses import AbstractLoss, resolve_loss
 MAX_ITER_LIMIT = 2**31 - 1 - CHECK_EVERY
 """``max_iter`` above this would overflow the loop's int32 iteration counters."""
 
-
 SEED_RANGE = (-(2**63), 2**63)
 """Integer seeds ``jax.random.key`` accepts (a signed 64-bit integer)."""
 
-
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+"""The computation dtypes of every NMF entry point."""
 
 
 def eager(fn):

@@ -306,8 +306,8 @@ def _model_data(W, H, V, mask, beta: float) -> _Data:
 
     ``V`` must be ``(..., M, N)`` for the module's ``W (..., M, K)``, ``H (..., K, N)`` with
     batch axes that broadcast.  When ``V``, ``mask``, ``W`` and ``H`` are concrete, ``k`` is
-    ``_scale.module_exponent``'s (0 in the safe range), after ``range_exponent``'s refusal
-    of a batch spread too wide for one scale.
+    ``_scale.module_exponent``'s (0 in the safe range), after ``_scale.range_exponent_host``'s
+    refusal of a batch spread too wide for one scale.
     """
     dt = np.dtype(W.dtype)
     V = as_data("V", V)
