@@ -12,8 +12,10 @@ import pytest
 
 import tracegrad as tg
 from tracegrad._cli import main
-from tracegrad.nmf import _guards
+from tracegrad.nmf._checks import check_key
 from tracegrad.nmf._loop import HISTORY_CAPACITY, history_layout
+from tracegrad.nmf._losses import resolve_loss
+from tracegrad.nmf._scale import range_exponent_host
 
 M, N, K = 6, 5, 2
 RANGE_RTOL = 1e-3
@@ -219,7 +221,7 @@ def test_traced_clean_values_pass(V, jitted_fit):
 def test_float32_range_edges_fit_like_ordinary_data(V, loss):
     V32 = V.astype(np.float32)
     ref = tg.nmf.fit(V32, K, loss=loss, max_iter=50, tol=0.0)
-    beta = _guards.loss_beta(loss)
+    beta = resolve_loss(loss).beta
     for scale in (1e30, 1e20, 1e-30):
         r = tg.nmf.fit((V * scale).astype(np.float32), K, loss=loss, max_iter=50, tol=0.0)
         for x in (r.W, r.H, r.loss, r.loss_history):
@@ -252,17 +254,26 @@ def test_hals_on_out_of_range_data_is_the_same_fit(V):
 
 
 def test_every_registered_loss_has_its_beta_for_the_range_rules():
+    """The range rules read a loss's beta from its object: ``resolve_loss(loss).beta``."""
     for name, loss in tg.nmf.LOSSES.items():
-        assert _guards.loss_beta(name) == _guards.loss_beta(loss) == loss.beta, name
-    assert _guards.loss_beta(1.5) == 1.5
+        assert isinstance(loss.beta, float), name
+        assert resolve_loss(name).beta == loss.beta, name
+    want = {"frobenius": 2.0, "kl": 1.0, "kullback-leibler": 1.0, "itakura-saito": 0.0, "is": 0.0}
+    assert {name: resolve_loss(name).beta for name in want} == want
+    assert resolve_loss(1.5).beta == 1.5
+
+
+def _range_exponent(V, dt, beta: float) -> int:
+    """The host's rescaling exponent of one problem ``V`` computed in ``dt``."""
+    return range_exponent_host(np.max(np.asarray(V, dt))[None], dt, beta, V.size)
 
 
 def test_ordinary_data_is_never_rescaled(V):
     for dt in (np.float32, np.float64):
         for beta in (2.0, 1.0):
-            assert _guards.range_exponent(jnp.asarray(V, dt), dt, beta) == 0
-            assert _guards.range_exponent(jnp.asarray(V * 1e6, dt), dt, beta) == 0
-    assert _guards.range_exponent(jnp.asarray(V * 1e-60), np.float64, 2.0) == 0
+            assert _range_exponent(V, dt, beta) == 0
+            assert _range_exponent(V * 1e6, dt, beta) == 0
+    assert _range_exponent(V * 1e-60, np.float64, 2.0) == 0
 
 
 def test_range_refusals_name_v(V):
@@ -296,7 +307,7 @@ def test_float64_numpy_data_is_fitted_in_float64_with_x64_off(V):
         assert W.dtype == np.float32
         with pytest.warns(UserWarning, match="jax_enable_x64 is off"):
             tg.nmf.NMF.init(V, K)
-        big_seed = jax.random.key_data(_guards.check_key(2**40))  # high bits kept
+        big_seed = jax.random.key_data(check_key(2**40))  # high bits kept
     ref = tg.nmf.fit(V, K, max_iter=20)
     np.testing.assert_array_equal(r.W, ref.W)
     np.testing.assert_array_equal(big_seed, jax.random.key_data(jax.random.key(2**40)))
@@ -444,7 +455,7 @@ def test_nmf_methods_on_out_of_range_float32_data(V):
 def test_nmf_loss_with_factors_at_another_scale_than_v(V, loss, scale):
     """A module fitted at one scale asked for the loss of data at another: eager and jit agree,
     never NaN, and the square root is the float64 value (the rescaling of the loss is taken
-    from V and WH together, ``_guards.module_exponent``)."""
+    from V and WH together, ``_scale.module_exponent``)."""
     W0, H0 = tg.nmf.init_factors(V.astype(np.float32), K, "nndsvda", 0)
     model = tg.nmf.NMF(W0, H0, loss_type=loss)
     Vs = (V * scale).astype(np.float32)

@@ -8,7 +8,6 @@ KL: eq. 27 and eq. 9); the iterates match scikit-learn's MU and CD solvers.
 
 from ._constants import EPSILON as EPSILON
 from ._fit import fit as fit
-from ._gradients import gradient_parts as gradient_parts
 from ._gradients import registry_gradient as registry_gradient
 from ._init import init_factors as init_factors
 from ._losses import LOSSES as LOSSES
@@ -27,3 +26,4 @@ from ._solvers import AbstractSolver as AbstractSolver
 from ._solvers import AcceleratedHALS as AcceleratedHALS
 from ._solvers import AcceleratedMU as AcceleratedMU
 from ._solvers import MultiplicativeUpdate as MultiplicativeUpdate
+from ._updates import gradient_parts as gradient_parts

@@ -1,10 +1,10 @@
 """A checked fit as one compiled program: ``Plan`` (what selects a program) -> ``run``.
 
-``fit`` checks everything a user passes on the host, in NumPy or plain Python (``_validate``,
-``_guards``), and hands this module a frozen ``Plan`` and the arrays.  Everything else happens
-inside one ``jax.jit`` program per plan: the dtype cast and the masking of ``V``, the batch
-reshapes, the PRNG keys (made from the raw key data the host computed, split per problem),
-the initial factors, the exact power-of-four rescaling of out-of-range data (``k = 0``
+``fit`` checks everything a user passes on the host, in NumPy or plain Python (``_checks``),
+and hands this module a frozen ``Plan`` and the arrays.  Everything else happens inside one
+``jax.jit`` program per plan: the dtype cast and the masking of ``V``, the batch reshapes, the
+PRNG keys (made from the raw key data the host computed, split per problem), the initial
+factors, the exact power-of-four rescaling of out-of-range data (``_scale``; ``k = 0``
 multiplies by exactly 1, so in-range data gives the bits it always did), the loop
 (``_loop.fit_loop``, in cache-sized chunks where ``_layout`` says so), the check that the
 results are finite (a flag the host raises on), the unscaling and the result's batch shape.
@@ -33,19 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete
-from ._guards import guard_traced_data, safe_exponent_range, traced_range_exponent
+from ._checks import NONFINITE, guard_traced_data
 from ._init import initial_factors, observed_mean
 from ._layout import plan as layout_plan
 from ._loop import fit_loop
 from ._losses import AbstractLoss
-from ._regularization import Penalty
+from ._scale import pow2, rescale, traced_range_exponent, unscale_losses
+from ._sharding import sharded_fit_loop
 from ._solvers import AbstractSolver
-
-NONFINITE = (
-    "NMF produced non-finite factors or losses: V's magnitude overflows the computation "
-    "dtype (rescale V, or use dtype=float64)"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,39 +85,6 @@ class Plan:
         return math.prod(self.batch)
 
 
-def host_key(key) -> tuple[str, Any]:
-    """``(kind, array)`` of a checked key (``_guards.check_key``'s input) for the program.
-
-    An int seed (or None: seed 0) becomes the raw key data ``jax.random.key(seed)`` would
-    hold, computed in Python (no compiled op): the default threefry key of a seed ``s`` is
-    ``[s >> 32, s & 0xffffffff]`` of its two's complement, in 32 bits when x64 is off and the
-    seed fits (then the high word is 0).  Typed and raw key arrays pass as they are.
-    """
-    from ._guards import SEED_RANGE, _concrete_scalar, _is_typed_key, _x64
-
-    if key is None:
-        key = 0
-    if not _is_typed_key(key):
-        key = _concrete_scalar(key)
-    if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
-        seed = int(key)
-        if not SEED_RANGE[0] <= seed < SEED_RANGE[1]:  # _guards.check_key refused it
-            raise ValueError(f"key as an int seed must be in [-2**63, 2**63), got {seed}")
-        if jax.config.jax_default_prng_impl != "threefry2x32":  # type: ignore[attr-defined]
-            from ._guards import check_key
-
-            return "typed", check_key(seed)
-        if _x64() or not -(2**31) <= seed < 2**31:
-            u = seed % 2**64
-            return "raw", np.array([u >> 32, u & 0xFFFFFFFF], np.uint32)
-        return "raw", np.array([0, seed % 2**32], np.uint32)
-    if _is_typed_key(key):
-        return "typed", key
-    if is_concrete(key):  # a raw uint32 (..., 2) key (a list, say), checked by check_key
-        key = np.asarray(key, np.uint32)
-    return "raw", key
-
-
 def _keys(key, plan: Plan) -> jax.Array:
     """One typed key per problem, ``(B,)``, as ``jax.random.split`` of a single key gives."""
     keys = key if plan.key_kind == "typed" else jax.random.wrap_key_data(key)
@@ -139,49 +101,6 @@ def _start_factor(V, mask, shape, solver, dt):
         return jnp.zeros(shape, dt)
     avg = jnp.sqrt(observed_mean(V, mask) / shape[-1])
     return jnp.broadcast_to(avg.astype(dt)[..., None, None], shape)
-
-
-def _pow2(e, dtype):
-    """``2^e`` for a traced int32 exponent, exact (``ldexp``)."""
-    return jnp.ldexp(jnp.ones((), dtype), e.astype(jnp.int32))
-
-
-def _pow2_times(e_per_k: float, k, dtype):
-    """``2^(e_per_k k)`` for a traced int ``k`` (exact when ``e_per_k`` is an integer)."""
-    if float(e_per_k).is_integer():
-        return _pow2(k * int(e_per_k), dtype)
-    return jnp.exp2((k * e_per_k).astype(dtype))
-
-
-def rescale(k, beta: float, dtype, V, W0, H0, pen: Penalty):
-    """``V / 4^k``, ``W0 / 2^k``, ``H0 / 2^k`` (None stays None) and the penalties for them
-    (``_guards``' module docstring); every factor is exactly 1 when ``k == 0``."""
-    down = _pow2(-k, dtype)
-    V = V * down * down  # two halves: 4^-k alone may be subnormal (flushed to 0) when 2^-k is not
-    W0 = None if W0 is None else W0 * down
-    H0 = None if H0 is None else H0 * down
-    f1 = _pow2_times(1.0 - 2.0 * beta, k, dtype)  # c^(1/2 - beta)
-    f2 = _pow2_times(2.0 * (1.0 - beta), k, dtype)  # c^(1 - beta)
-
-    def scaled(w, f):
-        w = jnp.asarray(w, dtype)
-        return jnp.where(w == 0, w, w * f)  # a zero weight stays zero (never 0 * inf)
-
-    pen = Penalty(
-        l1_W=scaled(pen.l1_W, f1),
-        l1_H=scaled(pen.l1_H, f1),
-        l2_W=scaled(pen.l2_W, f2),
-        l2_H=scaled(pen.l2_H, f2),
-    )
-    return V, W0, H0, pen
-
-
-def unscale_losses(k, beta: float, dtype, *losses):
-    """Square-root losses of the rescaled problem in ``V``'s units: times ``2^(k beta)``,
-    applied in two halves (neither over- nor underflows where the product does not)."""
-    half = k // 2
-    f1, f2 = _pow2_times(beta, half, dtype), _pow2_times(beta, k - half, dtype)
-    return tuple(x * f1 * f2 for x in losses)
 
 
 def _loop(V, mask, W0, H0, pen, tol, max_iter, token, plan: Plan):
@@ -305,7 +224,7 @@ def _finish(outs, k, plan: Plan, whole: bool):
     finite = jnp.all(jnp.isfinite(W)) & jnp.all(jnp.isfinite(H)) & jnp.all(jnp.isfinite(final))
     if plan.traced:
         W = eqx.error_if(W, ~finite, NONFINITE)
-    up = _pow2(k, dt)
+    up = pow2(k, dt)
     W, H = W * up, H * up
     scaled = final
     history, final = unscale_losses(k, plan.loss.beta, dt, history, final)
@@ -340,8 +259,6 @@ def mesh_program(
     V, mask, W0, H0, key, ranks, k, pen, tol, max_iter, token, offset, *, plan, spec, transposed
 ):
     """``program`` laid out over ``spec.mesh`` (``_sharding.sharded_fit_loop``)."""
-    from ._sharding import sharded_fit_loop
-
     V, mask, W0, H0, k, pen = _prepare(V, mask, W0, H0, key, ranks, k, pen, offset, plan)
     tol = jnp.asarray(tol, V.dtype)
     kw = dict(loss=plan.loss, solver=plan.solver, update_W=plan.update_W, update_H=plan.update_H)
@@ -350,32 +267,3 @@ def mesh_program(
         spec=spec, transposed=transposed, **kw,
     )  # fmt: skip
     return _finish(outs, k, plan, plan.group == plan.n_problems)
-
-
-def range_exponent_host(v_max: np.ndarray, dtype, beta: float, size: int) -> int:
-    """``_guards.range_exponent`` from the per-problem largest observed entries ``v_max``
-    (computed with the host checks): ``k`` with ``V / 4^k`` in the safe range, 0 when it is.
-
-    Raises:
-        ValueError: the problems of a batch differ so much in scale that no single scale puts
-            all of them in range.
-    """
-    per_problem = np.asarray(v_max, np.float64).reshape(-1)
-    top = float(per_problem.max()) if per_problem.size else 0.0
-    if top == 0.0:
-        return 0
-    lo, hi = safe_exponent_range(dtype, beta, size)
-    e = math.log2(top)
-    if lo <= e <= hi:
-        return 0
-    k = int(round(e / 2))  # V / 4^k has its largest entry within a factor 2 of 1
-    positive = per_problem[per_problem > 0]
-    e_small = math.log2(float(positive.min())) - 2 * k
-    if e_small < lo:
-        raise ValueError(
-            f"V's problems differ too much in scale for one fit in {np.dtype(dtype).name}: "
-            f"largest entries from {float(positive.min()):.3g} to {top:.3g}; safe range of the "
-            f"largest entry is [2^{lo}, 2^{hi}] after one common rescaling. Fit them "
-            f"separately, or use dtype=float64"
-        )
-    return k

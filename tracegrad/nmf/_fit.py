@@ -1,6 +1,6 @@
 """``fit``: check everything on the host, then one compiled program (``_execute``).
 
-The checks (``_validate``, ``_guards``) read concrete inputs in NumPy or plain Python, so no
+The checks (``_checks``) read concrete inputs in NumPy or plain Python, so no
 eager JAX operation (each of which would compile a small program of its own) runs before the
 fit.  The fit itself -- keys, initial factors, rescaling, the loop (``_loop``), unscaling and
 the result's shapes -- is one ``jax.jit`` program per ``_execute.Plan``; ``max_iter``,
@@ -19,16 +19,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from . import _execute, _guards, _progress
+from . import _execute, _progress
+from ._checks import (
+    NONFINITE,
+    check_data_host,
+    check_factors_host,
+    check_key,
+    check_mesh_axis,
+    check_options,
+    check_rank,
+    check_transform_data,
+    host_key,
+    resolve_dtype,
+    scalar_options,
+)
 from ._constants import CHECK_EVERY
-from ._execute import Plan, host_key
+from ._execute import Plan
 from ._layout import plan, workers
 from ._loop import history_layout
 from ._regularization import penalty
 from ._result import NMFResult
+from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
 from ._solvers import resolve_solver
-from ._validate import check_data_host, check_factors_host, check_options, check_rank, resolve_dtype
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
@@ -114,7 +127,7 @@ def fit(
             a float64 NumPy ``V`` -- is honoured even when x64 is off (the fit runs under a
             scoped ``jax.enable_x64``).  Data whose largest entry is beyond the dtype's safe
             range is fitted on an exact power-of-4 rescaling, results scaled back
-            (``_guards``); the factors and losses are never NaN/Inf silently.
+            (``_scale``); the factors and losses are never NaN/Inf silently.
         progress: None (off: the compiled loop has no callback), True (a line on stderr at
             each check) or ``callable(iterations_done, mean_loss)``, called at each check and
             once at the end.
@@ -165,7 +178,7 @@ def fit_replicates(
     problem of the key batch ``key``), every replicate starts from ``init="random"`` for its
     own rank padded to ``rank`` (``_execute.padded_init``); ``chunk`` caps the problems of one
     program call (a memory budget: the calls then run in turn, as worker groups)."""
-    max_iter, tol, alpha_W, alpha_H, l1_ratio = _guards.scalar_options(
+    max_iter, tol, alpha_W, alpha_H, l1_ratio = scalar_options(
         max_iter, tol, alpha_W, alpha_H, l1_ratio
     )
     loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
@@ -181,8 +194,8 @@ def fit_replicates(
     if not update_W and W0 is None:
         raise ValueError("update_W=False needs W0, the fixed W")
     dt = resolve_dtype(V, dtype)
-    _guards.check_mesh_axis(mesh, mesh_axis)
-    _guards.check_key(key, make=False)  # checked even where W0/H0 make it unused
+    check_mesh_axis(mesh, mesh_axis)
+    check_key(key, make=False)  # checked even where W0/H0 make it unused
     placement = None if mesh is None else check_mesh(mesh, mesh_axis)
     need_x64 = dt == np.float64 and not jax.config.read("jax_enable_x64")
     with jax.enable_x64(True) if need_x64 else contextlib.nullcontext():
@@ -211,7 +224,7 @@ def transform(V_new, H, *, loss, solver, max_iter, tol, alpha_W, alpha_H, l1_rat
     """``W`` for new data ``V_new`` with ``H`` fixed, scikit-learn's ``NMF.transform``:
     ``fit(V_new, K, H0=H, update_H=False)`` in ``H``'s dtype, after checking that ``V_new``
     has ``H``'s columns (``NMFResult.transform`` and ``NMF.transform``)."""
-    _guards.check_transform_data(V_new, H)
+    check_transform_data(V_new, H)
     r = fit(
         V_new, H.shape[-2], loss=loss, solver=solver, max_iter=max_iter, tol=tol, H0=H,
         update_H=False, alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, mask=mask,
@@ -302,7 +315,7 @@ def _fit(
     B = math.prod(batch)
     v_batched = len(np.shape(V)) > 2
     beta = loss.beta
-    k = 0 if traced else _execute.range_exponent_host(v_max, dt, beta, m * n)
+    k = 0 if traced else range_exponent_host(v_max, dt, beta, m * n)
     pen = penalty(alpha_W, alpha_H, l1_ratio, m, n)
     pen = jax.tree.map(lambda w: np.asarray(w, dt), pen)
     fn = _progress.resolve(progress)
@@ -367,9 +380,9 @@ def _fit(
             if tok:
                 _progress.unregister(tok)
     if is_concrete(finite) and not bool(np.asarray(finite)):
-        raise ValueError(_execute.NONFINITE)
+        raise ValueError(NONFINITE)
     if k != 0 and is_concrete(final):
-        _guards.warn_unscaled(np.asarray(scaled), np.asarray(final), dt)
+        warn_unscaled(np.asarray(scaled), np.asarray(final), dt)
     history, iterations = _history(history, max_iter)
     return NMFResult(
         W=W,

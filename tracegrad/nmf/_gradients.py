@@ -85,15 +85,6 @@ def kl_parts_H(V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
     return neg, pos
 
 
-def gradient_parts(loss, factor: str, V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
-    """``(grad^-, grad^+)`` for ``loss`` (a name of ``LOSSES``, a float beta or a loss object)
-    and ``factor`` (``"W"``, ``"H"``): what the MU step divides (the loss object's
-    ``mu_parts``; KL's ``H`` part has scikit-learn's zero column sums of ``W`` replaced by 1)."""
-    from ._losses import resolve_loss
-
-    return resolve_loss(loss).mu_parts(factor, V, W, H, mask)
-
-
 def registry_gradient(loss: str, V, W, H) -> tuple[jax.Array, jax.Array]:
     """``(dD/dW, dD/dH)`` of the unmasked divergence, straight from the registry's closed forms.
 

@@ -28,7 +28,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete
+from ._checks import (
+    NONFINITE,
+    as_data,
+    check_data_host,
+    check_key,
+    check_name,
+    check_rank,
+    guard_traced_data,
+    host_key,
+    model_dtype,
+)
 from ._constants import INITS
+from ._scale import pow2, range_exponent_host, traced_range_exponent
 
 NNDSVD_FLOOR = 1e-6
 """NNDSVD entries below this become exactly zero (scikit-learn's ``eps`` default)."""
@@ -140,8 +152,6 @@ def _init_program(V, mask, key, k, *, rank, init, dtype, typed_key, guard, resca
     rescaling (``k`` from the host; computed here when ``guard``; skipped when not
     ``rescaled``, so in-range data runs the unscaled program), the factors, the finite flag
     and the unscaling.  Returns ``(W, H, finite)``."""
-    from ._guards import guard_traced_data, pow2, traced_range_exponent
-
     dt = np.dtype(dtype)
     if guard:
         V, mask = guard_traced_data("V", V, mask)
@@ -171,7 +181,7 @@ def init_factors(
     ``equinox.error_if``), ``mask`` 0/1 and shaped like ``V``, ``rank`` a positive integer at
     most ``min(M, N)`` for NNDSVD (a warning above it for ``"random"``), ``key`` one PRNG key
     or int seed (default ``jax.random.key(0)``).  Data beyond the dtype's safe range is
-    initialised on an exact power-of-4 rescaling (``_guards``), so large or tiny data gives
+    initialised on an exact power-of-4 rescaling (``_scale``), so large or tiny data gives
     finite factors at its own scale.  Computes in ``V``'s floating dtype (JAX's default float
     for integer data); a float64 ``V`` with x64 off is computed in float32, with a warning.
     The checks run on the host and the rest is one compiled program per shape, dtype, rank and
@@ -191,21 +201,17 @@ def init_factors(
         ValueError: bad ``V``, ``mask``, ``rank``, ``init`` or ``key`` values (named).
         TypeError: ``V``/``mask`` not real arrays; ``key`` not a key or seed.
     """
-    from . import _guards
-    from ._execute import NONFINITE, host_key, range_exponent_host
-    from ._validate import check_data_host, check_rank
-
-    init = _guards.check_name("init", init, INITS)
-    V = _guards.as_data("V", V)
+    init = check_name("init", init, INITS)
+    V = as_data("V", V)
     if np.ndim(V) != 2:
         raise ValueError(
             f"V must be one (M, N) matrix for init_factors, got shape {np.shape(V)} "
             f"(vmap it, or use fit, for a batch)"
         )
-    dt = _guards.model_dtype("V", V, "init_factors")
+    dt = model_dtype("V", V, "init_factors")
     V, mask, v_max = check_data_host(V, mask, dt)
     rank = check_rank(rank, np.shape(V), init, False)
-    _guards.check_key(key, make=False)
+    check_key(key, make=False)
     kind, key_arr = host_key(key)
     shape = np.shape(key_arr) if kind == "typed" else np.shape(key_arr)[:-1]
     if shape != ():

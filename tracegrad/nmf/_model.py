@@ -19,15 +19,32 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import is_concrete, shape_str
-from . import _guards
+from ._checks import (
+    _x64,
+    as_data,
+    check_bool,
+    check_data_host,
+    check_factor_pair,
+    guard_traced_data,
+    int_option,
+    real_option,
+    warn_x64,
+)
 from ._contract import w_h
-from ._execute import range_exponent_host, unscale_losses
+from ._fit import transform as _transform
 from ._init import init_factors
 from ._loss import divergence, penalty_value
 from ._losses import AbstractLoss, resolve_loss
 from ._regularization import Penalty, penalty
+from ._scale import (
+    host_scaled_penalty,
+    module_exponent,
+    pow2,
+    range_exponent_host,
+    unscale_losses,
+    warn_unscaled,
+)
 from ._updates import mu_step
-from ._validate import check_data_host
 
 
 class NMF(eqx.Module):
@@ -82,7 +99,7 @@ class NMF(eqx.Module):
 
     def __check_init__(self):
         resolve_loss(self.loss_type, "loss_type")
-        _guards.check_factor_pair(self.W, self.H)  # dtype, K, batch axes, values if concrete
+        check_factor_pair(self.W, self.H)  # dtype, K, batch axes, values if concrete
 
     @property
     def alpha_H(self) -> float | str | jax.Array:
@@ -101,7 +118,7 @@ class NMF(eqx.Module):
         """
         if not isinstance(V_shape, tuple | list) or len(V_shape) < 2:
             raise ValueError(f"V_shape must be a shape tuple (..., M, N), got {V_shape!r}")
-        m, n = (_guards.int_option("V_shape", d) for d in V_shape[-2:])
+        m, n = (int_option("V_shape", d) for d in V_shape[-2:])
         settings = (self.alpha_W, self._alpha_H, self.l1_ratio)
         if all(is_concrete(x) for x in settings):  # the host's float64 arithmetic, as fit's
             a_H = "same" if self._alpha_H is None else float(np.asarray(self._alpha_H))
@@ -119,9 +136,9 @@ class NMF(eqx.Module):
         ``square_root=True`` gives ``sqrt(2 D)``, the figure of ``fit``'s ``loss_history``.
         With a 0/1 ``mask``, only observed entries count.  ``V`` and ``mask`` are checked as
         ``fit`` checks them; data beyond the safe float range is evaluated on an exact
-        rescaling (``_guards``), so ``square_root=True`` is finite whenever its value is.
+        rescaling (``_scale``), so ``square_root=True`` is finite whenever its value is.
         """
-        square_root = _guards.check_bool("square_root", square_root)
+        square_root = check_bool("square_root", square_root)
         return self._evaluate(V, mask, square_root, with_penalty=False)
 
     def objective(self, V: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -134,7 +151,7 @@ class NMF(eqx.Module):
         data = _model_data(self.W, self.H, V, mask, loss.beta)
         if data.k is None:
             # beyond the host's sight (traced data or factors): the exponent, from V and WH
-            # together (``_guards.module_exponent``), is computed in the program
+            # together (``_scale.module_exponent``), is computed in the program
             scale = "traced"
         else:
             scale = "host" if data.k else "none"
@@ -146,7 +163,7 @@ class NMF(eqx.Module):
         )  # fmt: skip
         if scale == "host" and is_concrete(out):
             # the rescaled loss is finite but reads inf or 0 in V's units: say so
-            _guards.warn_unscaled(np.asarray(scaled), np.asarray(out), self.W.dtype)
+            warn_unscaled(np.asarray(scaled), np.asarray(out), self.W.dtype)
         return out
 
     def step(self, V: jax.Array, mask: jax.Array | None = None) -> NMF:
@@ -156,7 +173,7 @@ class NMF(eqx.Module):
         k = data.k or 0  # under a user's jit, no rescaling (no per-step cost)
         pen = self.penalty(tuple(np.shape(data.V)))
         if k:  # out-of-range data: the equivalent step on the exactly rescaled problem
-            pen = _host_scaled_penalty(pen, k, loss.beta)
+            pen = host_scaled_penalty(pen, k, loss.beta)
         W, H = _step_program(
             data.V, data.mask, self.W, self.H, _weights(pen, self.W.dtype),
             np.asarray(k, np.int32), loss=loss, guard=data.guard, rescaled=k != 0,
@@ -175,9 +192,7 @@ class NMF(eqx.Module):
         """``W`` for new rows ``V_new (..., M', N)`` with this ``H`` fixed (scikit-learn's
         ``NMF.transform``): ``fit(..., H0=self.H, update_H=False)``, same loss and penalty.
         """
-        from ._fit import transform
-
-        return transform(
+        return _transform(
             V_new, self.H, loss=self.loss_type, solver=solver, max_iter=max_iter, tol=tol,
             alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, mask=mask,
         )  # fmt: skip
@@ -241,14 +256,14 @@ def _setting(name: str, value, *, hi: float = math.inf) -> float | jax.Array:
                 f"{shape_str(value.shape)} and dtype {value.dtype}"
             )
         if is_concrete(value):
-            _guards.real_option(name, np.asarray(value).item(), hi=hi)
+            real_option(name, np.asarray(value).item(), hi=hi)
         return value
     if isinstance(value, np.ndarray):
         raise TypeError(
             f"{name} must be a Python number, got a NumPy array (pass float(x); the module "
             f"converts it to the factors' dtype itself)"
         )
-    return _guards.real_option(name, value, hi=hi)  # a float (so every value traces alike)
+    return real_option(name, value, hi=hi)  # a float (so every value traces alike)
 
 
 def _traced_penalty(alpha_W, alpha_H, l1_ratio, m: int, n: int, dtype) -> Penalty:
@@ -262,26 +277,6 @@ def _traced_penalty(alpha_W, alpha_H, l1_ratio, m: int, n: int, dtype) -> Penalt
     pen = Penalty(l1_W=n * a_W * r, l1_H=m * a_H * r, l2_W=n * a_W * (1.0 - r),
                   l2_H=m * a_H * (1.0 - r))  # fmt: skip
     return jax.tree.map(lambda w: w.astype(dtype), pen)
-
-
-def _host_scaled_penalty(pen: Penalty, k: int, beta: float) -> Penalty:
-    """``_guards.scale_penalty``: weights for data divided by ``4^k``, in float64 Python
-    arithmetic on the host (a zero weight stays exactly zero); weights traced by a user's
-    ``jit`` (concrete data, traced settings) are scaled in its program."""
-    l1 = 2.0 ** (k * (1.0 - 2.0 * beta))  # c^(1/2 - beta)
-    l2 = 2.0 ** (2.0 * k * (1.0 - beta))  # c^(1 - beta)
-
-    def scaled(w, f):
-        if not is_concrete(w):
-            return jnp.where(w == 0, w, w * jnp.asarray(f, w.dtype))
-        return float(w) * f if float(w) != 0.0 else float(w)
-
-    return Penalty(
-        l1_W=scaled(pen.l1_W, l1),
-        l1_H=scaled(pen.l1_H, l1),
-        l2_W=scaled(pen.l2_W, l2),
-        l2_H=scaled(pen.l2_H, l2),
-    )
 
 
 def _weights(pen: Penalty | None, dtype) -> Penalty | None:
@@ -311,13 +306,13 @@ def _model_data(W, H, V, mask, beta: float) -> _Data:
 
     ``V`` must be ``(..., M, N)`` for the module's ``W (..., M, K)``, ``H (..., K, N)`` with
     batch axes that broadcast.  When ``V``, ``mask``, ``W`` and ``H`` are concrete, ``k`` is
-    ``_guards.module_exponent``'s (0 in the safe range), after ``range_exponent``'s refusal
-    of a batch spread too wide for one scale.
+    ``_scale.module_exponent``'s (0 in the safe range), after ``_scale.range_exponent_host``'s
+    refusal of a batch spread too wide for one scale.
     """
     dt = np.dtype(W.dtype)
-    V = _guards.as_data("V", V)
-    if np.dtype(V.dtype) == np.float64 and dt == np.float32 and not _guards._x64():
-        _guards.warn_x64("V", V, "the NMF module (float32 factors)")
+    V = as_data("V", V)
+    if np.dtype(V.dtype) == np.float64 and dt == np.float32 and not _x64():
+        warn_x64("V", V, "the NMF module (float32 factors)")
     V, mask, v_max = check_data_host(V, mask, dt)
     m, n = W.shape[-2], H.shape[-1]
     shape = tuple(np.shape(V))
@@ -338,7 +333,7 @@ def _model_data(W, H, V, mask, beta: float) -> _Data:
         return _Data(V, mask, guard, None)
     range_exponent_host(np.asarray(v_max).astype(dt), dt, beta, m * n)  # its refusal
     observed = V if mask is None else np.where(mask != 0, V, 0)
-    k = _guards.module_exponent(
+    k = module_exponent(
         observed.astype(dt), np.asarray(W), np.asarray(H), dt, beta
     )  # NumPy in, so computed on the host
     return _Data(V, mask, False, int(k))
@@ -349,9 +344,9 @@ def _model_data(W, H, V, mask, beta: float) -> _Data:
 
 def _prepare(V, mask, dtype, guard: bool):
     """The programs' prelude: traced values checked (``guard``), ``V`` in the factors'
-    dtype and zero where masked (``_validate.check_data``)."""
+    dtype and zero where masked (``_checks.check_data_host``)."""
     if guard:
-        V, mask = _guards.guard_traced_data("V", V, mask)
+        V, mask = guard_traced_data("V", V, mask)
     V = jnp.asarray(V, dtype)
     if mask is not None:
         mask = jnp.asarray(mask, dtype)
@@ -367,11 +362,11 @@ def _step_program(V, mask, W, H, pen, k, *, loss, guard, rescaled):
     dt = W.dtype
     V, mask = _prepare(V, mask, dt, guard)
     if rescaled:
-        down = _guards.pow2(-k, dt)
-        V, W, H = V * _guards.pow2(-2 * k, dt), W * down, H * down
+        down = pow2(-k, dt)
+        V, W, H = V * pow2(-2 * k, dt), W * down, H * down
     W, H = mu_step(V, W, H, loss, pen, mask)
     if rescaled:
-        up = _guards.pow2(k, dt)
+        up = pow2(k, dt)
         W, H = W * up, H * up
     return W, H
 
@@ -390,10 +385,10 @@ def _loss_program(V, mask, W, H, k, pen, *, loss, square_root, guard, scale):
     V, mask = _prepare(V, mask, dt, guard)
     Ws, Hs = W, H
     if scale == "traced":
-        k = _guards.module_exponent(V, W, H, dt, loss.beta)
+        k = module_exponent(V, W, H, dt, loss.beta)
     if scale != "none":
-        down = _guards.pow2(-k, dt)
-        V, Ws, Hs = V * _guards.pow2(-2 * k, dt), W * down, H * down
+        down = pow2(-k, dt)
+        V, Ws, Hs = V * pow2(-2 * k, dt), W * down, H * down
     d = divergence(V, Ws, Hs, loss, mask)
     out = jnp.sqrt(2.0 * jnp.maximum(d, 0.0)) if square_root else d
     scaled = out if scale == "host" else None  # an extra output only where it is read

@@ -1,4 +1,9 @@
-"""``NMFResult``: the factors of one fit (or a batch of fits) and how each one went."""
+"""``NMFResult``: the factors of one fit (or a batch of fits) and how each one went.
+
+Its methods ``transform`` and ``to_model`` import ``_fit`` and ``_model`` when called, not at the
+top of this module: ``_fit`` returns an ``NMFResult`` and ``_model`` imports ``_fit``, so a
+top-level import here would close an import circle.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +104,7 @@ class NMFResult(eqx.Module):
         takes a ``V_new`` with the same batch axes (or an unbatched one, fitted against every
         ``H``).  A ``V_new`` without ``H``'s ``N`` columns raises a ValueError naming it.
         """
-        from ._fit import transform
+        from ._fit import transform  # lazy: _fit imports this module (module docstring)
 
         return transform(
             V_new, self.H, loss=self.loss_type, solver=self.solver, max_iter=self.max_iter,
@@ -109,7 +114,7 @@ class NMFResult(eqx.Module):
 
     def to_model(self):
         """The fitted factors as an ``NMF`` module (same loss and regularisation)."""
-        from ._model import NMF
+        from ._model import NMF  # lazy: _model imports _fit, which imports this module
 
         return NMF(
             self.W,

@@ -27,13 +27,11 @@ import numpy as np
 
 from .._validate import shape_str
 from . import _consensus
-from ._execute import host_key
+from ._checks import check_data_host, check_key, host_key, resolve_dtype
 from ._fit import fit_replicates
-from ._guards import check_key
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
 from ._solvers import resolve_solver
-from ._validate import check_data_host, resolve_dtype
 
 FACTOR_ARRAYS = 6
 """``M K`` / ``K N``-sized arrays live per fit: ``W``, ``H``, the initial ``W0``, ``H0``, and the

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ._loop import fit_loop
+
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
@@ -140,8 +142,6 @@ def sharded_fit_loop(V, mask, W0, H0, pen, tol, max_iter, token, *, loss, spec, 
                      solver, update_W, update_H):  # fmt: skip
     """``_loop.fit_loop`` laid out over ``spec.mesh``: pad, constrain, run, unpad (traced
     inside ``_execute.mesh_program``)."""
-    from ._loop import fit_loop
-
     v_batched = V.ndim == 3
     pad = spec.padded - spec.size
     if pad and spec.mode == "batch":

@@ -1,7 +1,8 @@
 """One multiplicative-update iteration for any loss (the ``NMF`` module's ``step``).
 
-The rules are the MU solver's (``_solvers._mu``); this module keeps the functional entry point
-``mu_step`` for callers that step factors themselves.
+The rules are the MU solver's (``_solvers._mu``); this module keeps the functional entry points
+for callers that step factors themselves: ``mu_step``, and ``gradient_parts``, the split
+gradient a step divides (each loss object's ``mu_parts``, built on ``_gradients``).
 """
 
 from __future__ import annotations
@@ -35,3 +36,10 @@ def mu_step(
     W = mu_W(V, W, H, loss, pen, mask, active)
     H = mu_H(V, W, H, loss, pen, mask, active)
     return W, H
+
+
+def gradient_parts(loss, factor: str, V, W, H, mask=None) -> tuple[jax.Array, jax.Array]:
+    """``(grad^-, grad^+)`` for ``loss`` (a name of ``LOSSES``, a float beta or a loss object)
+    and ``factor`` (``"W"``, ``"H"``): what the MU step divides (the loss object's
+    ``mu_parts``; KL's ``H`` part has scikit-learn's zero column sums of ``W`` replaced by 1)."""
+    return resolve_loss(loss).mu_parts(factor, V, W, H, mask)
