@@ -49,25 +49,30 @@ def test_batch_equals_loop_of_singles(batch, keys, loss):
 
 
 def test_one_key_is_split_over_the_batch(batch):
+    # KL: the batch with one typed key is the program of test_same_key_..., the singles those
+    # of test_batch_equals_loop_of_singles[kl] (key splitting does not depend on the loss)
     key = jax.random.key(7)
-    r = tg.nmf.fit(batch, K, key=key, max_iter=150)
+    r = tg.nmf.fit(batch, K, loss="kl", key=key, max_iter=150)
     for i, k in enumerate(jax.random.split(key, 3)):
         _assert_same_fit(
-            jax.tree.map(lambda x, i=i: x[i], r), tg.nmf.fit(batch[i], K, key=k, max_iter=150)
+            jax.tree.map(lambda x, i=i: x[i], r),
+            tg.nmf.fit(batch[i], K, loss="kl", key=k, max_iter=150),
         )
 
 
 def test_two_batch_axes_and_custom_factors(batch):
+    # Frobenius: the single fit is the program of test_shared_initial_factors_... and
+    # test_chunked_...[frobenius] (the batch axes are handled before the loss is involved)
     V = np.stack([batch, batch[::-1]])  # (2, 3, M, N)
     rng = np.random.default_rng(1)
     W0 = rng.random((2, 3, M, K)) + 0.1
     H0 = rng.random((2, 3, K, N)) + 0.1
-    r = tg.nmf.fit(V, K, loss="kl", W0=W0, H0=H0, max_iter=60)
+    r = tg.nmf.fit(V, K, W0=W0, H0=H0, max_iter=60)
     assert r.W.shape == (2, 3, M, K) and r.n_iter.shape == (2, 3)
-    flat = tg.nmf.fit(V.reshape(6, M, N), K, loss="kl", W0=W0.reshape(6, M, K),
+    flat = tg.nmf.fit(V.reshape(6, M, N), K, W0=W0.reshape(6, M, K),
                       H0=H0.reshape(6, K, N), max_iter=60)  # fmt: skip
     np.testing.assert_array_equal(np.asarray(r.W).reshape(6, M, K), flat.W)
-    one = tg.nmf.fit(V[1, 2], K, loss="kl", W0=W0[1, 2], H0=H0[1, 2], max_iter=60)
+    one = tg.nmf.fit(V[1, 2], K, W0=W0[1, 2], H0=H0[1, 2], max_iter=60)
     _assert_same_fit(jax.tree.map(lambda x: x[1, 2], r), one)
 
 
@@ -162,23 +167,24 @@ def test_layout_rule_on_the_issue_workloads():
 
 @pytest.mark.parametrize("loss", ["frobenius", "kl"])
 def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
-    """A batch of 7 split into chunks of 2 (three chunks and a remainder of one)."""
+    """A batch of 7 split into chunks of 2 (three chunks and a remainder of one).  The module's
+    M, N, K: the single fits reuse the programs of the other custom-factor tests."""
     from tracegrad.nmf import _layout
 
     rng = np.random.default_rng(5)
-    V = rng.random((7, 10, 6)) + 0.01 * np.arange(7)[:, None, None]
+    V = rng.random((7, M, N)) + 0.01 * np.arange(7)[:, None, None]
     masked = loss == "kl"  # the masked path through the chunks too
     mask = (rng.random(V.shape) < 0.8).astype(float) if masked else None
     live = _layout.live_arrays(loss, masked)
-    monkeypatch.setattr(_layout, "CHUNK_BYTES", 2 * live * 10 * 6 * 8)
-    assert _layout.plan(True, 7, 10, 6, 8, loss, masked, "cpu").chunk == 2
-    W0 = rng.random((7, 10, 2)) + 0.1
-    H0 = rng.random((7, 2, 6)) + 0.1
+    monkeypatch.setattr(_layout, "CHUNK_BYTES", 2 * live * M * N * 8)
+    assert _layout.plan(True, 7, M, N, 8, loss, masked, "cpu").chunk == 2
+    W0 = rng.random((7, M, K)) + 0.1
+    H0 = rng.random((7, K, N)) + 0.1
     calls = []
-    r = tg.nmf.fit(V, 2, loss=loss, W0=W0, H0=H0, mask=mask, max_iter=60, tol=1e-3,
+    r = tg.nmf.fit(V, K, loss=loss, W0=W0, H0=H0, mask=mask, max_iter=60, tol=1e-3,
                    progress=lambda d, l: calls.append(d))  # fmt: skip
     for i in (0, 3, 6):
-        single = tg.nmf.fit(V[i], 2, loss=loss, W0=W0[i], H0=H0[i], max_iter=60, tol=1e-3,
+        single = tg.nmf.fit(V[i], K, loss=loss, W0=W0[i], H0=H0[i], max_iter=60, tol=1e-3,
                             mask=None if mask is None else mask[i])  # fmt: skip
         _assert_same_fit(jax.tree.map(lambda x, i=i: x[i], r), single)
     assert calls == sorted(calls) and 0 < calls[0] and calls[-1] <= 60  # steady progress
@@ -207,10 +213,17 @@ def test_workers_rule():
     assert workers(64, 8, 8, 2, "cpu", 2) == 1 and 8 * 8 * 2 < MIN_WORKER_MNK
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
-@pytest.mark.parametrize("replicates", [False, True], ids=["batch", "replicates"])
+@pytest.mark.parametrize(
+    ("loss", "replicates"),
+    [("frobenius", False), ("kl", True)],
+    ids=["batch-frobenius", "replicates-kl"],
+)
 def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
-    """Groups of problems fitted in threads give the one-loop result (to the last ulps)."""
+    """Groups of problems fitted in threads give the one-loop result (to the last ulps).
+
+    Each layout and each loss once, not their product: the grouping (``_fit``/``_workers``)
+    slices problems and keys before the loss is involved, so the other two pairs ran the same
+    grouping code (and cost four more compiled programs)."""
     from tracegrad.nmf import _execute, _fit
 
     rng = np.random.default_rng(1)
