@@ -85,18 +85,18 @@ def test_padded_and_masked_batch_equals_the_unpadded_fits(loss):
     digit classes) fit exactly like the unpadded problems: padded rows of W go to zero at the
     first update and contribute nothing afterwards."""
     rng = np.random.default_rng(4)
-    rows = (10, 7)
-    V = np.zeros((2, 10, 6))
+    rows = (M, 7)  # the unpadded M-row fit is the program of test_all_ones_mask_...
+    V = np.zeros((2, M, N))
     mask = np.zeros_like(V)
-    W0 = rng.random((2, 10, 2)) + 0.1  # padded rows start non-zero on purpose
-    H0 = rng.random((2, 2, 6)) + 0.1
+    W0 = rng.random((2, M, K)) + 0.1  # padded rows start non-zero on purpose
+    H0 = rng.random((2, K, N)) + 0.1
     for i, r in enumerate(rows):
-        V[i, :r] = rng.random((r, 6))
+        V[i, :r] = rng.random((r, N))
         mask[i, :r] = 1.0
-    fit = tg.nmf.fit(V, 2, loss=loss, mask=mask, W0=W0, H0=H0, max_iter=60)
-    np.testing.assert_array_equal(fit.W[1, 7:], 0.0)
+    fit = tg.nmf.fit(V, K, loss=loss, mask=mask, W0=W0, H0=H0, max_iter=60)
+    np.testing.assert_array_equal(fit.W[1, rows[1] :], 0.0)
     for i, r in enumerate(rows):
-        small = tg.nmf.fit(V[i, :r], 2, loss=loss, W0=W0[i, :r], H0=H0[i], max_iter=60)
+        small = tg.nmf.fit(V[i, :r], K, loss=loss, W0=W0[i, :r], H0=H0[i], max_iter=60)
         assert int(fit.n_iter[i]) == int(small.n_iter)
         np.testing.assert_allclose(fit.W[i, :r], small.W, rtol=1e-9)
         np.testing.assert_allclose(fit.H[i], small.H, rtol=1e-9)

@@ -109,7 +109,8 @@ def test_zero_rows_columns_and_exact_zeros_under_kl(V, init):
 
 
 def test_all_zero_v_gives_zeros_not_nan():
-    r = tg.nmf.fit(np.zeros((5, 4)), 2, loss="kl", max_iter=20)
+    # the module's shapes: the compiled program of the KL test above (init="random")
+    r = tg.nmf.fit(np.zeros((M, N)), K, loss="kl", max_iter=20)
     assert np.all(np.asarray(r.W) == 0) and float(r.loss) == 0.0
 
 
