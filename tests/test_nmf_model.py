@@ -1,5 +1,7 @@
 """The NMF module inside user JAX code, monotone MU steps, and progress reporting."""
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -29,12 +31,21 @@ def data():
     return jnp.asarray(V), jnp.asarray(mask), jnp.asarray(W0), jnp.asarray(H0)
 
 
-def _trajectory(model, V, mask, steps):
+STEPS = 200
+"""MU steps of every trajectory below: one length, so the jitted scans are shared."""
+
+
+@functools.partial(jax.jit, static_argnames="steps")
+def _trajectory(model, V, mask, steps=STEPS):
+    """``steps`` MU steps and the objective after each.  One jitted function at module level:
+    the penalty settings are pytree leaves, so the cases differing only in them (and the fit
+    comparison) reuse one compiled scan per loss and mask."""
+
     def body(m, _):
         m = m.step(V, mask)
         return m, m.objective(V, mask)
 
-    return jax.jit(lambda m: jax.lax.scan(body, m, None, length=steps))(model)
+    return jax.lax.scan(body, model, None, length=steps)
 
 
 CASES = [
@@ -52,7 +63,7 @@ def test_objective_never_increases(data, loss, alpha, l1_ratio, masked):
     V, mask, W0, H0 = data
     mask = mask if masked else None
     model = tg.nmf.NMF(W0, H0, loss_type=loss, alpha_W=alpha, l1_ratio=l1_ratio)
-    _, objective = _trajectory(model, V, mask, 200)
+    _, objective = _trajectory(model, V, mask)
     objective = np.concatenate([[float(model.objective(V, mask))], np.asarray(objective)])
     increase = np.diff(objective) / objective[:-1]
     assert np.all(increase <= MONOTONE_SLACK), increase.max()
@@ -71,8 +82,8 @@ def test_a_wrong_update_breaks_monotonicity(data):
 @pytest.mark.parametrize("loss", ["frobenius", "kl"])
 def test_fit_iterates_are_module_steps(data, loss):
     V, _, W0, H0 = data
-    r = tg.nmf.fit(V, K, loss=loss, W0=W0, H0=H0, max_iter=60, tol=0.0)
-    final, _ = _trajectory(tg.nmf.NMF(W0, H0, loss_type=loss), V, None, 60)
+    r = tg.nmf.fit(V, K, loss=loss, W0=W0, H0=H0, max_iter=STEPS, tol=0.0)
+    final, _ = _trajectory(tg.nmf.NMF(W0, H0, loss_type=loss), V, None)
     np.testing.assert_allclose(r.W, final.W, rtol=1e-9)
     np.testing.assert_allclose(r.H, final.H, rtol=1e-9)
     assert float(r.loss) == pytest.approx(float(final.loss(V, square_root=True)), rel=1e-9)
