@@ -389,10 +389,12 @@ def check_data_host(V, mask, dtype) -> tuple:
     problem entirely; observed entries of ``V`` finite and non-negative (the messages give the
     count and the first index) and representable in ``dtype``.
 
-    Concrete ``V`` and ``mask`` come back as NumPy arrays (a JAX array on the CPU is read in
-    place), with ``v_max`` the largest observed entry of each problem (``(B,)``, the range
-    check's input); traced ones come back as they are, with ``v_max`` None (the compiled fit
-    checks their values, ``guard_traced_data``).
+    Concrete values are read in NumPy (a JAX array on the CPU in place), and ``v_max`` is the
+    largest observed entry of each problem (``(B,)``, the range check's input).  NumPy (and
+    other host) data comes back as NumPy arrays of ``dtype``, so that integer, bool or float64
+    data does not select a compiled program of its own; JAX arrays come back as they are (they
+    stay on their device; the program casts them).  Traced ones come back as they are, with
+    ``v_max`` None (the compiled fit checks their values, ``guard_traced_data``).
     """
     V, mask = _check_data_values(V, mask, dtype)
     concrete = is_concrete(V) and (mask is None or is_concrete(mask))
@@ -402,7 +404,14 @@ def check_data_host(V, mask, dtype) -> tuple:
     msk = None if mask is None else np.asarray(mask)
     observed = v if msk is None else np.where(msk != 0, v, 0)
     v_max = np.max(observed.reshape((-1,) + observed.shape[-2:]), axis=(-2, -1))
-    return v, msk, v_max
+
+    def out(x, x_np):
+        if isinstance(x, jax.Array):
+            return x
+        with np.errstate(over="ignore", invalid="ignore"):  # masked-out entries may not fit
+            return x_np.astype(dtype, copy=False)
+
+    return out(V, v), None if mask is None else out(mask, msk), v_max
 
 
 @eager
