@@ -7,6 +7,9 @@ equation).
 
 from __future__ import annotations
 
+import contextlib
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,3 +56,32 @@ def assert_normwise_close(actual, expected, dtype, what: str = "") -> None:
     err, scale = normwise_error(actual, expected)
     bound = atol + rtol * scale
     assert err <= bound, f"{what}: max abs err {err:.3e} > {bound:.3e} ({jnp.dtype(dtype)})"
+
+
+# ------------------------------------------------------------------- compile counting
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+"""``jax.monitoring``'s event for every XLA compilation (a persistent-cache hit emits none)."""
+
+_COMPILE_LOGS: list[list[str]] = []
+
+
+def _compile_listener(event: str, duration_secs: float, **kwargs) -> None:
+    if event == COMPILE_EVENT:
+        for log in _COMPILE_LOGS:
+            log.append(str(kwargs.get("fun_name", "?")))
+
+
+jax.monitoring.register_event_duration_secs_listener(_compile_listener)
+
+
+@contextlib.contextmanager
+def compiled_programs():
+    """``with compiled_programs() as log: ...``: ``log`` is then the names of the XLA
+    programs compiled inside the block (``len(log)`` counts them), whatever compiled them."""
+    log: list[str] = []
+    _COMPILE_LOGS.append(log)
+    try:
+        yield log
+    finally:
+        _COMPILE_LOGS.remove(log)

@@ -17,30 +17,16 @@ so that no other test has compiled them already.  The counts, first call:
 A second call at new values of the same shapes and dtypes compiles nothing.
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import monitoring
+from helpers import compiled_programs
 
 import tracegrad as tg
 from tracegrad._identity import Identity
 from tracegrad._reference import reference_options
 from tracegrad.testing import check_identity
-
-_EVENT = "/jax/core/compile/backend_compile_duration"
-_active: list[list[str]] = []
-
-
-def _listener(event: str, duration_secs: float, **kwargs) -> None:
-    if event == _EVENT:
-        for log in _active:
-            log.append(str(kwargs.get("fun_name", "?")))
-
-
-monitoring.register_event_duration_secs_listener(_listener)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,15 +37,7 @@ def _process_once():
     jax.random.key(0)
 
 
-@contextlib.contextmanager
-def _compiles():
-    """The names of the programs compiled inside the block."""
-    log: list[str] = []
-    _active.append(log)
-    try:
-        yield log
-    finally:
-        _active.remove(log)
+_compiles = compiled_programs  # the names of the programs compiled inside the block
 
 
 def _point(seed: int, dtype=jnp.float64, shape=(5, 3)):

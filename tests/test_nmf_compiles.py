@@ -7,46 +7,24 @@ program of its own).  Every case uses shapes no other case uses, so its first fi
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import jax
 import numpy as np
 import pytest
+from helpers import compiled_programs
 
 import tracegrad as tg
 from tracegrad.nmf import _fit
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_COUNT = [0]
-
-
-def _listener(event: str, duration: float, **kwargs) -> None:
-    if event == COMPILE_EVENT:
-        _COUNT[0] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
 _SIZES = itertools.count(9)  # a fresh row count per case: its first fit compiles
 
 
-@contextlib.contextmanager
-def counting():
-    """``with counting() as n: ...``; ``n[0]`` is then the compilations inside."""
-    box = [0]
-    start = _COUNT[0]
-    try:
-        yield box
-    finally:
-        box[0] = _COUNT[0] - start
-
-
 def _fit_compiles(V, rank, **kw) -> int:
-    with counting() as n:
+    with compiled_programs() as log:
         r = tg.nmf.fit(V, rank, **kw)
         jax.block_until_ready((r.W, r.H, r.loss_history))
-    return n[0]
+    return len(log)
 
 
 def _data(shape, seed=0, dtype=np.float32):
@@ -101,12 +79,12 @@ def test_the_compile_counter_sees_compilations():
 def test_two_hundred_distinct_max_iter_in_one_process():
     """A sweep over max_iter reuses one program: no recompile, no exhausted memory maps."""
     V = _data((next(_SIZES), 6))
-    with counting() as n:
+    with compiled_programs() as log:
         for max_iter in range(1, 201):
             r = tg.nmf.fit(V, 2, max_iter=max_iter, tol=0.0, key=max_iter)
             assert r.loss_history.shape == (max_iter // 10 + 1,)
             assert int(r.n_iter) == max_iter
-    assert n[0] <= 1  # the first fit of the new shape
+    assert len(log) <= 1  # the first fit of the new shape
 
 
 def test_loss_iterations_follow_max_iter():

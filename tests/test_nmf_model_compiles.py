@@ -10,7 +10,6 @@ references are computed outside the counted regions.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 
@@ -18,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import compiled_programs
 
 import tracegrad as tg
 from tracegrad.nmf import LOSSES
@@ -26,38 +26,16 @@ from tracegrad.nmf._loss import divergence, penalty_value
 from tracegrad.nmf._regularization import penalty
 from tracegrad.nmf._updates import mu_step
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_COUNT = [0]
-
-
-def _listener(event: str, duration_secs: float, **kwargs) -> None:
-    if event == COMPILE_EVENT:
-        _COUNT[0] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
 _ROWS = itertools.count(29)  # a fresh row count per case: its first call compiles
 N, K = 7, 3
 
 
-@contextlib.contextmanager
-def counting():
-    """``with counting() as n: ...``; ``n[0]`` is then the compilations inside."""
-    box = [0]
-    start = _COUNT[0]
-    try:
-        yield box
-    finally:
-        box[0] = _COUNT[0] - start
-
-
 def _compiles(fn, *args, **kwargs):
     """``(compilations, result)`` of one call, its results computed."""
-    with counting() as n:
+    with compiled_programs() as log:
         out = fn(*args, **kwargs)
         jax.block_until_ready(jax.tree.leaves(out))
-    return n[0], out
+    return len(log), out
 
 
 def _data(m: int, seed: int, dtype, masked: bool):
