@@ -77,6 +77,7 @@ def range_exponent_host(v_max: np.ndarray, dtype, beta: float, size: int) -> int
     if lo <= e <= hi:
         return 0
     k = int(round(e / 2))  # V / 4^k has its largest entry within a factor 2 of 1
+    k = max(-max_exponent(dtype), min(k, max_exponent(dtype)))  # 4^-k stays a normal number
     positive = per_problem[per_problem > 0]
     e_small = math.log2(float(positive.min())) - 2 * k
     if e_small < lo:
@@ -89,6 +90,15 @@ def range_exponent_host(v_max: np.ndarray, dtype, beta: float, size: int) -> int
     return k
 
 
+def max_exponent(dtype) -> int:
+    """The largest ``|k|`` for which ``4^-k`` and ``4^k`` are normal numbers of ``dtype`` (63
+    for float32): XLA flushes subnormals to zero, so a larger ``k`` would scale ``V`` to 0.
+    Near the top of float32's range ``k = 63`` leaves the largest entry within a factor 4 of
+    1, still well inside the safe range."""
+    fi = np.finfo(dtype)
+    return min(-int(fi.minexp), int(fi.maxexp) - 1) // 2
+
+
 def traced_range_exponent(V, dtype, beta: float) -> jax.Array:
     """``range_exponent_host``'s ``k`` computed inside the program from a traced ``V``
     (int32; 0 for data in range), without the refusal of a batch spread too wide."""
@@ -96,7 +106,8 @@ def traced_range_exponent(V, dtype, beta: float) -> jax.Array:
     top = jnp.max(V)
     e = jnp.log2(jnp.where(top > 0, top, jnp.ones((), top.dtype)))
     need = (top > 0) & ((e < lo) | (e > hi))
-    return jnp.where(need, jnp.round(e / 2), 0).astype(jnp.int32)
+    lim = max_exponent(dtype)  # 4^-k stays a normal number
+    return jnp.where(need, jnp.clip(jnp.round(e / 2), -lim, lim), 0).astype(jnp.int32)
 
 
 def module_exponent(V, W, H, dtype, beta: float):
@@ -148,7 +159,7 @@ def rescale(k, beta: float, dtype, V, W0, H0, pen: Penalty):
     """``V / 4^k``, ``W0 / 2^k``, ``H0 / 2^k`` (None stays None) and the penalties for them
     (module docstring); every factor is exactly 1 when ``k == 0``."""
     down = pow2(-k, dtype)
-    V = V * down * down  # two halves: 4^-k alone may be subnormal (flushed to 0) when 2^-k is not
+    V = V * pow2(-2 * k, dtype)  # 4^-k is a normal number: k is clamped (range_exponent_host)
     W0 = None if W0 is None else W0 * down
     H0 = None if H0 is None else H0 * down
     f1 = pow2_times(1.0 - 2.0 * beta, k, dtype)  # c^(1/2 - beta)
