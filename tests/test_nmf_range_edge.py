@@ -1,7 +1,8 @@
 """Data at the top of float32's range: the rescaling must not underflow to zero.
 
-``fit`` computes on ``V / 4^k``; for data near 3e38, ``4^-k`` alone is below float32's smallest
-normal number (XLA flushes it to 0), so the scale is applied as ``2^-k`` twice.
+``fit`` computes on ``V / 4^k``; for data near 3e38 the ``k`` that brings the largest entry
+near 1 is 64, and ``4^-64`` is below float32's smallest normal number (XLA flushes it to 0):
+``k`` is clamped to 63, which leaves the largest entry near 4.
 """
 
 import warnings
