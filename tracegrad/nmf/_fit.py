@@ -248,11 +248,18 @@ def _check_positive(V, mask, loss) -> None:
         )
 
 
-def _batch(V, W0, H0, keys, kind: str, custom: bool) -> tuple[tuple[int, ...], bool]:
-    """The result's batch shape and whether ``keys`` is a batch of keys (one per problem)."""
+def equal_groups(n: int, most: int) -> int:
+    """The size of the fewest equal groups of at most ``most`` (>= 1) of ``n`` problems: one
+    compiled program serves them all (the last group is clamped or padded, never smaller)."""
+    return -(-n // -(-n // max(1, most)))
+
+
+def _batch(V, factor, keys, kind: str, custom: bool) -> tuple[tuple[int, ...], bool]:
+    """The result's batch shape and whether ``keys`` is a batch of keys (one per problem);
+    ``factor``: a given initial factor (its batch axes count when ``V`` has none)."""
     v_batch = tuple(np.shape(V)[:-2])
     if custom:
-        return v_batch or tuple(np.shape(W0)[:-2]), False
+        return v_batch or tuple(np.shape(factor)[:-2]), False
     k_batch = tuple(np.shape(keys)[:-1] if kind == "raw" else np.shape(keys))
     if not k_batch:
         return v_batch, False
@@ -309,9 +316,7 @@ def _fit(
     if custom:
         traced = traced or not all(is_concrete(x) for x in (W0, H0) if x is not None)
     kind, key_arr = ("none", None) if custom else host_key(key)
-    batch, key_batched = _batch(
-        V, W0 if W0 is not None else H0, H0 if H0 is not None else W0, key_arr, kind, custom
-    )
+    batch, key_batched = _batch(V, W0 if W0 is not None else H0, key_arr, kind, custom)
     B = math.prod(batch)
     v_batched = len(np.shape(V)) > 2
     beta = loss.beta
@@ -329,10 +334,7 @@ def _fit(
     n_workers = 1
     if mesh is None and not traced:
         n_workers = workers(B, m, n, rank, jax.default_backend(), cpu_workers())
-    size = -(-B // n_workers)
-    if chunk is not None:  # a memory budget: equal chunks, one compiled program
-        n_chunks = -(-B // max(1, min(size, chunk)))
-        size = -(-B // n_chunks)
+    size = equal_groups(B, -(-B // n_workers) if chunk is None else min(-(-B // n_workers), chunk))
     n_groups = -(-B // size)
     plan_ = Plan(
         dtype=np.dtype(dt).name, rank=rank, init="padded" if ranks is not None else init,
@@ -343,7 +345,6 @@ def _fit(
     )  # fmt: skip
     scalars = (np.asarray(k, np.int32), pen, np.asarray(tol, dt), np.asarray(max_iter, np.int32))
     tokens: list[int] = []
-    combined = None
     try:
         if fn is not None:
             if n_groups > 1:
@@ -368,10 +369,7 @@ def _fit(
         if fn is not None and is_concrete(final):
             jax.block_until_ready(final)
             jax.effects_barrier()
-            report(
-                max(last[0], int(np.max(np.asarray(n_iter)))),
-                float(np.mean(np.asarray(final))) / 2.0 ** (k * beta),
-            )
+            fn(max(last[0], int(np.max(np.asarray(n_iter)))), float(np.mean(np.asarray(final))))
     except Exception:
         _progress.raise_callback_error(fn)  # the callback's own exception, if it raised
         raise

@@ -28,7 +28,7 @@ import numpy as np
 from .._validate import shape_str
 from . import _consensus
 from ._checks import check_data_host, check_key, host_key, resolve_dtype
-from ._fit import fit_replicates
+from ._fit import equal_groups, fit_replicates
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
 from ._solvers import resolve_solver
@@ -230,7 +230,7 @@ def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
     B = len(ks)
     r = fit_replicates(V, kmax, W0=None, H0=None, init="random", key=keys, mask=mask,
                        ranks=ks, chunk=chunk, update_W=True, update_H=True, **fit_kw)  # fmt: skip
-    size = -(-B // -(-B // max(1, min(B, chunk))))
+    size = equal_groups(B, min(B, chunk))  # fit_replicates' chunks (worker threads aside)
     fields = [np.asarray(x) for x in (r.W, r.H, r.loss, r.n_iter, r.converged)]
     return _Fits(*fields, calls=-(-B // size), loss_type=r.loss_type)
 
