@@ -1,12 +1,12 @@
 """``derive`` of a vector- or matrix-valued expression: its Jacobian, derived and checked.
 
 For a column-valued expression and a vector (or 1x1) variable the Jacobian is a closed form
-built by the nodes' ``Expr.jacobian`` rules (``d(A x)/dx = A``, ``d exp(x)/dx = diag(exp(x))``,
+built by the rules of ``_forward.jacobian`` (``d(A x)/dx = A``, ``d exp(x)/dx = diag(exp(x))``,
 ``d (u ⊙ v)/dx = diag(v) du/dx + diag(u) dv/dx``).  Otherwise (a matrix-valued expression, a
 matrix variable, or a node without a closed form) it is the differential ``d f`` in the
-direction ``dX`` (``Expr.jvp``), evaluated along every unit direction.  Either way the result
-is compared with ``jax.jacfwd`` of the expression, in float64 on sampled inputs, before it is
-returned.
+direction ``dX`` (``_forward.jvp``), evaluated along every unit direction.  Either way the
+result is compared with ``jax.jacfwd`` of the expression, in float64 on sampled inputs, before
+it is returned.
 """
 
 from __future__ import annotations
