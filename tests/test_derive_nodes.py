@@ -8,18 +8,23 @@ value), lowering to JAX (same value as NumPy) and printing (text and LaTeX; text
 the same value, for the nodes of the input language).
 """
 
+import ast
+import inspect
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from tracegrad._derive import _ast as E
-from tracegrad._derive._codegen import _Evaluator, evaluate
+from tracegrad._derive._codegen import _Evaluator, evaluate, lower
+from tracegrad._derive._forward import jvp
 from tracegrad._derive._parser import parse
-from tracegrad._derive._printing import to_latex, to_text
-from tracegrad._derive._rules import appearance_terms
+from tracegrad._derive._printing import show, to_latex, to_text
+from tracegrad._derive._rules import adjoints, appearance_terms
 from tracegrad._derive._second import tangent
 from tracegrad._derive._shapes import Elaboration
-from tracegrad._derive._simplify import simplify
+from tracegrad._derive._simplify import rebuilt, simplify
 
 X = E.Var("X", (3, 3))
 A = E.Var("A", (3, 3))
@@ -58,7 +63,7 @@ SAMPLES: dict[type, E.Expr] = {
 }
 """One example per node class; elementwise functions get ``f(X)`` or ``f(X - A)`` below."""
 
-ABSTRACT = {E.Elementwise}  # the base of the elementwise functions: no value of its own
+ABSTRACT = {E.Leaf, E.Function, E.Elementwise}  # bases (``_ast._abstract``): no value of their own
 NOT_IN_LANGUAGE = {E.KronCut}  # printed for the reader (kron_adj_1), not parsed back
 
 
@@ -72,7 +77,7 @@ def _sample(cls) -> E.Expr:
     if cls in SAMPLES:
         return SAMPLES[cls]
     if issubclass(cls, E.Elementwise):
-        return cls(X if cls.positive_domain else MIXED)
+        return cls(X if cls.domain == "positive" else MIXED)
     raise AssertionError(
         f"node class {cls.__name__} has no sample in tests/test_derive_nodes.py: add one, so "
         f"that every pass is run on it"
@@ -115,7 +120,7 @@ def test_node_through_every_pass(cls):
 
     # lowering: the JAX evaluation equals the NumPy one
     ev = _Evaluator({n: jnp.asarray(v) for n, v in env.items()}, jnp.float64, False, set())
-    np.testing.assert_allclose(np.asarray(e.lower(ev)), value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(lower(e, ev)), value, rtol=1e-12, atol=1e-12)
 
     # rebuild: the node on its own children is itself; simplification keeps the value
     assert e.replace(e.children) == e
@@ -153,3 +158,64 @@ def test_node_through_every_pass(cls):
     elaboration = Elaboration(source, parse(source), shapes)
     reread = _value(elaboration.build()[0], env)
     np.testing.assert_allclose(reread, _value(objective, env), rtol=1e-12, atol=1e-12)
+
+
+PASSES = {
+    "reverse rule (_rules.adjoints)": adjoints,
+    "forward rule (_forward.jvp)": jvp,
+    "rebuild (_simplify.rebuilt)": rebuilt,
+    "lowering (_codegen.lower)": lower,
+    "printing (_printing.show)": show,
+}
+
+
+@pytest.mark.parametrize("rule", PASSES.values(), ids=PASSES.keys())
+def test_every_node_class_has_a_rule_in_every_pass(rule):
+    # each pass is one table keyed by node class; its base implementation raises
+    base = rule.dispatch(E.Expr)
+    assert [c.__name__ for c in NODE_CLASSES if rule.dispatch(c) is base] == []
+    with pytest.raises(NotImplementedError, match="register one with"):
+        base(X, *[None] * (len(inspect.signature(base).parameters) - 1))
+
+
+def test_node_classes_are_final_and_complete():
+    with pytest.raises(TypeError, match="final"):
+        type("SubAdd", (E.Add,), {})
+    with pytest.raises(TypeError, match="does not implement derivative"):
+        E._node(type("Half", (E.Elementwise,), {"apply": lambda self, xp, a: a}))
+
+
+def _derive_imports() -> dict[str, set[str]]:
+    """Module -> the ``tracegrad._derive`` modules it imports, at module level or lazily in a
+    function (every import statement in the file)."""
+    package = Path(E.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        edges = graph.setdefault(path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                edges.update(n.split(".")[0] for n in names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "tracegrad._derive."
+            ):
+                edges.add(node.module.split(".")[2])  # type: ignore[union-attr]
+    return graph
+
+
+def test_derive_modules_import_without_cycles():
+    graph = _derive_imports()
+    assert graph["_ast"] == set(), "the node module is a leaf"
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, module]))
+        if module in done:
+            return
+        for other in sorted(graph.get(module, ())):
+            visit(other, [*path, module])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])

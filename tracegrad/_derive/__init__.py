@@ -45,8 +45,10 @@ Meaning:
 * A scalar (1x1) objective gives the gradient (``order=2``: also the Hessian-vector product
   and the Hessian); a vector- or matrix-valued one gives its Jacobian (``Jacobian``).
 
-The operators live in the node classes of ``_ast`` (one class each: shape, reverse and forward
-rules, rebuild, lowering, printing); the derive documentation page says how to add one.
+The operators are the node classes of ``_ast`` (data and shape rule); each pass keeps one
+table keyed by node class: reverse rules (``_rules``), forward rules and Jacobians
+(``_forward``), rebuild in normal form (``_simplify``), lowering (``_codegen``), printing
+(``_printing``).  The derive documentation page says how to add an operator.
 """
 
 from ._cli import cli_main as cli_main

@@ -1,4 +1,4 @@
-"""Typed, immutable expression nodes: what the rules differentiate, simplify, print and compile.
+"""Typed, immutable expression nodes: the data every pass of ``derive`` reads.
 
 Every node is a matrix with a ``shape`` of two dimensions; a dimension is an ``int`` or, in a
 symbolic derivation, the ``str`` name of an unknown size.  Vectors are ``n x 1`` columns and
@@ -8,15 +8,29 @@ in a dict (the basis of common sub-expression sharing).
 The node set is small on purpose: subtraction is ``Add`` with ``Scale(-1, .)``, a scalar times
 a matrix is ``Scale`` (a number) or ``Mul`` (a 1x1 expression), ``||E||_F^2`` is
 ``Pow(Norm(E), 2)``.
+
+A node class holds its fields and its shape rule, nothing else: each pass keeps one table
+keyed by node class (``functools.singledispatch``) -- the reverse rules in ``_rules``, the
+forward rules and closed-form Jacobians in ``_forward``, the rebuild in normal form in
+``_simplify``, the lowering to JAX in ``_codegen`` and the printing in ``_printing``.  This
+module imports none of them.  A named function of one argument (``Function``) also declares
+its spellings, shape rule and domain here, which the grammar and the sampler read.
+
+The classes follow equinox's abstract/final convention: ``Expr``, ``Leaf``, ``Function`` and
+``Elementwise`` are abstract bases; every class decorated ``@_node`` is final (it cannot be
+subclassed) and must implement every abstract method, or its definition raises ``TypeError``.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
 from typing import ClassVar, dataclass_transform
+
+import numpy as np
 
 Dim = int | str
 Shape = tuple[Dim, Dim]
@@ -26,10 +40,19 @@ class ShapeBug(AssertionError):
     """A rule built an ill-shaped node: an engine bug, never a user error."""
 
 
-class Expr:
+class Expr(abc.ABC):
     """Base class: structural equality and a cached hash over the dataclass fields."""
 
     __slots__ = ()
+
+    text_form: ClassVar[Callable[[Expr], str] | None] = None
+    """The plain-text printer, installed by ``_printing`` (which imports this module)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        final = [b.__name__ for b in cls.__bases__ if b.__dict__.get("_final", False)]
+        if final:
+            raise TypeError(f"{cls.__name__}: node class {final[0]} is final, not a base")
 
     def _fields(self) -> tuple:
         fields = dataclasses.fields(typing.cast(typing.Any, self))  # every node is a dataclass
@@ -77,7 +100,7 @@ class Expr:
                 continue
             stack.pop()
             if "_hash" not in node.__dict__:
-                node.__dict__["_hash"] = hash((type(node).__name__, node._fields()))
+                vars(node)["_hash"] = hash((type(node).__name__, node._fields()))
         return self.__dict__["_hash"]
 
     @property
@@ -100,58 +123,22 @@ class Expr:
                 stack.extend(pending)
                 continue
             stack.pop()
-            node.__dict__["shape"] = node._shape()
+            vars(node)["shape"] = node._shape()
         return self._shape()
 
-    def _shape(self) -> Shape:  # pragma: no cover - every node overrides
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _shape(self) -> Shape:
+        """The shape from the children's (``ShapeBug`` when they do not conform)."""
 
     @property
     def is_scalar(self) -> bool:
         return self.shape == (1, 1)
 
     def __repr__(self) -> str:
-        from ._printing import to_text
+        text = "" if Expr.text_form is None else " " + Expr.text_form(self)
+        return f"<{type(self).__name__}{text}>"
 
-        return f"<{type(self).__name__} {to_text(self)}>"
-
-    # -- the operator protocol: every pass dispatches on these methods ---------------------
-    # A node class carries its shape rule (``_shape``), its first-order rule (``adjoints``,
-    # reverse mode, and ``jvp``, forward mode: the second order is the forward derivative of
-    # the gradient), its rebuild (``simplified``), its lowering to JAX (``lower``) and its
-    # printing (``show``).  The base methods raise, so a forgotten one fails loudly (and
-    # ``tests/test_derive_nodes.py`` walks every subclass through every pass).
-
-    def adjoints(self, G: Expr, needed) -> Iterable[tuple[Expr, Expr]]:
-        """``(child, adjoint of child)`` for each child that ``needed``: if ``df = tr(G^T dN)``
-        for this node ``N``, the child's adjoint is the ``G_c`` with ``df = tr(G_c^T dc)``."""
-        raise NotImplementedError(f"{type(self).__name__} has no adjoint rule")
-
-    def jvp(self, tangents: Sequence[Expr | None]) -> Expr | None:
-        """This node's differential given its children's (``Expr.children`` order; ``None``
-        is zero); ``None`` when it is zero."""
-        raise NotImplementedError(f"{type(self).__name__} has no forward rule")
-
-    def simplified(self, children: Sequence[Expr]) -> Expr:
-        """This node rebuilt on simplified ``children``, in normal form (``_simplify``)."""
-        raise NotImplementedError(f"{type(self).__name__} has no rebuild rule")
-
-    def lower(self, ev):
-        """The value of this node, given the evaluator ``ev`` (``_codegen._Evaluator``)."""
-        raise NotImplementedError(f"{type(self).__name__} has no lowering")
-
-    def show(self, p) -> tuple[str, int]:
-        """``(text, precedence level)`` for the printer ``p`` (``p.latex`` for LaTeX)."""
-        raise NotImplementedError(f"{type(self).__name__} has no printing")
-
-    def jacobian(self, jac) -> Expr | None:
-        """The Jacobian of this vector- or 1x1-valued node w.r.t. a vector variable as a
-        closed form (rows: this node's entries; columns: the variable's), given ``jac(child)``
-        (the child's Jacobian, ``None`` when none is known); ``None`` when there is no closed
-        form here (callers fall back to the directional derivative, entry by entry)."""
-        return None
-
-    def replace(self, children: Sequence[Expr]) -> Expr:
+    def replace(self, children: typing.Sequence[Expr]) -> Expr:
         """The same node type and parameters on new ``children`` (no simplification)."""
         if not children:
             return self
@@ -168,8 +155,20 @@ class Expr:
 
 
 @dataclass_transform(frozen_default=True, eq_default=False)
-def _node(cls):
+def _abstract(cls):
+    """An abstract node base: a dataclass that may be subclassed."""
     return dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
+
+
+@dataclass_transform(frozen_default=True, eq_default=False)
+def _node(cls):
+    """A concrete node class: final, with every abstract method implemented."""
+    cls = _abstract(cls)
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"node class {cls.__name__} does not implement {', '.join(missing)}")
+    cls._final = True
+    return cls
 
 
 def _square(e: Expr, what: str) -> Dim:
@@ -182,8 +181,18 @@ def _square(e: Expr, what: str) -> Dim:
 # -- leaves ----------------------------------------------------------------------------------
 
 
+class Leaf(Expr):
+    """A node without children: no derivative, already in normal form."""
+
+    __slots__ = ()
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+
 @_node
-class Var(Expr):
+class Var(Leaf):
     """A named input of the given shape."""
 
     name: str
@@ -192,24 +201,9 @@ class Var(Expr):
     def _shape(self):
         return self.dims
 
-    def adjoints(self, G, needed):
-        return ()
-
-    def jvp(self, tangents):
-        return None
-
-    def simplified(self, children):
-        return self
-
-    def lower(self, ev):
-        return ev._Var(self)
-
-    def show(self, p):
-        return p._Var(self)
-
 
 @_node
-class Const(Expr):
+class Const(Leaf):
     """A number (1x1)."""
 
     value: float
@@ -217,24 +211,9 @@ class Const(Expr):
     def _shape(self):
         return (1, 1)
 
-    def adjoints(self, G, needed):
-        return ()
-
-    def jvp(self, tangents):
-        return None
-
-    def simplified(self, children):
-        return self
-
-    def lower(self, ev):
-        return ev._Const(self)
-
-    def show(self, p):
-        return p._Const(self)
-
 
 @_node
-class Eye(Expr):
+class Eye(Leaf):
     """The ``n x n`` identity ``I``."""
 
     n: Dim
@@ -242,24 +221,9 @@ class Eye(Expr):
     def _shape(self):
         return (self.n, self.n)
 
-    def adjoints(self, G, needed):
-        return ()
-
-    def jvp(self, tangents):
-        return None
-
-    def simplified(self, children):
-        return self
-
-    def lower(self, ev):
-        return ev._Eye(self)
-
-    def show(self, p):
-        return p._Eye(self)
-
 
 @_node
-class Ones(Expr):
+class Ones(Leaf):
     """The all-ones matrix ``J`` (``1`` when a column, ``1^T`` when a row)."""
 
     rows: Dim
@@ -268,24 +232,9 @@ class Ones(Expr):
     def _shape(self):
         return (self.rows, self.cols)
 
-    def adjoints(self, G, needed):
-        return ()
-
-    def jvp(self, tangents):
-        return None
-
-    def simplified(self, children):
-        return self
-
-    def lower(self, ev):
-        return ev._Ones(self)
-
-    def show(self, p):
-        return p._Ones(self)
-
 
 @_node
-class Zeros(Expr):
+class Zeros(Leaf):
     """The zero matrix."""
 
     rows: Dim
@@ -294,23 +243,16 @@ class Zeros(Expr):
     def _shape(self):
         return (self.rows, self.cols)
 
-    def adjoints(self, G, needed):
-        return ()
-
-    def jvp(self, tangents):
-        return None
-
-    def simplified(self, children):
-        return self
-
-    def lower(self, ev):
-        return ev._Zeros(self)
-
-    def show(self, p):
-        return p._Zeros(self)
-
 
 # -- linear structure ------------------------------------------------------------------------
+
+
+def _same_shapes(args: typing.Sequence[Expr], what: str) -> Shape:
+    shape = args[0].shape
+    for a in args[1:]:
+        if a.shape != shape:
+            raise ShapeBug(f"{what} of {shape} and {a.shape}")
+    return shape
 
 
 @_node
@@ -320,31 +262,7 @@ class Add(Expr):
     args: tuple[Expr, ...]
 
     def _shape(self):
-        shape = self.args[0].shape
-        for a in self.args[1:]:
-            if a.shape != shape:
-                raise ShapeBug(f"sum of {shape} and {a.shape}")
-        return shape
-
-    def adjoints(self, G, needed):
-        return ((a, G) for a in self.args if needed(a))
-
-    def jvp(self, tangents):
-        return _total(tangents)
-
-    def jacobian(self, jac):
-        return _total_known([jac(a) for a in self.args])
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.add(*children)
-
-    def lower(self, ev):
-        return ev._Add(self)
-
-    def show(self, p):
-        return p._Add(self)
+        return _same_shapes(self.args, "sum")
 
 
 @_node
@@ -356,28 +274,6 @@ class Scale(Expr):
 
     def _shape(self):
         return self.arg.shape
-
-    def adjoints(self, G, needed):
-        yield self.arg, Scale(self.k, G)
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Scale(self.k, t)
-
-    def jacobian(self, jac):
-        j = jac(self.arg)
-        return None if j is None else Scale(self.k, j)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.scale(self.k, children[0])
-
-    def lower(self, ev):
-        return ev._Scale(self)
-
-    def show(self, p):
-        return p._Scale(self)
 
 
 @_node
@@ -392,37 +288,6 @@ class Mul(Expr):
             raise ShapeBug(f"scalar factor of shape {self.s.shape}")
         return self.arg.shape
 
-    def adjoints(self, G, needed):
-        if needed(self.s):
-            yield self.s, Sum(Hadamard((G, self.arg)))
-        if needed(self.arg):
-            yield self.arg, Mul(self.s, G)
-
-    def jvp(self, tangents):
-        ts, ta = tangents
-        return _total(
-            [None if ts is None else Mul(ts, self.arg), None if ta is None else Mul(self.s, ta)]
-        )
-
-    def jacobian(self, jac):
-        if self.arg.shape[1] != 1:
-            return None
-        js, ja = jac(self.s), jac(self.arg)
-        if js is None or ja is None:
-            return None
-        return Add((_mm(self.arg, js), Mul(self.s, ja)))
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.mul(children[0], children[1])
-
-    def lower(self, ev):
-        return ev._Mul(self)
-
-    def show(self, p):
-        return p._Mul(self)
-
 
 @_node
 class MatMul(Expr):
@@ -436,90 +301,6 @@ class MatMul(Expr):
                 raise ShapeBug(f"product of {a.shape} and {b.shape}")
         return (self.args[0].shape[0], self.args[-1].shape[1])
 
-    def adjoints(self, G, needed):
-        args = self.args
-        for i, a in enumerate(args):
-            if not needed(a):
-                continue
-            parts = []
-            if i > 0:
-                parts.append(Transpose(_mm(*args[:i])))
-            parts.append(G)
-            if i < len(args) - 1:
-                parts.append(Transpose(_mm(*args[i + 1 :])))
-            yield a, _mm(*parts)
-
-    def jvp(self, tangents):
-        args = self.args
-        return _total(
-            [
-                None if t is None else _mm(*args[:i], t, *args[i + 1 :])
-                for i, t in enumerate(tangents)
-            ]
-        )
-
-    def jacobian(self, jac):
-        # F_1 ... F_k a column: per dependent factor F_i of L F_i R: the last factor, a column
-        # (L J); a column u before the end (R is 1x1: R L J_u); a row u^T (L R^T J_u); a 1x1
-        # factor (L R J_s); diag(u) (L diag(R) J_u); a sum, multiple or product (distributed)
-        if self.shape[1] != 1:
-            return None
-        args = self.args
-        terms = []
-        for i, f in enumerate(args):
-            left, right = args[:i], args[i + 1 :]
-            if not _depends(jac, f):
-                continue
-            if f.shape == (1, 1) or (not right and f.shape[1] == 1):
-                j = jac(f)
-                if j is None:
-                    return None
-                terms.append(_mm(*left, *right, j) if f.shape == (1, 1) else _mm(*left, j))
-            elif f.shape[1] == 1:  # a column before the end: what follows it is 1x1
-                j = jac(f)
-                if j is None:
-                    return None
-                terms.append(Mul(_mm(*right), _mm(*left, j)))
-            elif isinstance(f, Transpose) and f.shape[0] == 1:
-                j = jac(f.arg)
-                if j is None:
-                    return None
-                terms.append(_mm(*left, Transpose(_mm(*right)), j))
-            elif isinstance(f, Diag) and right:
-                j = jac(f.arg)
-                if j is None:
-                    return None
-                terms.append(_mm(*left, Diag(_mm(*right)), j))
-            elif isinstance(f, (Add, Scale, Mul, MatMul)) and right:
-                # a dependent matrix factor that is a sum, multiple or product: distribute the
-                # product over it (L (P + Q) R = L P R + L Q R) and take each part's Jacobian
-                if isinstance(f, Add):
-                    parts = Add(tuple(_mm(*left, t, *right) for t in f.args))
-                elif isinstance(f, Scale):
-                    parts = Scale(f.k, _mm(*left, f.arg, *right))
-                elif isinstance(f, Mul):
-                    parts = Mul(f.s, _mm(*left, f.arg, *right))
-                else:
-                    parts = _mm(*left, *f.args, *right)
-                j = jac(parts)
-                if j is None:
-                    return None
-                terms.append(j)
-            else:
-                return None
-        return _total_known(terms) if terms else None
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s._ones_rowsum(s.matmul(*children))
-
-    def lower(self, ev):
-        return ev._MatMul(self)
-
-    def show(self, p):
-        return p._MatMul(self)
-
 
 @_node
 class Transpose(Expr):
@@ -531,171 +312,104 @@ class Transpose(Expr):
         r, c = self.arg.shape
         return (c, r)
 
-    def adjoints(self, G, needed):
-        yield self.arg, Transpose(G)
 
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Transpose(t)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.transpose(children[0])
-
-    def lower(self, ev):
-        return ev._Transpose(self)
-
-    def show(self, p):
-        return p._Transpose(self)
+# -- named functions of one argument ---------------------------------------------------------
 
 
-# -- reductions and matrix functions ---------------------------------------------------------
+@_abstract
+class Function(Expr):
+    """A named function ``f(E)`` of one argument: the grammar entry and shape rule in one place.
+
+    ``spellings`` are its names in the language (the first one prints), ``square`` says that
+    the argument must be square, ``scalar`` that the value is 1x1 (else it has the argument's
+    shape), ``domain`` how the self-check draws the argument (``"positive"`` entries, an
+    ``"invertible"`` matrix, or anything); ``latex_name`` is its LaTeX operator.
+    """
+
+    arg: Expr
+    spellings: ClassVar[tuple[str, ...]] = ()
+    square: ClassVar[bool] = False
+    scalar: ClassVar[bool] = False
+    domain: ClassVar[str] = ""
+    latex_name: ClassVar[str] = ""
+
+    @property
+    def name(self) -> str:
+        return self.spellings[0]
+
+    def _shape(self):
+        if self.square:
+            _square(self.arg, self.name)
+        return (1, 1) if self.scalar else self.arg.shape
 
 
 @_node
-class Trace(Expr):
+class Trace(Function):
     """``tr(E)``."""
 
-    arg: Expr
-
-    def _shape(self):
-        _square(self.arg, "trace")
-        return (1, 1)
-
-    def adjoints(self, G, needed):
-        yield self.arg, Mul(G, Eye(self.arg.shape[0]))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Trace(t)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.trace(children[0])
-
-    def lower(self, ev):
-        return ev._Trace(self)
-
-    def show(self, p):
-        return p._Trace(self)
+    spellings = ("tr", "Tr", "trace")
+    square = scalar = True
 
 
 @_node
-class Sum(Expr):
+class Sum(Function):
     """Sum of all entries, ``1^T E 1``."""
 
-    arg: Expr
-
-    def _shape(self):
-        return (1, 1)
-
-    def adjoints(self, G, needed):
-        yield self.arg, Mul(G, Ones(*self.arg.shape))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Sum(t)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.sum_(children[0])
-
-    def lower(self, ev):
-        return ev._Sum(self)
-
-    def show(self, p):
-        return p._Sum(self)
+    spellings = ("sum",)
+    scalar = True
 
 
 @_node
-class Inv(Expr):
+class Inv(Function):
     """``E^-1``."""
 
-    arg: Expr
-
-    def _shape(self):
-        n = _square(self.arg, "inverse")
-        return (n, n)
-
-    def adjoints(self, G, needed):
-        inv_t = Transpose(self)
-        yield self.arg, Scale(-1.0, MatMul((inv_t, G, inv_t)))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Scale(-1.0, MatMul((self, t, self)))
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.inv(children[0])
-
-    def lower(self, ev):
-        return ev._Inv(self)
-
-    def show(self, p):
-        return p._Inv(self)
+    spellings = ("inv",)
+    square = True
+    domain = "invertible"
 
 
 @_node
-class Det(Expr):
+class Det(Function):
     """``det(E)``."""
 
-    arg: Expr
-
-    def _shape(self):
-        _square(self.arg, "determinant")
-        return (1, 1)
-
-    def adjoints(self, G, needed):
-        yield self.arg, Mul(G, Mul(self, Transpose(Inv(self.arg))))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Mul(self, Trace(MatMul((Inv(self.arg), t))))
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.det(children[0])
-
-    def lower(self, ev):
-        return ev._Det(self)
-
-    def show(self, p):
-        return p._Det(self)
+    spellings = ("det",)
+    square = scalar = True
+    domain = "invertible"
+    latex_name = "\\det"
 
 
 @_node
-class LogDet(Expr):
+class LogDet(Function):
     """``log|det(E)|``."""
 
-    arg: Expr
+    spellings = ("logdet",)
+    square = scalar = True
+    domain = "invertible"
 
-    def _shape(self):
-        _square(self.arg, "log-determinant")
-        return (1, 1)
 
-    def adjoints(self, G, needed):
-        yield self.arg, Mul(G, Transpose(Inv(self.arg)))
+@_node
+class Norm(Function):
+    """Frobenius norm ``||E||_F``."""
 
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Trace(MatMul((Inv(self.arg), t)))
+    spellings = ("norm",)
+    scalar = True
 
-    def simplified(self, children):
-        from . import _simplify as s
 
-        return s.logdet(children[0])
+@_node
+class Log(Function):
+    """Elementwise natural logarithm."""
 
-    def lower(self, ev):
-        return ev._LogDet(self)
+    spellings = ("log",)
+    domain = "positive"
+    latex_name = "\\log"
 
-    def show(self, p):
-        return p._LogDet(self)
+
+@_node
+class Exp(Function):
+    """Elementwise exponential."""
+
+    spellings = ("exp",)
+    latex_name = "\\exp"
 
 
 @_node
@@ -710,24 +424,6 @@ class Diag(Expr):
             raise ShapeBug(f"diag of a non-vector {self.arg.shape}")
         return (n, n)
 
-    def adjoints(self, G, needed):
-        yield self.arg, DiagPart(G)
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Diag(t)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.diag(children[0])
-
-    def lower(self, ev):
-        return ev._Diag(self)
-
-    def show(self, p):
-        return p._Diag(self)
-
 
 @_node
 class DiagPart(Expr):
@@ -737,52 +433,6 @@ class DiagPart(Expr):
 
     def _shape(self):
         return (_square(self.arg, "diagonal"), 1)
-
-    def adjoints(self, G, needed):
-        yield self.arg, Diag(G)
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else DiagPart(t)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.diag_part(children[0])
-
-    def lower(self, ev):
-        return ev._DiagPart(self)
-
-    def show(self, p):
-        return p._DiagPart(self)
-
-
-@_node
-class Norm(Expr):
-    """Frobenius norm ``||E||_F``."""
-
-    arg: Expr
-
-    def _shape(self):
-        return (1, 1)
-
-    def adjoints(self, G, needed):
-        yield self.arg, Mul(Mul(G, Pow(self, -1.0)), self.arg)
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Mul(Pow(self, -1.0), Sum(Hadamard((self.arg, t))))
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.norm(children[0])
-
-    def lower(self, ev):
-        return ev._Norm(self)
-
-    def show(self, p):
-        return p._Norm(self)
 
 
 # -- elementwise -----------------------------------------------------------------------------
@@ -795,52 +445,7 @@ class Hadamard(Expr):
     args: tuple[Expr, ...]
 
     def _shape(self):
-        shape = self.args[0].shape
-        for a in self.args[1:]:
-            if a.shape != shape:
-                raise ShapeBug(f"Hadamard product of {shape} and {a.shape}")
-        return shape
-
-    def adjoints(self, G, needed):
-        args = self.args
-        for i, a in enumerate(args):
-            if needed(a):
-                yield a, Hadamard((G, *args[:i], *args[i + 1 :]))
-
-    def jvp(self, tangents):
-        args = self.args
-        return _total(
-            [
-                None if t is None else Hadamard((*args[:i], t, *args[i + 1 :]))
-                for i, t in enumerate(tangents)
-            ]
-        )
-
-    def jacobian(self, jac):
-        if self.shape[1] != 1:
-            return None
-        args = self.args
-        terms = []
-        for i, a in enumerate(args):
-            if not _depends(jac, a):
-                continue
-            j = jac(a)
-            if j is None:
-                return None
-            rest = args[:i] + args[i + 1 :]
-            terms.append(_mm(Diag(rest[0] if len(rest) == 1 else Hadamard(rest)), j))
-        return _total_known(terms) if terms else None
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.hadamard(*children)
-
-    def lower(self, ev):
-        return ev._Hadamard(self)
-
-    def show(self, p):
-        return p._Hadamard(self)
+        return _same_shapes(self.args, "Hadamard product")
 
 
 @_node
@@ -855,113 +460,6 @@ class EDiv(Expr):
             raise ShapeBug(f"elementwise division of {self.num.shape} by {self.den.shape}")
         return self.num.shape
 
-    def adjoints(self, G, needed):
-        if needed(self.num):
-            yield self.num, EDiv(G, self.den)
-        if needed(self.den):
-            yield self.den, Scale(-1.0, Hadamard((G, EDiv(self.num, Pow(self.den, 2.0)))))
-
-    def jvp(self, tangents):
-        tn, td = tangents
-        return _total(
-            [
-                None if tn is None else EDiv(tn, self.den),
-                None
-                if td is None
-                else Scale(-1.0, Hadamard((EDiv(self.num, Pow(self.den, 2.0)), td))),
-            ]
-        )
-
-    def jacobian(self, jac):
-        if self.shape[1] != 1:
-            return None
-        terms = []
-        if _depends(jac, self.num):
-            j = jac(self.num)
-            if j is None:
-                return None
-            terms.append(_mm(Diag(Pow(self.den, -1.0)), j))
-        if _depends(jac, self.den):
-            j = jac(self.den)
-            if j is None:
-                return None
-            w = Scale(-1.0, EDiv(self.num, Pow(self.den, 2.0)))
-            terms.append(_mm(Diag(w), j))
-        return _total_known(terms) if terms else None
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.ediv(children[0], children[1])
-
-    def lower(self, ev):
-        return ev._EDiv(self)
-
-    def show(self, p):
-        return p._EDiv(self)
-
-
-@_node
-class Log(Expr):
-    """Elementwise natural logarithm."""
-
-    arg: Expr
-
-    def _shape(self):
-        return self.arg.shape
-
-    def adjoints(self, G, needed):
-        yield self.arg, EDiv(G, self.arg)
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else EDiv(t, self.arg)
-
-    def jacobian(self, jac):
-        return _diag_times(Pow(self.arg, -1.0), jac(self.arg), self)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.log(children[0])
-
-    def lower(self, ev):
-        return ev._Log(self)
-
-    def show(self, p):
-        return p._Log(self)
-
-
-@_node
-class Exp(Expr):
-    """Elementwise exponential."""
-
-    arg: Expr
-
-    def _shape(self):
-        return self.arg.shape
-
-    def adjoints(self, G, needed):
-        yield self.arg, Hadamard((G, self))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        return None if t is None else Hadamard((self, t))
-
-    def jacobian(self, jac):
-        return _diag_times(self, jac(self.arg), self)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.exp(children[0])
-
-    def lower(self, ev):
-        return ev._Exp(self)
-
-    def show(self, p):
-        return p._Exp(self)
-
 
 @_node
 class Pow(Expr):
@@ -973,108 +471,29 @@ class Pow(Expr):
     def _shape(self):
         return self.arg.shape
 
-    def adjoints(self, G, needed):
-        base, p = self.arg, self.p
-        if isinstance(base, Norm):
-            # d ||E||^p = p ||E||^(p-2) tr(E^T dE): skip the norm node, so that ||E||_F^2
-            # gives 2 G E with no square root to cancel
-            inner = base.arg
-            scale = Scale(p, G) if p == 2 else Mul(Pow(base, p - 2.0), Scale(p, G))
-            yield inner, Mul(scale, inner)
-        else:
-            yield base, Hadamard((G, Scale(p, Pow(base, p - 1.0))))
 
-    def jvp(self, tangents):
-        (t,) = tangents
-        if t is None:
-            return None
-        return Hadamard((Scale(self.p, Pow(self.arg, self.p - 1.0)), t))
-
-    def jacobian(self, jac):
-        return _diag_times(Scale(self.p, Pow(self.arg, self.p - 1.0)), jac(self.arg), self)
-
-    def simplified(self, children):
-        from . import _simplify as s
-
-        return s.power(children[0], self.p)
-
-    def lower(self, ev):
-        return ev._Pow(self)
-
-    def show(self, p):
-        return p._Pow(self)
-
-
-# -- elementwise functions: each one class (value, derivative, spelling) ----------------------
-
-
-@_node
-class Elementwise(Expr):
+@_abstract
+class Elementwise(Function):
     """Base of the elementwise functions ``f(E)`` of one argument.
 
     A subclass gives ``spellings`` (the function names of the grammar), ``apply`` (its value,
     with ``xp`` jax.numpy or NumPy) and ``derivative`` (``f'(E)`` as an expression, ``None``
     where it is zero); the rules, printing, lowering and sampling follow from those.
-    ``positive_domain`` marks a function defined for positive arguments only (the check's
+    ``domain = "positive"`` marks a function defined for positive arguments only (the check's
     sampler draws its symbols positive).
     """
 
-    arg: Expr
-    spellings: ClassVar[tuple[str, ...]] = ()
-    latex_name: ClassVar[str] = ""
-    positive_domain: ClassVar[bool] = False
+    @abc.abstractmethod
+    def apply(self, xp, a) -> typing.Any:
+        """The value on the array ``a`` (``xp`` is jax.numpy or NumPy)."""
 
-    def _shape(self):
-        return self.arg.shape
-
-    @property
-    def name(self) -> str:
-        return self.spellings[0]
-
-    def apply(self, xp, a):
-        raise NotImplementedError(f"{type(self).__name__} has no value")
-
+    @abc.abstractmethod
     def derivative(self) -> Expr | None:
-        raise NotImplementedError(f"{type(self).__name__} has no derivative")
-
-    def adjoints(self, G, needed):
-        d = self.derivative()
-        if d is not None:
-            yield self.arg, Hadamard((G, d))
-
-    def jvp(self, tangents):
-        (t,) = tangents
-        d = self.derivative()
-        return None if t is None or d is None else Hadamard((d, t))
-
-    def jacobian(self, jac):
-        d = self.derivative()
-        if d is None:
-            j = jac(self.arg)
-            return None if j is None or self.shape[1] != 1 else Zeros(self.shape[0], j.shape[1])
-        return _diag_times(d, jac(self.arg), self)
-
-    def simplified(self, children):
-        (a,) = children
-        if isinstance(a, Const):
-            import numpy as np
-
-            return Const(float(self.apply(np, np.float64(a.value))))
-        return self.replace(children)
-
-    def lower(self, ev):
-        return self.apply(ev.xp, ev(self.arg))
-
-    def show(self, p):
-        return p._func(self.name, self, self.latex_name or f"\\operatorname{{{self.name}}}")
+        """``f'(E)`` as an expression; ``None`` where it is zero."""
 
 
-def _ones_like(e: Expr) -> Expr:
+def ones_like(e: Expr) -> Expr:
     return ONE if e.shape == (1, 1) else Ones(*e.shape)
-
-
-def _zeros_like(e: Expr) -> Expr:
-    return Zeros(*e.shape)
 
 
 @_node
@@ -1122,15 +541,10 @@ class Sqrt(Elementwise):
 
     spellings = ("sqrt",)
     latex_name = "\\sqrt"
-    positive_domain = True
+    domain = "positive"
 
     def apply(self, xp, a):
         return xp.sqrt(a)
-
-    def show(self, p):
-        if p.latex:
-            return f"\\sqrt{{{p.show(self.arg)[0]}}}", 6
-        return super().show(p)
 
     def derivative(self):
         return Scale(0.5, Pow(self, -1.0))
@@ -1147,7 +561,7 @@ class Tanh(Elementwise):
         return xp.tanh(a)
 
     def derivative(self):
-        return Add((_ones_like(self), Scale(-1.0, Pow(self, 2.0))))
+        return Add((ones_like(self), Scale(-1.0, Pow(self, 2.0))))
 
 
 @_node
@@ -1158,14 +572,14 @@ class Sigmoid(Elementwise):
     latex_name = "\\sigma"
 
     def apply(self, xp, a):
-        if xp is np_module():
+        if xp is np:
             return 0.5 * (1.0 + xp.tanh(0.5 * a))
         import jax
 
         return jax.nn.sigmoid(a)
 
     def derivative(self):
-        return Hadamard((self, Add((_ones_like(self), Scale(-1.0, self)))))
+        return Hadamard((self, Add((ones_like(self), Scale(-1.0, self)))))
 
 
 @_node
@@ -1222,6 +636,9 @@ class Relu(Elementwise):
         return Step(self.arg)
 
 
+# -- functions of two arguments --------------------------------------------------------------
+
+
 @_node
 class Max(Expr):
     """Elementwise ``max(A, B)`` of equally shaped arguments.
@@ -1239,47 +656,10 @@ class Max(Expr):
             raise ShapeBug(f"max of {self.left.shape} and {self.right.shape}")
         return self.left.shape
 
-    def _weights(self) -> tuple[Expr, Expr]:
+    def weights(self) -> tuple[Expr, Expr]:
+        """The derivative's weights ``(1 - step(B - A), step(B - A))`` of ``A`` and ``B``."""
         second = Step(Add((self.right, Scale(-1.0, self.left))))
-        return Add((_ones_like(self), Scale(-1.0, second))), second
-
-    def adjoints(self, G, needed):
-        wa, wb = self._weights()
-        if needed(self.left):
-            yield self.left, Hadamard((G, wa))
-        if needed(self.right):
-            yield self.right, Hadamard((G, wb))
-
-    def jvp(self, tangents):
-        ta, tb = tangents
-        wa, wb = self._weights()
-        return _total(
-            [None if ta is None else Hadamard((wa, ta)), None if tb is None else Hadamard((wb, tb))]
-        )
-
-    def jacobian(self, jac):
-        if self.shape[1] != 1:
-            return None
-        wa, wb = self._weights()
-        ja, jb = jac(self.left), jac(self.right)
-        if ja is None or jb is None:
-            return None
-        return Add((_mm(Diag(wa), ja), _mm(Diag(wb), jb)))
-
-    def simplified(self, children):
-        a, b = children
-        if isinstance(a, Const) and isinstance(b, Const):
-            return Const(max(a.value, b.value))
-        return self.replace(children)
-
-    def lower(self, ev):
-        return ev.xp.maximum(ev(self.left), ev(self.right))
-
-    def show(self, p):
-        a, b = p.show(self.left)[0], p.show(self.right)[0]
-        if p.latex:
-            return f"\\max\\left({a}, {b}\\right)", 6
-        return f"max({a}, {b})", 6
+        return Add((ones_like(self), Scale(-1.0, second))), second
 
 
 @_node
@@ -1294,36 +674,6 @@ class Kron(Expr):
         if not all(isinstance(d, int) for d in (ar, ac, br, bc)):
             raise ShapeBug("kron of symbolic shapes")
         return (ar * br, ac * bc)  # type: ignore[operator]
-
-    def adjoints(self, G, needed):
-        # d tr(G^T (dA ⊗ B)) = tr(KronCut(G, B)^T dA), and likewise for B
-        if needed(self.left):
-            yield self.left, KronCut(G, self.right, True)
-        if needed(self.right):
-            yield self.right, KronCut(G, self.left, False)
-
-    def jvp(self, tangents):
-        ta, tb = tangents
-        return _total(
-            [
-                None if ta is None else Kron(ta, self.right),
-                None if tb is None else Kron(self.left, tb),
-            ]
-        )
-
-    def simplified(self, children):
-        if any(isinstance(c, Zeros) for c in children):
-            return Zeros(*self.shape)
-        return self.replace(children)
-
-    def lower(self, ev):
-        return ev.xp.kron(ev(self.left), ev(self.right))
-
-    def show(self, p):
-        a, b = p.show(self.left)[0], p.show(self.right)[0]
-        if p.latex:
-            return f"{p.wrap(a) if ' ' in a else a} \\otimes {p.wrap(b) if ' ' in b else b}", 4
-        return f"kron({a}, {b})", 6
 
 
 @_node
@@ -1345,48 +695,12 @@ class KronCut(Expr):
         (gr, gc), (mr, mc) = self.g.shape, self.m.shape
         return (gr // mr, gc // mc)  # type: ignore[operator]
 
-    def _blocks(self) -> tuple[int, int, int, int]:
+    def blocks(self) -> tuple[int, int, int, int]:
+        """``G``'s shape as the four-index ``G4``."""
         (gr, gc), (mr, mc) = self.g.shape, self.m.shape
         if self.first:  # M = B: G4 is (ra, rb, ca, cb) with rb, cb = M's shape
             return (gr // mr, mr, gc // mc, mc)  # type: ignore[return-value, operator]
         return (mr, gr // mr, mc, gc // mc)  # type: ignore[return-value, operator]
-
-    def adjoints(self, G, needed):
-        if needed(self.g):
-            yield self.g, Kron(G, self.m) if self.first else Kron(self.m, G)
-        if needed(self.m):
-            yield self.m, KronCut(self.g, G, not self.first)
-
-    def jvp(self, tangents):
-        tg, tm = tangents
-        return _total(
-            [
-                None if tg is None else KronCut(tg, self.m, self.first),
-                None if tm is None else KronCut(self.g, tm, self.first),
-            ]
-        )
-
-    def simplified(self, children):
-        if any(isinstance(c, Zeros) for c in children):
-            return Zeros(*self.shape)
-        return self.replace(children)
-
-    def lower(self, ev):
-        g4 = ev(self.g).reshape(self._blocks())
-        spec = "ikjl,kl->ij" if self.first else "ikjl,ij->kl"
-        return ev.xp.einsum(spec, g4, ev(self.m))
-
-    def show(self, p):
-        a, b = p.show(self.g)[0], p.show(self.m)[0]
-        name = "kron\\_adj" if p.latex else "kron_adj"
-        which = "1" if self.first else "2"
-        return f"{name}_{which}({a}, {b})", 6
-
-
-def np_module():
-    import numpy
-
-    return numpy
 
 
 def _all_subclasses(cls) -> list[type]:
@@ -1397,49 +711,22 @@ def _all_subclasses(cls) -> list[type]:
     return out
 
 
-def elementwise_functions() -> dict[str, type[Elementwise]]:
-    """Spelling -> class of every elementwise function (the grammar reads this table)."""
-    return {name: cls for cls in _all_subclasses(Elementwise) for name in cls.spellings}
+def functions() -> dict[str, type[Function]]:
+    """Spelling -> class of every named function of one argument (the grammar reads this)."""
+    return {
+        name: cls
+        for cls in _all_subclasses(Function)
+        if cls.__dict__.get("_final", False)
+        for name in cls.spellings
+    }
 
 
-# -- helpers of the rules --------------------------------------------------------------------
-
-
-def _mm(*factors: Expr) -> Expr:
+def mm(*factors: Expr) -> Expr:
+    """The product of ``factors`` (one factor: itself)."""
     return factors[0] if len(factors) == 1 else MatMul(tuple(factors))
 
 
-def _total(terms) -> Expr | None:
-    """The sum of the non-zero (not ``None``) terms; ``None`` when all are zero."""
-    terms = [t for t in terms if t is not None]
-    if not terms:
-        return None
-    return terms[0] if len(terms) == 1 else Add(tuple(terms))
-
-
-def _total_known(terms) -> Expr | None:
-    """The sum of the terms, ``None`` when one of them has no closed form."""
-    if any(t is None for t in terms):
-        return None
-    return terms[0] if len(terms) == 1 else Add(tuple(terms))
-
-
-def _depends(jac, e: Expr) -> bool:
-    return jac.depends(e)
-
-
-def _diag_times(d: Expr, j: Expr | None, node: Expr) -> Expr | None:
-    """``diag(d) J`` for a column ``node`` (an elementwise function's Jacobian)."""
-    if j is None or node.shape[1] != 1:
-        return None
-    return _mm(Diag(d), j)
-
-
 ONE = Const(1.0)
-
-
-def is_one_dim(d: Dim) -> bool:
-    return d == 1
 
 
 def concrete(shape: Shape) -> typing.TypeGuard[tuple[int, int]]:

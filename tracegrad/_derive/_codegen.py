@@ -25,7 +25,9 @@ in the check is built with steps 0-4 and ``jnp.linalg`` for the matrix functions
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,22 +35,10 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from . import _ast as E
-from ._chain import Factor, best_split, plan_chains
+from . import _simplify as simp
+from ._chain import Factor, best_split, chain_cost, plan_chains
 
 # -- transposition without re-association ------------------------------------------------
-
-
-def _transpose_one(e: E.Expr) -> E.Expr:
-    """The transpose of ``e`` when it is not a (non-1x1) product."""
-    if e.shape == (1, 1) or isinstance(e, (E.Eye, E.Diag, E.Const)):
-        return e
-    if isinstance(e, E.Transpose):
-        return e.arg
-    if isinstance(e, E.Ones):
-        return E.Ones(e.cols, e.rows)
-    if isinstance(e, E.Zeros):
-        return E.Zeros(e.cols, e.rows)
-    return E.Transpose(e)
 
 
 def _is_product(e: E.Expr) -> bool:
@@ -62,7 +52,7 @@ def tree_transpose(e: E.Expr, memo: dict | None = None) -> E.Expr:
     ``memo`` (product -> its transpose) may be shared between calls on overlapping trees.
     """
     if not _is_product(e):
-        return _transpose_one(e)
+        return simp.transpose(e, through=False)
     memo = {} if memo is None else memo
     stack: list[tuple[E.Expr, bool]] = [(e, False)]
     while stack:
@@ -75,7 +65,10 @@ def tree_transpose(e: E.Expr, memo: dict | None = None) -> E.Expr:
             stack.extend((a, False) for a in node.args if _is_product(a) and a not in memo)
             continue
         t = E.MatMul(
-            tuple(memo[a] if _is_product(a) else _transpose_one(a) for a in reversed(node.args))
+            tuple(
+                memo[a] if _is_product(a) else simp.transpose(a, through=False)
+                for a in reversed(node.args)
+            )
         )
         hash(t)  # bottom-up, so that hashing the result never recurses
         memo[node] = t
@@ -377,50 +370,11 @@ class _Evaluator:
                 value = self.memo[t].T
                 self.memo[e] = value
                 return value
-        value = e.lower(self)  # each node class lowers itself (``Expr.lower``)
+        value = lower(e, self)
         if value.shape != tuple(e.shape):  # pragma: no cover - an engine bug
             raise E.ShapeBug(f"evaluated {type(e).__name__} to {value.shape}, expected {e.shape}")
         self.memo[e] = value
         return value
-
-    # leaves
-    def _Var(self, e):
-        return self.env[e.name]
-
-    def _Const(self, e):
-        return self.xp.full((1, 1), e.value, self.dtype)
-
-    def _Eye(self, e):
-        # a select on the diagonal mask: XLA's CPU code writes it about twice as fast as the
-        # bool-to-float conversion of eye(n, dtype=float) (as hu.trace's closed form does)
-        one, zero = self.xp.ones((), self.dtype), self.xp.zeros((), self.dtype)
-        return self.xp.where(self.xp.eye(e.n, dtype=bool), one, zero)
-
-    def _Ones(self, e):
-        return self.xp.ones(e.shape, self.dtype)
-
-    def _Zeros(self, e):
-        return self.xp.zeros(e.shape, self.dtype)
-
-    # linear structure
-    def _Add(self, e):
-        out = self(e.args[0])
-        for a in e.args[1:]:
-            out = out + self(a)
-        return out
-
-    def _Scale(self, e):
-        return self.xp.asarray(e.k, self.dtype) * self(e.arg)
-
-    def _Mul(self, e):
-        return self(e.s) * self(e.arg)
-
-    def _MatMul(self, e):
-        args = e.args
-        out = self._product(args[0], args[1])
-        for a in args[2:]:  # as written: left to right
-            out = out @ self(a)
-        return out
 
     def _dot(self, a: E.Expr, b: E.Expr):
         (av, ta), (bv, tb) = self.view(a), self.view(b)
@@ -448,7 +402,7 @@ class _Evaluator:
                 and _inverse_of(X.args[0]) is None
             ):
                 L, R = X.args[0].arg, X.args[1]
-                ryt = self._dot(R, _transpose_one(Y))
+                ryt = self._dot(R, simp.transpose(Y, through=False))
                 return self.xp.sum(self(L) * ryt, axis=0).reshape(-1, 1)
         return None
 
@@ -481,86 +435,197 @@ class _Evaluator:
             return jsl.lu_solve(self._lu(m), self(a).T, trans=0 if transposed else 1).T
         return self._dot(a, b)
 
-    def _Transpose(self, e):
-        # through the argument's view, never ``view(e)``: for a 1x1 ``e`` that calls back here
-        value, transposed = self.view(e.arg)
-        return value if transposed else value.T
-
-    # reductions and matrix functions
-    def _Trace(self, e):
-        return self.xp.trace(self(e.arg)).reshape(1, 1)
-
-    def _Sum(self, e):
-        return self.xp.sum(self(e.arg)).reshape(1, 1)
-
     def _lu(self, m: E.Expr):
         if m not in self.lus:
             self.lus[m] = jsl.lu_factor(self(m))
         return self.lus[m]
 
-    def _Inv(self, e):
-        if not self.lu:
-            return self.xp.linalg.inv(self(e.arg))
-        n = e.shape[0]
-        return jsl.lu_solve(self._lu(e.arg), self.xp.eye(n, dtype=self.dtype))
 
-    def _Det(self, e):
-        if not self.lu:
-            return self.xp.linalg.det(self(e.arg)).reshape(1, 1)
-        lu, piv = self._lu(e.arg)
-        n = lu.shape[0]
-        swaps = self.xp.sum(piv != self.xp.arange(n, dtype=piv.dtype))
-        sign = self.xp.where(swaps % 2 == 0, 1.0, -1.0).astype(self.dtype)
-        return (sign * self.xp.prod(self.xp.diagonal(lu))).reshape(1, 1)
+@functools.singledispatch
+def lower(e: E.Expr, ev: _Evaluator) -> Any:
+    """The value of the node ``e``, its children evaluated by ``ev`` (``ev(child)``)."""
+    raise NotImplementedError(
+        f"{type(e).__name__} has no lowering: register one with @_codegen.lower.register"
+    )
 
-    def _LogDet(self, e):
-        if not self.lu:
-            return self.xp.linalg.slogdet(self(e.arg))[1].reshape(1, 1)
-        lu, _ = self._lu(e.arg)
-        return self.xp.sum(self.xp.log(self.xp.abs(self.xp.diagonal(lu)))).reshape(1, 1)
 
-    def _Diag(self, e):
-        x = self(e.arg)
-        return self.xp.diag(x[:, 0])
+@lower.register
+def _(e: E.Var, ev: _Evaluator):
+    return ev.env[e.name]
 
-    def _DiagPart(self, e):
-        return self.xp.diagonal(self(e.arg))[:, None]
 
-    def _Norm(self, e):
-        a = self(e.arg)
-        return self.xp.sqrt(self.xp.sum(a * a)).reshape(1, 1)
+@lower.register
+def _(e: E.Const, ev: _Evaluator):
+    return ev.xp.full((1, 1), e.value, ev.dtype)
 
-    # elementwise
-    def _Hadamard(self, e):
-        out = self(e.args[0])
-        for a in e.args[1:]:
-            out = out * self(a)
-        return out
 
-    def _EDiv(self, e):
-        return self(e.num) / self(e.den)
+@lower.register
+def _(e: E.Eye, ev: _Evaluator):
+    # a select on the diagonal mask: XLA's CPU code writes it about twice as fast as the
+    # bool-to-float conversion of eye(n, dtype=float) (as hu.trace's closed form does)
+    one, zero = ev.xp.ones((), ev.dtype), ev.xp.zeros((), ev.dtype)
+    return ev.xp.where(ev.xp.eye(e.n, dtype=bool), one, zero)
 
-    def _Log(self, e):
-        return self.xp.log(self(e.arg))
 
-    def _Exp(self, e):
-        return self.xp.exp(self(e.arg))
+@lower.register
+def _(e: E.Ones, ev: _Evaluator):
+    return ev.xp.ones(e.shape, ev.dtype)
 
-    def _Pow(self, e):
-        p = e.p
-        if isinstance(e.arg, E.Norm) and p == 2.0:
-            a = self(e.arg.arg)
-            return self.xp.sum(a * a).reshape(1, 1)
-        a = self(e.arg)
-        if p == 2.0:
-            return a * a
-        if p == -1.0:
-            return 1.0 / a
-        if p == 0.5:
-            return self.xp.sqrt(a)
-        if float(p).is_integer():
-            return jax.lax.integer_pow(a, int(p)) if self.xp is jnp else a ** int(p)
-        return a**p
+
+@lower.register
+def _(e: E.Zeros, ev: _Evaluator):
+    return ev.xp.zeros(e.shape, ev.dtype)
+
+
+@lower.register
+def _(e: E.Add, ev: _Evaluator):
+    out = ev(e.args[0])
+    for a in e.args[1:]:
+        out = out + ev(a)
+    return out
+
+
+@lower.register
+def _(e: E.Scale, ev: _Evaluator):
+    return ev.xp.asarray(e.k, ev.dtype) * ev(e.arg)
+
+
+@lower.register
+def _(e: E.Mul, ev: _Evaluator):
+    return ev(e.s) * ev(e.arg)
+
+
+@lower.register
+def _(e: E.MatMul, ev: _Evaluator):
+    args = e.args
+    out = ev._product(args[0], args[1])
+    for a in args[2:]:  # as written: left to right
+        out = out @ ev(a)
+    return out
+
+
+@lower.register
+def _(e: E.Transpose, ev: _Evaluator):
+    # through the argument's view, never ``view(e)``: for a 1x1 ``e`` that calls back here
+    value, transposed = ev.view(e.arg)
+    return value if transposed else value.T
+
+
+@lower.register
+def _(e: E.Trace, ev: _Evaluator):
+    return ev.xp.trace(ev(e.arg)).reshape(1, 1)
+
+
+@lower.register
+def _(e: E.Sum, ev: _Evaluator):
+    return ev.xp.sum(ev(e.arg)).reshape(1, 1)
+
+
+@lower.register
+def _(e: E.Inv, ev: _Evaluator):
+    if not ev.lu:
+        return ev.xp.linalg.inv(ev(e.arg))
+    n = e.shape[0]
+    return jsl.lu_solve(ev._lu(e.arg), ev.xp.eye(n, dtype=ev.dtype))
+
+
+@lower.register
+def _(e: E.Det, ev: _Evaluator):
+    if not ev.lu:
+        return ev.xp.linalg.det(ev(e.arg)).reshape(1, 1)
+    lu, piv = ev._lu(e.arg)
+    n = lu.shape[0]
+    swaps = ev.xp.sum(piv != ev.xp.arange(n, dtype=piv.dtype))
+    sign = ev.xp.where(swaps % 2 == 0, 1.0, -1.0).astype(ev.dtype)
+    return (sign * ev.xp.prod(ev.xp.diagonal(lu))).reshape(1, 1)
+
+
+@lower.register
+def _(e: E.LogDet, ev: _Evaluator):
+    if not ev.lu:
+        return ev.xp.linalg.slogdet(ev(e.arg))[1].reshape(1, 1)
+    lu, _ = ev._lu(e.arg)
+    return ev.xp.sum(ev.xp.log(ev.xp.abs(ev.xp.diagonal(lu)))).reshape(1, 1)
+
+
+@lower.register
+def _(e: E.Diag, ev: _Evaluator):
+    x = ev(e.arg)
+    return ev.xp.diag(x[:, 0])
+
+
+@lower.register
+def _(e: E.DiagPart, ev: _Evaluator):
+    return ev.xp.diagonal(ev(e.arg))[:, None]
+
+
+@lower.register
+def _(e: E.Norm, ev: _Evaluator):
+    a = ev(e.arg)
+    return ev.xp.sqrt(ev.xp.sum(a * a)).reshape(1, 1)
+
+
+@lower.register
+def _(e: E.Hadamard, ev: _Evaluator):
+    out = ev(e.args[0])
+    for a in e.args[1:]:
+        out = out * ev(a)
+    return out
+
+
+@lower.register
+def _(e: E.EDiv, ev: _Evaluator):
+    return ev(e.num) / ev(e.den)
+
+
+@lower.register
+def _(e: E.Log, ev: _Evaluator):
+    return ev.xp.log(ev(e.arg))
+
+
+@lower.register
+def _(e: E.Exp, ev: _Evaluator):
+    return ev.xp.exp(ev(e.arg))
+
+
+@lower.register
+def _(e: E.Pow, ev: _Evaluator):
+    p = e.p
+    if isinstance(e.arg, E.Norm) and p == 2.0:
+        a = ev(e.arg.arg)
+        return ev.xp.sum(a * a).reshape(1, 1)
+    a = ev(e.arg)
+    if p == 2.0:
+        return a * a
+    if p == -1.0:
+        return 1.0 / a
+    if p == 0.5:
+        return ev.xp.sqrt(a)
+    if float(p).is_integer():
+        return jax.lax.integer_pow(a, int(p)) if ev.xp is jnp else a ** int(p)
+    return a**p
+
+
+@lower.register
+def _(e: E.Elementwise, ev: _Evaluator):
+    return e.apply(ev.xp, ev(e.arg))
+
+
+@lower.register
+def _(e: E.Max, ev: _Evaluator):
+    return ev.xp.maximum(ev(e.left), ev(e.right))
+
+
+@lower.register
+def _(e: E.Kron, ev: _Evaluator):
+    return ev.xp.kron(ev(e.left), ev(e.right))
+
+
+@lower.register
+def _(e: E.KronCut, ev: _Evaluator):
+    g4 = ev(e.g).reshape(e.blocks())
+    spec = "ikjl,kl->ij" if e.first else "ikjl,ij->kl"
+    return ev.xp.einsum(spec, g4, ev(e.m))
 
 
 def _slow_transposed_lhs(av, bv) -> bool:
@@ -615,8 +680,6 @@ def _solvable_inverses(roots: Sequence[E.Expr]) -> set:
 
 def _flop_estimate(e: E.Expr, seen: set | None = None) -> float:
     """FLOPs of the products in ``e`` (each distinct product once, best bracketing alone)."""
-    from ._chain import chain_cost
-
     seen = set() if seen is None else seen
     total = 0.0
     for node in E.distinct_nodes([e]):  # without recursion
@@ -653,8 +716,6 @@ def _distribute(roots: Sequence[E.Expr]) -> list[E.Expr]:
     """``P (E + F) Q -> P E Q + P F Q`` where that is at least 10% cheaper, e.g. the gradient
     ``-2 (X - W H) H^T`` of eq. (24) becomes ``-2 X H^T + 2 W (H H^T)``: the k x k Gram
     matrix replaces one of the two m x n x k products.  A sum used elsewhere too is kept."""
-    from . import _simplify as simp
-
     parents = _parents(roots)
 
     def visit(e: E.Expr, children: list[E.Expr]) -> E.Expr:

@@ -3,7 +3,8 @@
 Drawn from matrixcalculus.org's examples, the Matrix Cookbook's trace, determinant and
 inverse derivatives, and machine-learning losses.  ``benchmarks/derive_coverage.py`` derives
 every one (each checked against ``jax.grad``, ``jax.jacfwd`` or ``jax.hessian``) and counts
-the supported ones; ``tests/test_derive_coverage.py`` runs the cases marked ``test``.
+the supported ones; ``tests/test_derive_second.py`` (``test_coverage_cases_derive``) derives a
+quick subset of them.
 
 Each case: ``(expression, wrt, shapes or None, order, where it comes from)``; ``order`` 2
 asks for the Hessian too.

@@ -3,7 +3,6 @@ jitted gradient function."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import types
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ import numpy as np
 from .._report import GradReport
 from .._validate import require_finite, shape_str
 from . import _ast as E
+from ._arguments import eager, internal_shape
 from ._errors import DeriveDomainError, DeriveError, DeriveInternalError, DeriveShapeError
 from ._jacobian import Jacobian, is_scalar_expression
 from ._lexer import CONSTANTS
@@ -39,20 +39,6 @@ from ._specialization import Specialization
 def _ordinal(k: int) -> str:
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"{k}{suffix}"
-
-
-def _internal_shape(name: str, array) -> tuple[int, int]:
-    shape = tuple(np.shape(array))
-    if len(shape) == 0:
-        return (1, 1)
-    if len(shape) == 1:
-        return (shape[0], 1)
-    if len(shape) == 2:
-        return shape
-    raise DeriveShapeError(
-        f"{name} has {len(shape)} dimensions (shape {shape}); pass matrices (2-D), vectors "
-        f"(1-D) or scalars (0-d)"
-    )
 
 
 class Term:
@@ -190,8 +176,7 @@ class Derivation:
         if key not in self._seconds:
             # inside a caller's trace, evaluate now rather than stage into it (outside one,
             # ensure_compile_time_eval would run every jitted check op by op)
-            staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
-            with jax.enable_x64(True), staged:
+            with jax.enable_x64(True), eager():
                 sample = spec._sample(self._seed, None)
                 second = SecondOrder(spec, sample)
             if not second.report.ok:
@@ -244,7 +229,7 @@ class Derivation:
         return tuple(tuple(shapes[n]) for n in self.argnames)
 
     def _specialization(self, args, fallback: bool = False) -> Specialization:
-        shapes = {n: _internal_shape(n, a) for n, a in zip(self.argnames, args, strict=True)}
+        shapes = {n: internal_shape(n, a) for n, a in zip(self.argnames, args, strict=True)}
         signature = self._signature(shapes)
         spec = self._specs.get(signature)
         if spec is not None:
@@ -257,8 +242,7 @@ class Derivation:
         # concrete inputs, evaluated now rather than staged into the caller's trace (outside
         # one, ensure_compile_time_eval would run the check's trace-time constants op by op,
         # each a small program of its own)
-        staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
-        with staged:
+        with eager():
             spec = Specialization(
                 bound,
                 self.wrt,
@@ -367,13 +351,6 @@ class Derivation:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-def _no_trace() -> bool:
-    """Whether no jax trace is active (a call from plain Python, not inside a caller's jit)."""
-    from jax._src import core
-
-    return bool(core.trace_state_clean())
 
 
 def _require_finite_numbers(expression: str, exprs) -> None:

@@ -1,17 +1,16 @@
 """``derive`` of a vector- or matrix-valued expression: its Jacobian, derived and checked.
 
 For a column-valued expression and a vector (or 1x1) variable the Jacobian is a closed form
-built by the nodes' ``Expr.jacobian`` rules (``d(A x)/dx = A``, ``d exp(x)/dx = diag(exp(x))``,
+built by the rules of ``_forward.jacobian`` (``d(A x)/dx = A``, ``d exp(x)/dx = diag(exp(x))``,
 ``d (u ⊙ v)/dx = diag(v) du/dx + diag(u) dv/dx``).  Otherwise (a matrix-valued expression, a
 matrix variable, or a node without a closed form) it is the differential ``d f`` in the
-direction ``dX`` (``Expr.jvp``), evaluated along every unit direction.  Either way the result
-is compared with ``jax.jacfwd`` of the expression, in float64 on sampled inputs, before it is
-returned.
+direction ``dX`` (``_forward.jvp``), evaluated along every unit direction.  Either way the
+result is compared with ``jax.jacfwd`` of the expression, in float64 on sampled inputs, before
+it is returned.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 
@@ -20,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _ast as E
+from ._arguments import eager, internal_shape
 from ._codegen import build_function, evaluate
 from ._errors import DeriveError, DeriveInternalError
 from ._printing import to_latex, to_text
@@ -153,10 +153,7 @@ class Jacobian:
             expr, _ = elaboration.build()
             closed = jacobian(expr, self.wrt, shapes[self.wrt])
             diff = simplify(tangent(expr, self.wrt, E.Var(self.direction, shapes[self.wrt])))
-            from ._derivation import _no_trace
-
-            staged = contextlib.nullcontext() if _no_trace() else jax.ensure_compile_time_eval()
-            with staged:
+            with eager():
                 compiled = _Compiled(
                     expr, closed, diff, self.wrt, self.direction, shapes, self.argnames,
                     self._seed,
@@ -172,8 +169,6 @@ class Jacobian:
 
     def __call__(self, **arrays) -> jax.Array:
         """The Jacobian at the named arrays: shape ``f.shape + wrt.shape`` (vectors 1-D)."""
-        from ._derivation import _internal_shape
-
         missing = [n for n in self.argnames if n not in arrays]
         extra = [n for n in arrays if n not in self.argnames]
         if missing or extra:
@@ -185,7 +180,7 @@ class Jacobian:
         for n, a in zip(self.argnames, args, strict=True):
             if not jnp.issubdtype(a.dtype, jnp.floating):
                 raise DeriveError(f"{n} must be a floating-point array, got dtype {a.dtype}")
-        shapes = {n: _internal_shape(n, a) for n, a in zip(self.argnames, args, strict=True)}
+        shapes = {n: internal_shape(n, a) for n, a in zip(self.argnames, args, strict=True)}
         return self._at(self._elaboration.bind_arrays(shapes)).jacobian_fn(*args)
 
     def summary(self, latex: bool = False) -> str:

@@ -19,25 +19,16 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ._ast import elementwise_functions
+from ._ast import functions
 from ._errors import DeriveSyntaxError
 
 FUNCTIONS = {
-    "tr": "tr",
-    "Tr": "tr",
-    "trace": "tr",
-    "inv": "inv",
-    "det": "det",
-    "logdet": "logdet",
     "diag": "diag",
-    "log": "log",
-    "exp": "exp",
-    "sum": "sum",
-    "norm": "norm",
     "max": "max",
     "kron": "kron",
-    # the elementwise functions, one class each in ``_ast`` (``Elementwise.spellings``)
-    **{name: name for name in elementwise_functions()},
+    # the named functions of one argument, one class each in ``_ast`` (``Function.spellings``:
+    # tr, inv, det, logdet, log, exp, sum, norm and the elementwise functions)
+    **{name: cls.spellings[0] for name, cls in functions().items()},
 }
 """Function spellings and the canonical name each maps to."""
 

@@ -2,14 +2,15 @@
 
 Each symbol is drawn according to where it appears:
 
-* under a ``log`` or ``sqrt`` (an elementwise function with ``positive_domain``), in the
-  denominator of ``⊘`` or ``/``, or in the base of a negative or
-  fractional power: positive entries, uniform in ``[0.5, 1.5)`` (so products and sums of such
-  symbols stay positive, as in the trace notes' ``log(A X B)``, eq. 25);
-* as the argument itself of ``inv``, ``det`` or ``logdet`` (possibly transposed or scaled): a
-  well-conditioned *non-symmetric* matrix ``U diag(s) V^T`` with ``s`` spread geometrically
-  over ``[1/2, 2]`` (condition number 4, determinant 1 in magnitude at every size), so that a
-  transposed gradient (``X^-1`` for ``X^-T``) cannot pass by symmetry;
+* under a ``log`` or ``sqrt`` (a function with ``domain = "positive"``), in the denominator
+  of ``⊘`` or ``/``, or in the base of a negative or fractional power: positive entries,
+  uniform in ``[0.5, 1.5)`` (so products and sums of such symbols stay positive, as in the
+  trace notes' ``log(A X B)``, eq. 25);
+* as the argument itself of ``inv``, ``det`` or ``logdet`` (``domain = "invertible"``,
+  possibly transposed or scaled): a well-conditioned *non-symmetric* matrix ``U diag(s) V^T``
+  with ``s`` spread geometrically over ``[1/2, 2]`` (condition number 4, determinant 1 in
+  magnitude at every size), so that a transposed gradient (``X^-1`` for ``X^-T``) cannot
+  pass by symmetry;
 * a square symbol deeper inside such an argument (``P`` and ``R`` in ``inv(H P H' + R)``): a
   symmetric positive-definite matrix with eigenvalues spread the same way;
 * anything else: standard normal entries.
@@ -39,6 +40,11 @@ from . import _ast as E
 _COND_LIMIT = 1e8
 
 
+def _domain(e: E.Expr) -> tuple[str, E.Expr]:
+    """``(domain, argument)`` of a named function (``Function.domain``), else ``("", e)``."""
+    return (e.domain, e.arg) if isinstance(e, E.Function) else ("", e)
+
+
 def symbol_needs(expr: E.Expr) -> dict[str, set[str]]:
     """``{name: {"positive", "invertible", "spd"}}``: how each symbol must be drawn."""
     needs: dict[str, set[str]] = {name: set() for name in E.variables(expr)}
@@ -55,14 +61,15 @@ def symbol_needs(expr: E.Expr) -> dict[str, set[str]]:
             if inside_inverse and e.shape[0] == e.shape[1] and e.shape != (1, 1):
                 needs[e.name].add("spd")
             return
-        if isinstance(e, (E.Inv, E.Det, E.LogDet)):
-            direct = _strip(e.arg)
+        domain, arg = _domain(e)
+        if domain == "invertible":
+            direct = _strip(arg)
             if isinstance(direct, E.Var) and direct.shape != (1, 1):
                 needs[direct.name].add("invertible")
-            visit(e.arg, positive, True)
+            visit(arg, positive, True)
             return
-        if isinstance(e, E.Log) or (isinstance(e, E.Elementwise) and e.positive_domain):
-            visit(e.arg, True, inside_inverse)
+        if domain == "positive":
+            visit(arg, True, inside_inverse)
             return
         if isinstance(e, E.EDiv):
             visit(e.num, positive, inside_inverse)
@@ -119,8 +126,9 @@ def inverted_arguments(expr: E.Expr) -> list[E.Expr]:
     """The distinct arguments of ``inv``, ``det`` and ``logdet`` in ``expr``."""
     out: list[E.Expr] = []
     for e in E.walk(expr):
-        if isinstance(e, (E.Inv, E.Det, E.LogDet)) and e.arg not in out:
-            out.append(e.arg)
+        domain, arg = _domain(e)
+        if domain == "invertible" and arg not in out:
+            out.append(arg)
     return out
 
 
@@ -140,14 +148,15 @@ def _constraints(expr: E.Expr) -> list[tuple[E.Expr, str]]:
     ``expr``, innermost first."""
     out: list[tuple[E.Expr, str]] = []
     for e in reversed(list(E.distinct_nodes([expr]))):  # children before parents
-        if isinstance(e, E.Log) or (isinstance(e, E.Elementwise) and e.positive_domain):
-            out.append((e.arg, "positive"))
+        domain, arg = _domain(e)
+        if domain == "positive":
+            out.append((arg, "positive"))
         elif isinstance(e, E.EDiv):
             out.append((e.den, "positive"))
         elif isinstance(e, E.Pow) and (e.p < 0 or not float(e.p).is_integer()):
             out.append((e.arg, "positive"))
-        elif isinstance(e, (E.Inv, E.Det, E.LogDet)) and e.arg.shape != (1, 1):
-            out.append((e.arg, "invertible"))
+        elif domain == "invertible" and arg.shape != (1, 1):
+            out.append((arg, "invertible"))
     return out
 
 

@@ -2,12 +2,13 @@
 
 The Hessian-vector product is the directional derivative of the gradient:
 ``H[dX] = d/dt grad f(X + t dX)`` at ``t = 0``.  ``tangent`` propagates a direction ``dX``
-forward through an expression, each node by its own ``Expr.jvp`` rule (``d(A B) = dA B +
-A dB``, ``d X^-1 = -X^-1 dX X^-1``, ``d f(E) = f'(E) ⊙ dE``, ...), so applied to the
-(matrix-valued) gradient expression it gives the HVP as a closed form in ``X`` and ``dX``.
+forward through an expression, each node by its forward rule (``_forward.jvp``:
+``d(A B) = dA B + A dB``, ``d X^-1 = -X^-1 dX X^-1``, ``d f(E) = f'(E) ⊙ dE``, ...), so
+applied to the (matrix-valued) gradient expression it gives the HVP as a closed form in ``X``
+and ``dX``.
 
 For a vector variable ``x`` (``n x 1``) and a column-valued expression ``g`` the Jacobian has
-closed forms (``jacobian``): each node's ``Expr.jacobian`` combines its children's
+closed forms (``jacobian``): each node's rule (``_forward.jacobian``) combines its children's
 (``d(A x)/dx = A``, ``d exp(u)/dx = diag(exp(u)) du/dx``, ``d (u ⊙ v)/dx = diag(v) du/dx +
 diag(u) dv/dx``), a 1x1 node's is its gradient transposed (the reverse rules).  The dense
 Hessian of ``f`` w.r.t. ``x`` is the Jacobian of its gradient: ``X^T diag(s) X`` for the
@@ -27,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _ast as E
+from ._forward import jacobian as closed_form
+from ._forward import jvp
 from ._rules import appearance_terms
 from ._simplify import simplify
 from ._specialization import _natural_shape
@@ -45,7 +48,7 @@ def tangent(expr: E.Expr, wrt: str, direction: E.Expr) -> E.Expr:
         elif not E.contains(e, wrt, cache):
             out = None
         else:
-            out = e.jvp([visit(c) for c in e.children])
+            out = jvp(e, [visit(c) for c in e.children])
         memo[e] = out
         return out
 
@@ -92,7 +95,7 @@ class _Jac:
         elif e.shape[1] != 1:
             out = None
         else:
-            out = e.jacobian(self)
+            out = closed_form(e, self)
         self.memo[e] = out
         return out
 

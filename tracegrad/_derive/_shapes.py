@@ -188,7 +188,8 @@ class _Info:
     decision: str = ""
 
 
-ELEMENTWISE = E.elementwise_functions()
+FUNCTIONS_OF_ONE = {cls.spellings[0]: cls for cls in E.functions().values()}
+"""Canonical name -> class of the named functions of one argument (shape rule on the class)."""
 
 
 def _broadcast(s: E.Expr, shape) -> E.Expr:
@@ -360,22 +361,15 @@ class Elaboration:
             return self._binary_call(node)
         r, c = self._infer(node.arg)
         f = node.func
-        if f in ELEMENTWISE:
-            return self._record(node, r, c)
         arg = self.text(node.arg)
-        if f in ("tr", "inv", "det", "logdet"):
-            if not d.unify(r, c):
-                name = {"tr": "tr", "inv": "inv", "det": "det", "logdet": "logdet"}[f]
-                self.fail(f"{name} needs a square matrix, but {arg} is {self.show(r, c)}", node)
-            if f == "inv":
+        if f in FUNCTIONS_OF_ONE:
+            cls = FUNCTIONS_OF_ONE[f]
+            if cls.square and not d.unify(r, c):
+                self.fail(f"{f} needs a square matrix, but {arg} is {self.show(r, c)}", node)
+            if not cls.scalar:
                 return self._record(node, r, c)
             one = d.new("1", 1)
             return self._record(node, one, one)
-        if f in ("sum", "norm"):
-            one = d.new("1", 1)
-            return self._record(node, one, one)
-        if f in ("log", "exp"):
-            return self._record(node, r, c)
         if f == "diag":
             if self._known(c, 1):
                 return self._record(node, r, r, "diag")
@@ -649,24 +643,14 @@ class Elaboration:
                 elif b.shape == (1, 1) and a.shape != (1, 1):
                     b = _broadcast(b, a.shape)
                 return E.Max(a, b)
-            if f in ELEMENTWISE:
-                return ELEMENTWISE[f](a)
-            if f == "diag":
-                return {
-                    "diag": E.Diag,
-                    "diag_row": lambda x: E.Diag(E.Transpose(x)),
-                    "diagpart": E.DiagPart,
-                }[info.decision](a)
+            if f in FUNCTIONS_OF_ONE:
+                return FUNCTIONS_OF_ONE[f](a)
+            assert f == "diag"
             return {
-                "tr": E.Trace,
-                "inv": E.Inv,
-                "det": E.Det,
-                "logdet": E.LogDet,
-                "log": E.Log,
-                "exp": E.Exp,
-                "sum": E.Sum,
-                "norm": E.Norm,
-            }[f](a)
+                "diag": E.Diag,
+                "diag_row": lambda x: E.Diag(E.Transpose(x)),
+                "diagpart": E.DiagPart,
+            }[info.decision](a)
         assert isinstance(node, S.Binary)
         # a chain A B C ... nests to the left: walked by a loop, not by recursion.  A scalar
         # on the right that becomes the first child (Mul(s, arg)) is built before the left

@@ -23,11 +23,16 @@ Rules (each one an identity, valid wherever the expression is defined):
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from typing import Any, TypeGuard
 from typing import cast as typing_cast
 
+import numpy as np
+
 from . import _ast as E
+from ._chain import best_split
 
 
 def _known(d: E.Dim) -> TypeGuard[int]:
@@ -120,7 +125,9 @@ def mul(s: E.Expr, a: E.Expr) -> E.Expr:
 # -- structure ---------------------------------------------------------------------------
 
 
-def transpose(a: E.Expr) -> E.Expr:
+def transpose(a: E.Expr, through: bool = True) -> E.Expr:
+    """``a^T``, pushed to the leaves; with ``through=False`` only the transposes of leaves,
+    1x1 and symmetric nodes and transposes are resolved (``A^T`` of anything else is kept)."""
     if _is_scalar(a) or isinstance(a, (E.Eye, E.Diag, E.Const)):
         return a
     if isinstance(a, E.Transpose):
@@ -129,6 +136,8 @@ def transpose(a: E.Expr) -> E.Expr:
         return E.Ones(a.cols, a.rows)
     if isinstance(a, E.Zeros):
         return E.Zeros(a.cols, a.rows)
+    if not through:
+        return E.Transpose(a)
     if isinstance(a, E.Add):
         return add(*(transpose(x) for x in a.args))
     if isinstance(a, E.Scale):
@@ -413,8 +422,6 @@ def _diag_split(factors: tuple[E.Expr, ...]) -> int:
     last = len(factors) - 1
     if not all(E.concrete(f.shape) for f in factors):
         return last
-    from ._chain import best_split
-
     return best_split([f.shape for f in factors], prefer_last=True)
 
 
@@ -541,11 +548,71 @@ def _ones_rowsum(e: E.Expr) -> E.Expr:
 # -- the driver ------------------------------------------------------------------------------
 
 
+@functools.singledispatch
+def rebuilt(e: E.Expr, children: Sequence[E.Expr]) -> E.Expr:
+    """The node ``e`` rebuilt on simplified ``children``, in normal form."""
+    raise NotImplementedError(
+        f"{type(e).__name__} has no rebuild rule: register one with @_simplify.rebuilt.register"
+    )
+
+
+def _only(rule):
+    """The rebuild by ``rule(child)`` of a node with one child."""
+    return lambda e, children: rule(children[0])
+
+
+for _cls, _rule in {
+    E.Leaf: lambda e, c: e,
+    E.Add: lambda e, c: add(*c),
+    E.Scale: lambda e, c: scale(e.k, c[0]),
+    E.Mul: lambda e, c: mul(c[0], c[1]),
+    E.MatMul: lambda e, c: _ones_rowsum(matmul(*c)),
+    E.Transpose: _only(transpose),
+    E.Trace: _only(trace),
+    E.Sum: _only(sum_),
+    E.Inv: _only(inv),
+    E.Det: _only(det),
+    E.LogDet: _only(logdet),
+    E.Diag: _only(diag),
+    E.DiagPart: _only(diag_part),
+    E.Norm: _only(norm),
+    E.Hadamard: lambda e, c: hadamard(*c),
+    E.EDiv: lambda e, c: ediv(c[0], c[1]),
+    E.Log: _only(log),
+    E.Exp: _only(exp),
+    E.Pow: lambda e, c: power(c[0], e.p),
+}.items():
+    rebuilt.register(_cls, _rule)
+
+
+@rebuilt.register
+def _(e: E.Elementwise, children):
+    (a,) = children
+    if isinstance(a, E.Const):
+        return E.Const(float(e.apply(np, np.float64(a.value))))
+    return e.replace(children)
+
+
+@rebuilt.register
+def _(e: E.Max, children):
+    a, b = children
+    if isinstance(a, E.Const) and isinstance(b, E.Const):
+        return E.Const(max(a.value, b.value))
+    return e.replace(children)
+
+
+@rebuilt.register(E.Kron)
+@rebuilt.register(E.KronCut)
+def _(e, children):
+    if any(isinstance(c, E.Zeros) for c in children):
+        return E.Zeros(*e.shape)
+    return e.replace(children)
+
+
 def _once(e: E.Expr, memo: dict) -> E.Expr:
     if e in memo:
         return memo[e]
-    # each node class rebuilds itself in normal form (``Expr.simplified``)
-    out = e.simplified([_once(c, memo) for c in e.children])
+    out = rebuilt(e, [_once(c, memo) for c in e.children])
     if isinstance(out, (E.Eye, E.Ones)) and out.shape == (1, 1):
         out = E.ONE  # a 1x1 identity or all-ones is the number 1 (else printed "I^63")
     if out.shape != e.shape:  # pragma: no cover - a rule bug
