@@ -1,6 +1,8 @@
-"""The numbers in ``docs/nmf-extending.md`` are the code's: its tables are read and compared
-with the solver objects of ``SOLVERS`` and the module constants they name, so the page cannot
-drift from the code again (it once gave ``"apg"`` 40 Nesterov steps and a ``gamma`` of 1.01)."""
+"""The numbers in the NMF pages are the code's: ``docs/nmf-extending.md``'s tables are read
+and compared with the solver objects of ``SOLVERS`` and the module constants they name, so the
+page cannot drift from the code again (it once gave ``"apg"`` 40 Nesterov steps and a
+``gamma`` of 1.01); the check interval and the loss record's limit are checked wherever the
+NMF pages state them."""
 
 import dataclasses
 import importlib
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from tracegrad.nmf import SOLVERS
 from tracegrad.nmf._constants import CHECK_EVERY
+from tracegrad.nmf._loop import history_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "nmf-extending.md"
@@ -76,8 +79,21 @@ def test_constants_table_is_the_code():
         assert float(row["value"]) == value, f"{PAGE.name}: {path} is {value}, not {row['value']}"
 
 
+NMF_PAGES = [*ROOT.glob("docs/nmf*.md"), ROOT / "docs" / "howto" / "nmf.md"]
+
+
 def test_check_interval_in_the_nmf_pages():
-    pages = [*ROOT.glob("docs/nmf*.md"), ROOT / "docs" / "howto" / "nmf.md"]
-    for page in pages:
+    for page in NMF_PAGES:
         for n in re.findall(r"every (\d+) iterations", page.read_text()):
             assert int(n) == CHECK_EVERY, f"{page.name}: every {n} iterations"
+
+
+def test_full_loss_record_limit_in_the_nmf_pages():
+    """``max_iter = N`` where the pages say the loss record starts thinning: the last run
+    that keeps every check."""
+    found = 0
+    for page in NMF_PAGES:
+        for n in map(int, re.findall(r"max_iter = (\d+)`", page.read_text())):
+            found += 1
+            assert history_layout(n)[0] == 1 < history_layout(n + CHECK_EVERY)[0], page.name
+    assert found

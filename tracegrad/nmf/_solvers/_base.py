@@ -127,19 +127,9 @@ class AbstractStepSolver(AbstractSolver):
 
     @abc.abstractmethod
     def step(
-        self,
-        data,
-        W: jax.Array,
-        H: jax.Array,
-        loss: AbstractLoss,
-        pen: Penalty,
-        mask,
-        active,
-        update_W: bool,
-        update_H: bool,
-        dims: tuple[int, int, int],
+        self, data, W, H, loss, pen, mask, active, update_W, update_H, dims
     ) -> tuple[jax.Array, jax.Array, Any]:
-        """One iteration for all problems: ``(W, H, stat)`` (arguments as ``advance``)."""
+        """One iteration for all problems: ``(W, H, stat)`` (arguments as ``advance``'s)."""
 
     def init_carry(self, data, W, H, pen):
         return None
