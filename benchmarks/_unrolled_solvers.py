@@ -17,7 +17,12 @@ import jax.numpy as jnp
 
 from tracegrad.nmf._contract import g_h, gram_h, gram_w, v_ht, w_g, wt_v
 from tracegrad.nmf._solvers._accelerated import inner_budget
-from tracegrad.nmf._solvers._base import AbstractSolver, ViolationRule, keep
+from tracegrad.nmf._solvers._base import (
+    AbstractDecreaseRule,
+    AbstractStepSolver,
+    AbstractViolationRule,
+    keep,
+)
 from tracegrad.nmf._solvers._extrapolated import AbstractExtrapolated
 from tracegrad.nmf._solvers._hals import h_system, w_system
 from tracegrad.nmf._solvers._mu import ratio_step
@@ -100,8 +105,10 @@ def _old_nesterov(F, G, R, inner, right):
     return F
 
 
-class _OldHALS(ViolationRule):
+class _OldHALS(AbstractStepSolver, AbstractViolationRule):
     name = "old-hals"
+    zero_W_start = True
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         viol = jnp.zeros(W.shape[:-2], W.dtype)
@@ -116,8 +123,10 @@ class _OldHALS(ViolationRule):
         return W, H, viol
 
 
-class _OldAHALS(ViolationRule):
+class _OldAHALS(AbstractStepSolver, AbstractViolationRule):
     name = "old-ahals"
+    zero_W_start = True
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         m, n, k = dims
@@ -140,8 +149,10 @@ class _OldAHALS(ViolationRule):
         return W, H, viol
 
 
-class _OldAMU(AbstractSolver):
+class _OldAMU(AbstractStepSolver, AbstractDecreaseRule):
     name = "old-amu"
+    zero_W_start = False
+    frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         m, n, k = dims
@@ -180,6 +191,8 @@ class _OldAPG(AbstractExtrapolated):
 
 class _OldEHALS(AbstractExtrapolated):
     name = "old-ehals"
+    gamma = 1.01
+    gamma_bar = 1.005
     inner: int | jax.Array = 5
     inner_unit = "HALS sweeps"
 

@@ -17,6 +17,7 @@ from ..nmf import SOLVERS as _SOLVER_TABLE
 from . import _select_rank_cmd
 from ._config import Key, add_flag, load_config, non_negative, override, positive, seed
 from ._errors import CLIError
+from ._mesh import make_mesh
 from ._output import Progress, print_table
 from ._paths import output_file
 
@@ -200,33 +201,6 @@ def _real_array(x, name: str) -> np.ndarray:
     if x.size == 0:
         raise CLIError(f"{name} is empty (shape {x.shape})")
     return x
-
-
-def make_mesh(devices: int) -> jax.sharding.Mesh | None:
-    """A one-axis mesh (axis ``"devices"``) over the first ``devices`` devices; None for 1.
-
-    ``0`` takes every device JAX sees.  Asking for more than exist is an error that says how
-    many there are and, on CPU, how to get more (the count is fixed when JAX starts).
-    """
-    if devices < 0:
-        raise CLIError(f"--devices must be >= 0, got {devices}")
-    available = jax.devices()
-    n = len(available) if devices == 0 else devices
-    if n == 1:
-        return None
-    if n > len(available):
-        platform = available[0].platform
-        hint = (
-            f"set XLA_FLAGS=--xla_force_host_platform_device_count={n} in the environment "
-            f"before starting tracegrad (JAX reads it once, at start-up)"
-            if platform == "cpu"
-            else "use a machine with more devices, or jax.distributed for several hosts"
-        )
-        raise CLIError(
-            f"mesh: {n} devices requested but JAX sees {len(available)} {platform} "
-            f"device{'s' if len(available) != 1 else ''}; {hint}"
-        )
-    return jax.sharding.Mesh(np.array(available[:n]), ("devices",))
 
 
 def fit_config(config: dict, V: np.ndarray, mask: np.ndarray | None, progress=None):

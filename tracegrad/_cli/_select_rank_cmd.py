@@ -25,6 +25,7 @@ import numpy as np
 from .._io import atomic_path, atomic_write
 from ._config import Key, non_negative, positive
 from ._errors import CLIError
+from ._mesh import make_mesh
 from ._output import print_table
 from ._paths import output_file
 
@@ -105,8 +106,6 @@ def run(args: argparse.Namespace, config: dict, V: np.ndarray, mask) -> int:
     alpha_H = opts["alpha_H"]
     if isinstance(alpha_H, str) and alpha_H != "same":
         raise CLIError(f'nmf.alpha_H must be a number or "same", got {alpha_H!r}')
-    from ._nmf_cmd import make_mesh
-
     dtype = np.dtype(opts["dtype"])
     # float64 asked for is float64 computed: x64 on for this selection only (scoped)
     x64 = jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()

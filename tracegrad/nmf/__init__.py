@@ -1,7 +1,8 @@
 """Batched non-negative matrix factorisation (``tracegrad.nmf``).
 
 Losses (``LOSSES``: the beta-divergence family) and solvers (``SOLVERS``: multiplicative
-updates, HALS and their accelerated forms) are objects, one module each.  The MU updates are
+updates, HALS, their accelerated forms and two extrapolated alternating-NNLS solvers) are
+objects, one module each.  The MU updates are
 the registry's gradients split into negative and positive parts (Frobenius: trace notes eq. 24;
 KL: eq. 27 and eq. 9); the iterates match scikit-learn's MU and CD solvers.
 """
@@ -22,8 +23,13 @@ from ._select_rank import RankSelection as RankSelection
 from ._select_rank import select_rank as select_rank
 from ._solvers import HALS as HALS
 from ._solvers import SOLVERS as SOLVERS
+from ._solvers import AbstractDecreaseRule as AbstractDecreaseRule
 from ._solvers import AbstractSolver as AbstractSolver
+from ._solvers import AbstractStepSolver as AbstractStepSolver
+from ._solvers import AbstractViolationRule as AbstractViolationRule
 from ._solvers import AcceleratedHALS as AcceleratedHALS
 from ._solvers import AcceleratedMU as AcceleratedMU
+from ._solvers import ExtrapolatedAPG as ExtrapolatedAPG
+from ._solvers import ExtrapolatedHALS as ExtrapolatedHALS
 from ._solvers import MultiplicativeUpdate as MultiplicativeUpdate
 from ._updates import gradient_parts as gradient_parts

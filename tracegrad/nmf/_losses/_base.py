@@ -11,14 +11,13 @@ import jax
 class AbstractLoss(eqx.Module):
     """A beta-divergence ``D_beta(V | WH)`` summed over entries, as scikit-learn defines it.
 
-    A loss supplies what the solvers need: the divergence per problem (``divergence``), the
-    negative and positive parts of its gradient for the multiplicative updates
-    (``mu_parts``), the MU exponent ``gamma`` and the floors that follow each MU step.  A loss
-    holds no arrays: it is hashable static configuration of the compiled loop (one compile per
-    loss).
-
-    Attributes (class level):
-        name: canonical name, reported as ``NMFResult.loss_type``.
+    A loss supplies what the solvers need, each an abstract member here: ``beta``, ``name``,
+    the divergence per problem (``divergence``), the negative and positive parts of its
+    gradient for the multiplicative updates (``mu_parts``) and the memory it streams
+    (``live_arrays``).  The base derives the MU exponent ``gamma`` and the floors that follow
+    each MU step from ``beta``; a loss overrides none of them (equinox's abstract/final
+    convention: a concrete loss is final and overrides nothing concrete).  A loss holds no
+    arrays: it is hashable static configuration of the compiled loop (one compile per loss).
     """
 
     @property
@@ -27,9 +26,10 @@ class AbstractLoss(eqx.Module):
         """The beta of the beta-divergence (2 Frobenius, 1 KL, 0 Itakura-Saito)."""
 
     @property
+    @abc.abstractmethod
     def name(self) -> str | float:
-        """Canonical name (a string for the named losses, the float beta otherwise)."""
-        return float(self.beta)
+        """Canonical name, reported as ``NMFResult.loss_type`` (a string for the named losses,
+        the float beta otherwise)."""
 
     @abc.abstractmethod
     def divergence(self, V, W, H, mask=None) -> jax.Array:
@@ -69,6 +69,6 @@ class AbstractLoss(eqx.Module):
         """``beta <= 0``: a zero in ``V`` makes the divergence and its updates diverge."""
         return self.beta <= 0
 
+    @abc.abstractmethod
     def live_arrays(self, masked: bool) -> int:
         """How many ``M x N`` arrays one MU iteration streams (for ``_layout``'s chunking)."""
-        return 4 if masked else 3

@@ -52,6 +52,12 @@ def beta_parts(beta: float, factor: str, V, W, H, mask=None) -> tuple[jax.Array,
     return jnp.einsum("...mk,...mn->...kn", W, num), jnp.einsum("...mk,...mn->...kn", W, den)
 
 
+def live_arrays_of_wh(masked: bool) -> int:
+    """``live_arrays`` of a loss whose MU step forms ``WH``: ``V``, ``WH`` and a ratio or
+    power of it, plus the mask."""
+    return 4 if masked else 3
+
+
 class Beta(AbstractLoss):
     """The beta-divergence for a float ``beta`` outside {0, 1, 2} (those have their own
     modules; ``resolve_loss`` maps them there)."""
@@ -61,6 +67,10 @@ class Beta(AbstractLoss):
     @property
     def beta(self) -> float:
         return self.b
+
+    @property
+    def name(self) -> float:
+        return float(self.b)
 
     def divergence(self, V, W, H, mask=None) -> jax.Array:
         b = self.b
@@ -81,3 +91,6 @@ class Beta(AbstractLoss):
 
     def mu_parts(self, factor, V, W, H, mask=None):
         return beta_parts(self.b, factor, V, W, H, mask)
+
+    def live_arrays(self, masked: bool) -> int:
+        return live_arrays_of_wh(masked)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from .._constants import EPSILON
 from .._contract import w_h
 from ._base import AbstractLoss
-from ._beta import beta_parts
+from ._beta import beta_parts, live_arrays_of_wh
 
 
 class ItakuraSaito(AbstractLoss):
@@ -44,3 +44,6 @@ class ItakuraSaito(AbstractLoss):
 
     def mu_parts(self, factor, V, W, H, mask=None):
         return beta_parts(0.0, factor, V, W, H, mask)
+
+    def live_arrays(self, masked: bool) -> int:
+        return live_arrays_of_wh(masked)

@@ -9,6 +9,7 @@ from .._constants import EPSILON
 from .._contract import w_h
 from .._gradients import kl_parts_H, kl_parts_W
 from ._base import AbstractLoss
+from ._beta import live_arrays_of_wh
 
 
 class KullbackLeibler(AbstractLoss):
@@ -51,3 +52,6 @@ class KullbackLeibler(AbstractLoss):
             return kl_parts_W(V, W, H, mask)
         neg, pos = kl_parts_H(V, W, H, mask)
         return neg, jnp.where(pos == 0, jnp.ones((), pos.dtype), pos)
+
+    def live_arrays(self, masked: bool) -> int:
+        return live_arrays_of_wh(masked)

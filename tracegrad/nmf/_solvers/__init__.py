@@ -1,7 +1,8 @@
 """NMF solvers: one module per solver, one table (``SOLVERS``) of names read everywhere.
 
-Adding a solver: a subclass of ``AbstractSolver`` (``step`` and, if not MU's, its stop rule)
-in a module of its own, plus its line in ``SOLVERS`` below (``docs/nmf-extending.md``).
+Adding a solver: a concrete subclass of ``AbstractSolver`` in a module of its own (usually
+``AbstractStepSolver`` for its ``step`` plus one stop-rule base, ``AbstractDecreaseRule`` or
+``AbstractViolationRule``), plus its line in ``SOLVERS`` below (``docs/nmf-extending.md``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from ._ahals import AcceleratedHALS as AcceleratedHALS
 from ._amu import AcceleratedMU as AcceleratedMU
 from ._apg import ExtrapolatedAPG as ExtrapolatedAPG
+from ._base import AbstractDecreaseRule as AbstractDecreaseRule
 from ._base import AbstractSolver as AbstractSolver
+from ._base import AbstractStepSolver as AbstractStepSolver
+from ._base import AbstractViolationRule as AbstractViolationRule
 from ._ehals import ExtrapolatedHALS as ExtrapolatedHALS
 from ._hals import HALS as HALS
 from ._mu import MultiplicativeUpdate as MultiplicativeUpdate

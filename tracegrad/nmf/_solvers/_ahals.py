@@ -12,11 +12,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ._accelerated import inner_budget, repeat
-from ._base import ViolationRule
+from ._base import AbstractStepSolver, AbstractViolationRule
 from ._hals import h_system, sweep, w_system
 
 
-class AcceleratedHALS(ViolationRule):
+class AcceleratedHALS(AbstractStepSolver, AbstractViolationRule):
     """A-HALS: HALS sweeps repeated on the same products, per-problem inner stop."""
 
     name = "ahals"

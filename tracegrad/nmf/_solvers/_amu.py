@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from .._contract import g_h, gram_h, gram_w, v_ht, w_g, wt_v
 from ._accelerated import inner_budget, repeat
-from ._base import AbstractSolver
+from ._base import AbstractDecreaseRule, AbstractStepSolver
 from ._mu import ratio_step
 
 
-class AcceleratedMU(AbstractSolver):
+class AcceleratedMU(AbstractStepSolver, AbstractDecreaseRule):
     """A-MU: MU on the Frobenius loss with the products reused across inner updates."""
 
     name = "amu"
+    zero_W_start = False
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):

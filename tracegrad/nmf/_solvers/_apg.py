@@ -31,15 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._base import keep
-from ._extrapolated import AbstractExtrapolated
+from ._extrapolated import MAX_INNER, AbstractExtrapolated
 
 INNER = 20
 """Nesterov steps per subproblem: (a) and (b) of ``benchmarks/RESULTS.md`` reached
 scikit-learn cd's 200-iteration loss soonest with 20 (of 10, 15, 20, 25, 30, 40), for three
 seeds."""
-
-MAX_INNER = 1000
-"""Most Nesterov steps per subproblem: the length of the momentum table ``MOMENTUM``."""
 
 POWER_STEPS = 4
 
@@ -62,7 +59,8 @@ def _momentum(steps: int) -> np.ndarray:
 
 
 MOMENTUM = _momentum(MAX_INNER)
-"""``MOMENTUM[j]`` weighs step ``j``'s extrapolation ``Z_j - Z_{j-1}`` (float64)."""
+"""``MOMENTUM[j]`` weighs step ``j``'s extrapolation ``Z_j - Z_{j-1}`` (float64); one entry
+per step up to ``MAX_INNER``, the most ``inner`` accepts."""
 
 
 def lipschitz(G: jax.Array) -> jax.Array:

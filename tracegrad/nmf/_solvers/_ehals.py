@@ -33,6 +33,8 @@ class ExtrapolatedHALS(AbstractExtrapolated):
     """
 
     name = "ehals"
+    gamma = 1.01  # Ang & Gillis's code's defaults for HALS-type updates
+    gamma_bar = 1.005
     inner: int | jax.Array = INNER
     inner_unit = "HALS sweeps"
 

@@ -10,8 +10,7 @@ from its products (``subproblem``); this module does the rest:
 * If the objective of the pair ``(W_y, H_n)`` rose, the sequences restart from ``(W_n, H_n)``
   and ``beta`` shrinks by ``ETA``; otherwise ``beta`` grows by ``gamma`` up to a cap that itself
   grows by ``gamma_bar`` (and falls back to the last good ``beta`` on a restart).  Per problem
-  in a batch.  ``gamma``, ``gamma_bar``: the solver's class attributes, by default Ang &
-  Gillis's for HALS-type updates.
+  in a batch.  ``gamma``, ``gamma_bar``: each solver's class attributes.
 
 The pair returned after every iteration is the best ``(W_y, H_n)`` so far (both nonnegative),
 so the loss the loop sees never rises and the stop rule is MU's (relative decrease at every
@@ -21,21 +20,27 @@ working dtype: when the fit is within about ``sqrt(eps)`` of exact, the restart 
 rounding.  Subproblems: ``G = H H^T + l2_W I``, ``R = V H^T - l1_W`` for ``W``; ``G = W^T W +
 l2_H I``, ``R = W^T V - l1_H`` for ``H`` (the penalised objective's gradient is ``W G - R``,
 resp. ``G H - R``).
+
+No ``from __future__ import annotations``: equinox reads ``AbstractVar``/``AbstractClassVar``
+from the evaluated annotations (``_base``'s docstring).
 """
 
-from __future__ import annotations
-
 import abc
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from equinox import AbstractVar
 
 from .._contract import Data, gram_h, gram_w, v_ht, wt_v
-from ._base import AbstractSolver
+from ._base import AbstractDecreaseRule
 from ._hals import _diag_add
+
+if TYPE_CHECKING:  # as in ``_base``: pyright reads this alias as a ClassVar
+    from typing import ClassVar as AbstractClassVar
+else:
+    from equinox import AbstractClassVar
 
 BETA0, ETA = 0.5, 1.5
 """Ang & Gillis's initial ``beta`` and its decrease on a restart (their code's defaults)."""
@@ -70,15 +75,24 @@ def _per_problem(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape + (1, 1))
 
 
-class AbstractExtrapolated(AbstractSolver):
+class AbstractExtrapolated(AbstractDecreaseRule):
     """Alternating NNLS with extrapolation and restarts (module docstring); Frobenius, no
-    mask.  A subclass supplies ``subproblem``."""
+    mask, MU's stop rule on the best pair so far.  A subclass supplies ``subproblem`` and:
 
+    Attributes:
+        name: the name in ``SOLVERS`` (class level).
+        gamma: ``beta``'s growth factor after an iteration without restart (class level).
+        gamma_bar: its cap's growth factor (class level).
+        inner: inner updates per subproblem (a field, checked by ``__check_init__``).
+        inner_unit: what one of the ``inner`` updates is, for messages (class level).
+    """
+
+    zero_W_start = False
     frobenius_only = True
-    gamma: ClassVar[float] = 1.01
-    gamma_bar: ClassVar[float] = 1.005
-    inner: eqx.AbstractVar[int | jax.Array]
-    inner_unit: ClassVar[str]  # what one of the ``inner`` updates is, for messages
+    gamma: AbstractClassVar[float]
+    gamma_bar: AbstractClassVar[float]
+    inner: AbstractVar[int | jax.Array]
+    inner_unit: AbstractClassVar[str]
 
     def __check_init__(self):
         _check_inner(self.inner, self.inner_unit)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from .._contract import gram_h, gram_w, v_ht, wt_v
-from ._base import ViolationRule, keep
+from ._base import AbstractStepSolver, AbstractViolationRule, keep
 
 SWEEP_UNROLL = 1
 """``unroll`` of the ``fori_loop`` over components (column updates per loop trip).  The
@@ -74,7 +74,7 @@ def h_system(data, W, pen):
     return _diag_add(gram_w(W), pen.l2_H), wt_v(W, data) - pen.l1_H
 
 
-class HALS(ViolationRule):
+class HALS(AbstractStepSolver, AbstractViolationRule):
     """scikit-learn's ``NMF(solver="cd", shuffle=False)``, batched; Frobenius, no mask."""
 
     name = "hals"

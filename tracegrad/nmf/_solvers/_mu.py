@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .._constants import EPSILON, H_FLOOR
-from ._base import AbstractSolver, keep
+from ._base import AbstractDecreaseRule, AbstractStepSolver, keep
 
 
 def ratio_step(F, neg, pos, l1, l2, active, gamma: float = 1.0):
@@ -53,11 +53,13 @@ def mu_H(data, W, H, loss, pen, mask=None, active=None):
     return floor(H) if loss.floor_H else H
 
 
-class MultiplicativeUpdate(AbstractSolver):
+class MultiplicativeUpdate(AbstractStepSolver, AbstractDecreaseRule):
     """scikit-learn's ``solver="mu"`` for every beta-divergence, with a mask if given; stops by
     its relative decrease of ``sqrt(2 D)`` every 10 iterations."""
 
     name = "mu"
+    zero_W_start = False
+    frobenius_only = False
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
         if update_W:
