@@ -13,8 +13,8 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from .._report import GradReport
-from .._validate import require_finite, shape_str
+from .._check.report import GradReport
+from .._utils import require_finite, shape_str
 from . import _ast as E
 from ._errors import DeriveDomainError, DeriveError, DeriveInternalError, DeriveShapeError
 from ._jacobian import Jacobian, is_scalar_expression

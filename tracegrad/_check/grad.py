@@ -10,19 +10,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _fd
-from ._diagnose import diagnose
-from ._reference import reference_jit
-from ._report import GradReport, ReferenceResult
-from ._terms import appearance_terms
-from ._tolerances import (
+from .._utils import require_finite
+from .diagnosis.grad import diagnose
+from .diagnosis.terms import appearance_terms
+from .references import (
+    arg_label,
+    as_f64,
+    evaluate,
+    fd_directional,
+    fd_gradient,
+    normwise,
+    random_directions,
+    reference_jit,
+    replace_arg,
+    to_device,
+    upcast,
+    x64_on,
+)
+from .report import GradReport, ReferenceResult
+from .tolerances import (
     FD_RTOL_FLOOR,
     NOISE_CAP,
+    PATTERN_TOL_FACTOR,
     evidence_rtol,
     tolerances,
     uses_evidence,
 )
-from ._validate import is_concrete, require_finite
 
 FD_FULL_MAX_SIZE = 4096
 """Up to this many entries the finite-difference reference is the full gradient; above it,
@@ -31,23 +44,9 @@ directional derivatives along the same random directions as the forward-mode ref
 MAX_DIRECTIONS = 1024
 """Most random directions a check draws (each is an array the size of the argument)."""
 
-_PATTERN_TOL_FACTOR = 20.0
-
 _CONSISTENCY_RTOL = 1e-4
 """``jax.grad`` and the float64 finite differences disagreeing by more than this (normwise,
 relative) means autodiff cannot be trusted at the point: a kink, or a wrong rule inside f."""
-
-TRACING_ERRORS = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-)
-"""What a function that cannot be traced (NumPy inside, Python control flow on values) raises."""
-
-
-def _replace(args: tuple, argnum: int, value) -> tuple:
-    return args[:argnum] + (value,) + args[argnum + 1 :]
 
 
 @reference_jit(static_argnums=(0, 1))
@@ -59,7 +58,7 @@ def _autodiff_body(f: Callable, argnum: int, directions: jax.Array, *args):
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
 
     def along(v):
-        return jax.jvp(lambda x: f(*_replace(args, argnum, x)), (args[argnum],), (v,))[1]
+        return jax.jvp(lambda x: f(*replace_arg(args, argnum, x)), (args[argnum],), (v,))[1]
 
     return value, g, jax.lax.map(along, directions)
 
@@ -69,11 +68,6 @@ def _autodiff(f: Callable, argnum: int, directions: jax.Array, *args):
     """Value, reverse-mode gradient and the directional derivatives along ``directions``
     (forward mode), in one compiled program."""
     return _autodiff_body(f, argnum, directions, *args)
-
-
-def _upcast(a: jax.Array) -> jax.Array:
-    """``a`` in float64 (exactly) when floating, else unchanged; traced inside a program."""
-    return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
 
 
 @reference_jit(static_argnums=(0, 1, 2, 3, 4))
@@ -93,127 +87,27 @@ def _references(
     out: dict[str, jax.Array] = {}
     if autodiff:
         out["value"], out["g"], out["jvps"] = _autodiff_body(f, argnum, directions, *args)
-    args64 = tuple(_upcast(a) for a in args) if truth64 or fd is not None else args
+    args64 = tuple(upcast(a) for a in args) if truth64 or fd is not None else args
     if truth64:
         out["g64"] = jax.grad(f, argnums=argnum)(*args64)
     if fd == "full":
-        out["fd"] = _fd.fd_gradient_body(f, argnum, *args64)
+        out["fd"] = fd_gradient(f, argnum, *args64)
     elif fd == "directional":
-        out["fd"] = _fd.fd_directional_body(f, argnum, directions.astype(jnp.float64), *args64)
+        out["fd"] = fd_directional(f, argnum, directions.astype(jnp.float64), *args64)
     return out
-
-
-def _x64_on() -> bool:
-    """Whether arrays default to 64 bits here (globally or inside ``jax.enable_x64``)."""
-    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
 def _all_references(f, argnum, truth64, fd, directions, args) -> dict[str, np.ndarray]:
     """``_references`` fetched to host float64 NumPy, one program when x64 is on (two when
     off: the float32 autodiff must trace in the caller's mode)."""
     float64_part = truth64 or fd is not None
-    if _x64_on() or not float64_part:
+    if x64_on() or not float64_part:
         out = _references(f, argnum, True, truth64, fd, directions, *args)
     else:
         out = dict(_references(f, argnum, True, False, None, directions, *args))
         with jax.enable_x64(True):
             out.update(_references(f, argnum, False, truth64, fd, directions, *args))
     return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _normwise(name, c, g, rtol, atol, detail) -> ReferenceResult:
-    """``max|c - g| <= atol + rtol * max|g|`` on host float64 arrays."""
-    abs_err = float(np.max(np.abs(c - g))) if c.size else 0.0
-    scale = float(np.max(np.abs(g))) if g.size else 0.0
-    if scale > 0:
-        rel = abs_err / scale
-    else:
-        rel = 0.0 if abs_err == 0 else float("inf")
-    ok = bool(np.isfinite(abs_err) and abs_err <= atol + rtol * scale)
-    return ReferenceResult(name, abs_err, rel, rtol, ok, detail)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _call_jitted(fn: Callable, *args):
-    return fn(*args)
-
-
-_JITTED = type(jax.jit(lambda: None))
-
-
-def evaluate(fn: Callable, *args):
-    """``fn(*args)``, compiled as one program when ``fn`` is traceable, else called eagerly.
-
-    One compilation of the whole function is much cheaper than op-by-op dispatch of each of its
-    primitives; a gradient written with NumPy (not traceable) still works, eagerly.  A function
-    that is already ``jax.jit``-compiled (``derive``'s gradients) is called as it is: wrapping
-    it would compile a second program of the same computation.
-    """
-    try:
-        if isinstance(fn, _JITTED):
-            return fn(*args)
-        return _call_jitted(fn, *args)
-    except (
-        jax.errors.ConcretizationTypeError,
-        jax.errors.TracerArrayConversionError,
-        jax.errors.TracerBoolConversionError,
-        jax.errors.TracerIntegerConversionError,
-    ):
-        return fn(*args)
-
-
-def _directions(key, n: int, shape, dtype) -> np.ndarray:
-    """``n`` standard-normal directions, drawn with NumPy from ``key`` (an int or a JAX key).
-
-    Drawing on the host keeps the random-bit generator out of the compiled reference program,
-    which roughly halves its compile time; the directions only need to be generic.  They stay
-    a NumPy array (rounded to ``dtype`` on the host where NumPy rounds as XLA does): a jitted
-    reference takes it as an argument, and no conversion program compiles per shape.
-    """
-    if not isinstance(key, int | np.integer):
-        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-            key = jax.random.key_data(key)
-        key = int(np.asarray(key).ravel()[-1])
-    rng = np.random.default_rng(key)
-    draws = rng.standard_normal((n, *shape))
-    if np.dtype(dtype) in (np.float32, np.float64):  # IEEE round-to-nearest, as XLA's convert
-        return draws.astype(dtype)
-    return np.asarray(jnp.asarray(draws, dtype))  # half precision: XLA's own rounding
-
-
-def to_device(a) -> jax.Array:
-    """``jnp.asarray(a)`` without compiling: ``jnp.asarray`` of a NumPy array or a number runs
-    a small program per shape and dtype (jax 0.10's ``lax.stage``); ``jax.device_put`` gives
-    the same array (same canonical dtype, same weak type) by a plain transfer."""
-    if isinstance(a, jax.Array):
-        return a
-    if (type(a) is np.ndarray and a.dtype.kind in "biufc") or isinstance(
-        a, bool | int | float | complex | np.bool_ | np.number
-    ):
-        return jax.device_put(a)
-    return jnp.asarray(a)
-
-
-def _as_f64(args: Sequence) -> tuple:
-    """The floating arguments exactly upcast to float64 (call inside ``jax.enable_x64``),
-    on the host: an eager ``astype`` would compile a conversion program per shape."""
-    out = []
-    for a in args:
-        if not jnp.issubdtype(jnp.result_type(a), jnp.floating) or jnp.result_type(a) == (
-            jnp.float64
-        ):
-            out.append(to_device(a))
-        elif not is_concrete(a):
-            out.append(jnp.asarray(a, jnp.float64))
-        else:
-            out.append(jax.device_put(np.asarray(a, np.float64)))
-    return tuple(out)
-
-
-def _label(argnames: Sequence[str] | None, i: int) -> str:
-    if argnames is not None and i < len(argnames):
-        return f"argument {i} ({argnames[i]})"
-    return f"argument {i}"
 
 
 def _is_int(value) -> bool:
@@ -272,14 +166,14 @@ def _validate(f, args, argnum, argnames) -> tuple:
             arr = to_device(a)
         except (TypeError, ValueError) as err:
             raise TypeError(
-                f"{_label(argnames, i)} must be an array or a number, got {type(a).__name__}"
+                f"{arg_label(argnames, i)} must be an array or a number, got {type(a).__name__}"
             ) from err
         converted.append(arr)
     args = tuple(converted)
     for i, a in enumerate(args):
-        require_finite(_label(argnames, i), a)
+        require_finite(arg_label(argnames, i), a)
     x = args[argnum]
-    name = _label(argnames, argnum % len(args))
+    name = arg_label(argnames, argnum % len(args))
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"the differentiated {name} must be floating, got {x.dtype}")
     if x.size == 0:
@@ -352,13 +246,13 @@ def _lazy_terms(terms, args, shape) -> dict[str, np.ndarray] | Callable[[], dict
     gradient; a terms function whose output ``jax.eval_shape`` already validates is evaluated
     only when a diagnosis needs it (a passing check compiles no program for it)."""
     with jax.enable_x64(True):
-        args64 = _as_f64(args)
+        args64 = as_f64(args)
         if not callable(terms) or not _terms_valid_shapes(terms, args64, shape):
             return _terms_values(terms, args64, shape)
 
     def values() -> dict[str, np.ndarray]:
         with jax.enable_x64(True):
-            return _terms_values(terms, _as_f64(args), shape)
+            return _terms_values(terms, as_f64(args), shape)
 
     return values
 
@@ -507,7 +401,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     fixed_rtol, atol_ = tolerances(dtype, rtol, atol)
     f64 = _runs_in_float64(f, args) if uses_evidence(dtype) else True
     evidence = rtol is None and uses_evidence(dtype) and f64
-    expected = f"{_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
+    expected = f"{arg_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
     candidate = _as_candidate(evaluate(grad, *args) if callable(grad) else grad, expected)
     if key is None:
         key = 0
@@ -516,7 +410,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
 
     def truth64() -> np.ndarray:
         with jax.enable_x64(True):
-            return np.asarray(_reverse(f, argnum, *_as_f64(args)))
+            return np.asarray(_reverse(f, argnum, *as_f64(args)))
 
     def early(diagnosis: str, abs_err: float, rel_err: float) -> GradReport:
         return GradReport(
@@ -536,7 +430,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     if candidate.shape != x.shape:
         truth = truth64()
         return early(
-            diagnose(candidate, truth, tol=_PATTERN_TOL_FACTOR * fixed_rtol),
+            diagnose(candidate, truth, tol=PATTERN_TOL_FACTOR * fixed_rtol),
             float("inf"),
             float("inf"),
         )
@@ -548,7 +442,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         scale = float(np.max(np.abs(truth)))
         return early(
             f"complex candidate ({candidate.dtype}) for a real objective of a real "
-            f"{_label(argnames, argnum)}: the gradient must be real (largest imaginary part "
+            f"{arg_label(argnames, argnum)}: the gradient must be real (largest imaginary part "
             f"{imag:.3e}); discarding it would hide the error",
             abs_err,
             abs_err / scale if scale > 0 else float("inf"),
@@ -587,7 +481,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     # and forward mode (random directions) in the arguments' dtype, the float64 truth at the
     # same inputs for a low-precision dtype, and the float64 finite differences; the error
     # metrics are then computed on the host in float64
-    directions = _directions(key, n_directions, x.shape, dtype)
+    directions = random_directions(key, n_directions, x.shape, dtype)
     # the differences are off on request, or when f rounds to float32 inside, where
     # differences of it mean nothing (this path has at most FD_FULL_MAX_SIZE entries)
     fd_mode = None if fd is False or not f64 else "full"
@@ -633,9 +527,9 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     if not f64:
         notes.append(_NOT_F64)
 
-    refs["reverse"] = _normwise("reverse", c_np, g_np, rtol_, atol_, f"jax.grad in {dtype}")
+    refs["reverse"] = normwise("reverse", c_np, g_np, rtol_, atol_, f"jax.grad in {dtype}")
     if uses_evidence(dtype):
-        refs["reverse64"] = _normwise(
+        refs["reverse64"] = normwise(
             "reverse64", c_np, g64, rtol_, atol_, "jax.grad in float64 at the same inputs"
         )
 
@@ -659,7 +553,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     consistency = None
     if fd_mode is not None:
         fd = np.asarray(out["fd"], np.float64)
-        refs["fd64"] = _normwise(
+        refs["fd64"] = normwise(
             "fd64",
             c_np,
             fd,
@@ -732,16 +626,16 @@ def _verdict(
         diagnosis = "ok"
     else:
         with jax.enable_x64(True):
-            args64 = _as_f64(args)
+            args64 = as_f64(args)
             if callable(term_values):
                 term_values = term_values()
             assert term_values is None or isinstance(term_values, Mapping)
-            diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
+            diagnosis = diagnose(c, g64, tol=PATTERN_TOL_FACTOR * rtol_, terms=term_values)
             if diagnosis.startswith("no simple pattern"):
                 # automatic terms from the jaxpr (also when the given terms= explain nothing):
                 # try each basis until one explains the candidate
                 for basis, where in appearance_terms(f, argnum, args64, argnames):
-                    found = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=basis)
+                    found = diagnose(c, g64, tol=PATTERN_TOL_FACTOR * rtol_, terms=basis)
                     if "per-appearance" in found:
                         diagnosis = found + where
                         break
@@ -773,7 +667,7 @@ def _runs_in_float64(f: Callable, args: tuple) -> bool:
     """Whether ``f`` at the float64-upcast arguments returns float64 (the evidence needs it)."""
     try:
         with jax.enable_x64(True):
-            out = jax.eval_shape(f, *_as_f64(args))
+            out = jax.eval_shape(f, *as_f64(args))
     except Exception:  # noqa: BLE001 - f that cannot even be traced in float64
         return False
     return getattr(out, "dtype", None) == jnp.float64
@@ -787,7 +681,7 @@ def _candidate64(grad: Callable, args: tuple) -> np.ndarray | None:
     """
     try:
         with jax.enable_x64(True):
-            out = evaluate(grad, *_as_f64(args))
+            out = evaluate(grad, *as_f64(args))
             arr = np.asarray(out)
     except Exception:  # noqa: BLE001 - evidence only: a candidate that cannot run in float64
         return None
