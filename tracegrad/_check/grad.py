@@ -27,7 +27,7 @@ from .references import (
     upcast,
     x64_on,
 )
-from .report import GradReport, ReferenceResult
+from .report import GradReport, ReferenceResult, grad_report
 from .tolerances import (
     FD_RTOL_FLOOR,
     NOISE_CAP,
@@ -393,6 +393,51 @@ def check_grad(
     return _check(f, grad, args, int(argnum), rtol, atol, key, n_directions, terms, argnames, fd)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """What one check is about: the objective at its point, and the candidate."""
+
+    f: Callable
+    args: tuple
+    argnum: int
+    argnames: Sequence[str] | None
+    grad: Callable | jax.Array  # as given: a function is re-evaluated in float64
+    candidate: jax.Array  # what grad gave (the report names its shape and dtype)
+    c: jax.Array  # the candidate in the argument's dtype
+    term_values: Mapping[str, np.ndarray] | Callable[[], dict] | None
+
+    @property
+    def x(self) -> jax.Array:
+        return self.args[self.argnum]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """How the references are taken: the tolerances asked for and their defaults, the
+    directions, the finite differences."""
+
+    rtol: float | None  # as given: None sets it from the evidence
+    fixed_rtol: float
+    atol: float
+    key: jax.Array | int
+    n_directions: int
+    fd: bool | None
+    f64: bool  # whether f computes in float64 at float64 inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Evidence:
+    """What the references found: the verdict is drawn from it."""
+
+    refs: dict[str, ReferenceResult]
+    g64: np.ndarray | jax.Array  # the float64 truth, read only to diagnose a failure
+    consistency: str | None  # autodiff and finite differences disagreeing, where
+    rtol: float
+    atol: float
+    noise: float | None
+    notes: tuple[str, ...]
+
+
 def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames, fd):
     args = _validate(f, args, argnum, argnames)
     argnum = argnum % len(args)
@@ -400,13 +445,11 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     dtype = x.dtype
     fixed_rtol, atol_ = tolerances(dtype, rtol, atol)
     f64 = _runs_in_float64(f, args) if uses_evidence(dtype) else True
-    evidence = rtol is None and uses_evidence(dtype) and f64
     expected = f"{arg_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
     candidate = _as_candidate(evaluate(grad, *args) if callable(grad) else grad, expected)
     if key is None:
         key = 0
     shape = tuple(x.shape)
-    notes: list[str] = []
 
     def truth64() -> np.ndarray:
         with jax.enable_x64(True):
@@ -453,38 +496,34 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         with jax.enable_x64(True):
             term_values = _lazy_terms(terms, args, shape)
 
-    c = candidate.astype(dtype)
     large = x.size > FD_FULL_MAX_SIZE
     if n_directions is None:  # one forward direction for a large float32 check (its cost)
         n_directions = 1 if large and uses_evidence(dtype) else 4
-    n_directions = int(n_directions)
-    if large:
-        return _check_large(
-            f,
-            c,
-            candidate,
-            args,
-            argnum,
-            rtol,
-            fixed_rtol,
-            atol_,
-            key,
-            n_directions,
-            term_values,
-            argnames,
-            fd,
-            grad,
-        )
+    problem = _Problem(
+        f, args, argnum, argnames, grad, candidate, candidate.astype(dtype), term_values
+    )
+    options = _Options(rtol, fixed_rtol, atol_, key, int(n_directions), fd, f64)
+    return (_check_large if large else _check_small)(problem, options)
+
+
+def _check_small(problem: _Problem, options: _Options) -> GradReport:
+    """``check_grad`` up to ``FD_FULL_MAX_SIZE`` entries: the references on the host."""
+    f, args, argnum, c, x = problem.f, problem.args, problem.argnum, problem.c, problem.x
+    dtype = x.dtype
+    fixed_rtol, atol_ = options.fixed_rtol, options.atol
+    n_directions, f64 = options.n_directions, options.f64
+    evidence = options.rtol is None and uses_evidence(dtype) and f64
+    notes: list[str] = []
     refs: dict[str, ReferenceResult] = {}
 
     # every reference in one compiled program (two with x64 off: see _all_references): reverse
     # and forward mode (random directions) in the arguments' dtype, the float64 truth at the
     # same inputs for a low-precision dtype, and the float64 finite differences; the error
     # metrics are then computed on the host in float64
-    directions = random_directions(key, n_directions, x.shape, dtype)
+    directions = random_directions(options.key, n_directions, x.shape, dtype)
     # the differences are off on request, or when f rounds to float32 inside, where
     # differences of it mean nothing (this path has at most FD_FULL_MAX_SIZE entries)
-    fd_mode = None if fd is False or not f64 else "full"
+    fd_mode = None if options.fd is False or not f64 else "full"
     out = _all_references(f, argnum, uses_evidence(dtype), fd_mode, directions, args)
     value = out["value"]
     if not np.isfinite(float(value)):
@@ -508,8 +547,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             n_rev = float(np.max(np.abs(g_np - g64))) / scale64
             n_fwd = float(np.max(np.abs(jvp_np - v_np @ g64.ravel()) / (norm64 * vnorm)))
             noise = max(n_rev, n_fwd)
-            if callable(grad) and x.size <= FD_FULL_MAX_SIZE:
-                c64 = _candidate64(grad, args)
+            if callable(problem.grad) and x.size <= FD_FULL_MAX_SIZE:
+                c64 = _candidate64(problem.grad, args)
                 if c64 is not None and c64.shape == c_np.shape:
                     noise = max(noise, float(np.max(np.abs(c_np - c64))) / scale64)
         else:
@@ -533,18 +572,10 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             "reverse64", c_np, g64, rtol_, atol_, "jax.grad in float64 at the same inputs"
         )
 
-    # forward mode: <c, v> against the directional derivatives
-    gnorm = max(float(np.linalg.norm(g_np)), float(jnp.finfo(dtype).tiny))
-    f_abs = np.abs(v_np @ c_np.ravel() - jvp_np)
-    f_rel = f_abs / (gnorm * vnorm)
-    refs["forward"] = ReferenceResult(
-        "forward",
-        float(f_abs.max()),
-        float(f_rel.max()),
-        rtol_,
-        bool(np.all(f_rel <= rtol_ + atol_ / gnorm)),
+    refs["forward"] = _forward(
+        v_np @ c_np.ravel(), jvp_np, float(np.linalg.norm(g_np)), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random directions in {dtype}",
-    )
+    )  # fmt: skip
 
     # finite differences in float64 regardless of dtype; they also test that autodiff itself
     # is consistent at this point (a kink, or a wrong custom rule inside f, breaks it)
@@ -569,45 +600,25 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
                 f"largest at index {idx}: jax.grad {g64[idx]:.6g}, finite differences {fd[idx]:.6g}"
             )
 
-    return _verdict(
-        f,
-        c,
-        g64,
-        args,
-        argnum,
-        refs,
-        consistency,
-        term_values,
-        argnames,
-        rtol_,
-        atol_,
-        noise,
-        notes,
-        dtype,
-        shape,
-        candidate,
-    )
+    return _verdict(problem, _Evidence(refs, g64, consistency, rtol_, atol_, noise, tuple(notes)))
 
 
-def _verdict(
-    f,
-    c,
-    g64,
-    args,
-    argnum,
-    refs,
-    consistency,
-    term_values,
-    argnames,
-    rtol_,
-    atol_,
-    noise,
-    notes,
-    dtype,
-    shape,
-    candidate,
-) -> GradReport:
-    """The report: the verdict over ``refs`` and, on failure, the diagnosis against ``g64``."""
+def _forward(vc, jvp, g_norm: float, vnorm, rtol, atol, dtype, detail: str) -> ReferenceResult:
+    """Forward mode: ``<c, v>`` against the directional derivatives ``jvp`` along each ``v``,
+    relative to ``||g||_2 ||v||_2`` (host float64)."""
+    gnorm = max(g_norm, float(jnp.finfo(dtype).tiny))
+    f_abs = np.abs(vc - jvp)
+    f_rel = f_abs / (gnorm * vnorm)
+    ok = bool(np.all(f_rel <= rtol + atol / gnorm))
+    return ReferenceResult("forward", float(f_abs.max()), float(f_rel.max()), rtol, ok, detail)
+
+
+def _verdict(problem: _Problem, evidence: _Evidence) -> GradReport:
+    """The report: the verdict over the references and, on failure, the diagnosis against
+    the float64 truth."""
+    f, c, argnum, refs = problem.f, problem.c, problem.argnum, evidence.refs
+    consistency, tol = evidence.consistency, PATTERN_TOL_FACTOR * evidence.rtol
+    term_values = problem.term_values
     ok = all(r.ok for r in refs.values()) and consistency is None
     if consistency is not None:
         agrees = [n for n in ("reverse", "fd64") if refs[n].ok]
@@ -625,34 +636,33 @@ def _verdict(
     elif ok:
         diagnosis = "ok"
     else:
+        g64 = np.asarray(evidence.g64, np.float64)
         with jax.enable_x64(True):
-            args64 = as_f64(args)
+            args64 = as_f64(problem.args)
             if callable(term_values):
                 term_values = term_values()
             assert term_values is None or isinstance(term_values, Mapping)
-            diagnosis = diagnose(c, g64, tol=PATTERN_TOL_FACTOR * rtol_, terms=term_values)
+            diagnosis = diagnose(c, g64, tol=tol, terms=term_values)
             if diagnosis.startswith("no simple pattern"):
                 # automatic terms from the jaxpr (also when the given terms= explain nothing):
                 # try each basis until one explains the candidate
-                for basis, where in appearance_terms(f, argnum, args64, argnames):
-                    found = diagnose(c, g64, tol=PATTERN_TOL_FACTOR * rtol_, terms=basis)
+                for basis, where in appearance_terms(f, argnum, args64, problem.argnames):
+                    found = diagnose(c, g64, tol=tol, terms=basis)
                     if "per-appearance" in found:
                         diagnosis = found + where
                         break
-    return GradReport(
+    return grad_report(
+        refs,
         ok=ok,
-        max_abs_err=max(r.max_abs_err for r in refs.values()),
-        max_rel_err=max(r.max_rel_err for r in refs.values()),
-        references=refs,
         diagnosis=diagnosis,
-        dtype=str(dtype),
-        shape=shape,
-        candidate_shape=tuple(candidate.shape),
-        candidate_dtype=str(candidate.dtype),
-        rtol=rtol_,
-        atol=atol_,
-        noise=noise,
-        notes=tuple(notes),
+        dtype=str(problem.x.dtype),
+        shape=tuple(problem.x.shape),
+        candidate_shape=tuple(problem.candidate.shape),
+        candidate_dtype=str(problem.candidate.dtype),
+        rtol=evidence.rtol,
+        atol=evidence.atol,
+        noise=evidence.noise,
+        notes=evidence.notes,
     )
 
 
@@ -731,22 +741,7 @@ def _large_metrics(c, g, g64, directions, jvps):
     }
 
 
-def _check_large(
-    f,
-    c,
-    candidate,
-    args,
-    argnum,
-    rtol,
-    fixed_rtol,
-    atol_,
-    key,
-    n_directions,
-    term_values,
-    argnames,
-    fd,
-    grad,
-) -> GradReport:
+def _check_large(problem: _Problem, options: _Options) -> GradReport:
     """``check_grad`` above ``FD_FULL_MAX_SIZE`` entries: every array stays on the device.
 
     Directions are drawn on the device, the error metrics are reduced there, and (for float32)
@@ -754,9 +749,11 @@ def _check_large(
     already measures the candidate at its own point, and the differences would cost several
     times the whole check.  The references and tolerances are otherwise those of the small path.
     """
-    x = args[argnum]
+    f, args, argnum, c, x = problem.f, problem.args, problem.argnum, problem.c, problem.x
     dtype = x.dtype
     shape = tuple(x.shape)
+    rtol, fixed_rtol, atol_ = options.rtol, options.fixed_rtol, options.atol
+    key, n_directions, fd, f64 = options.key, options.n_directions, options.fd, options.f64
     notes: list[str] = []
     if not isinstance(key, int | np.integer):
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -771,7 +768,6 @@ def _check_large(
             f"domain (positive where it takes a log, well-conditioned where it inverts)"
         )
     evidence_dtype = uses_evidence(dtype)
-    f64 = _runs_in_float64(f, args) if evidence_dtype else True
     if not f64:
         notes.append(_NOT_F64)
     with jax.enable_x64(True):
@@ -803,30 +799,23 @@ def _check_large(
             f"gradient: tolerance capped at {NOISE_CAP:.0e}; check in float64"
         )
 
-    def normwise(name, abs_err, scale, detail):
+    def measured(name, abs_err, scale, detail):
         rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
         ok = bool(np.isfinite(abs_err) and abs_err <= atol_ + rtol_ * scale)
         return ReferenceResult(name, abs_err, rel, rtol_, ok, detail)
 
     refs: dict[str, ReferenceResult] = {}
-    refs["reverse"] = normwise(
+    refs["reverse"] = measured(
         "reverse", float(m["c_g"]), float(m["max_g"]), f"jax.grad in {dtype}"
     )
     if evidence_dtype:
-        refs["reverse64"] = normwise(
+        refs["reverse64"] = measured(
             "reverse64", float(m["c_g64"]), max_g64, "jax.grad in float64 at the same inputs"
         )
-    gnorm = max(float(m["norm_g"]), float(jnp.finfo(dtype).tiny))
-    f_abs = np.abs(m["vc"] - m["jvp"])
-    f_rel = f_abs / (gnorm * vnorm)
-    refs["forward"] = ReferenceResult(
-        "forward",
-        float(f_abs.max()),
-        float(f_rel.max()),
-        rtol_,
-        bool(np.all(f_rel <= rtol_ + atol_ / gnorm)),
+    refs["forward"] = _forward(
+        m["vc"], m["jvp"], float(m["norm_g"]), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random direction{'s' * (n_directions > 1)} in {dtype}",
-    )
+    )  # fmt: skip
     consistency = None
     if f64 and (fd or (fd is None and not evidence_dtype)):
         fd_rtol = max(rtol_, FD_RTOL_FLOOR)
@@ -853,38 +842,6 @@ def _check_large(
                 f"along direction {k}: jax.jvp {float(m['vg64'][k]):.6g}, "
                 f"finite differences {fdv[k]:.6g}"
             )
-    ok = all(r.ok for r in refs.values()) and consistency is None
-    if ok:  # the common case: nothing leaves the device
-        return GradReport(
-            ok=True,
-            max_abs_err=max(r.max_abs_err for r in refs.values()),
-            max_rel_err=max(r.max_rel_err for r in refs.values()),
-            references=refs,
-            diagnosis="ok",
-            dtype=str(dtype),
-            shape=shape,
-            candidate_shape=tuple(candidate.shape),
-            candidate_dtype=str(candidate.dtype),
-            rtol=rtol_,
-            atol=atol_,
-            noise=noise if evidence else None,
-            notes=tuple(notes),
-        )
-    return _verdict(
-        f,
-        c,
-        np.asarray(g64, np.float64),
-        args,
-        argnum,
-        refs,
-        consistency,
-        term_values,
-        argnames,
-        rtol_,
-        atol_,
-        noise if evidence else None,
-        notes,
-        dtype,
-        shape,
-        candidate,
-    )
+    noise = noise if evidence else None
+    # the common case, a pass, reads no g64: nothing leaves the device
+    return _verdict(problem, _Evidence(refs, g64, consistency, rtol_, atol_, noise, tuple(notes)))

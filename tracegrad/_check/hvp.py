@@ -22,8 +22,8 @@ candidate is also held to three properties every Hessian-vector product has, wha
   ``H v`` leaves a ``t^2`` term (order 2); the check of ROL, PETSc and Manopt.  In float64;
   a remainder at rounding level (f quadratic along v) passes.
 
-When something fails, the diagnosis (``tracegrad._check.diagnosis.hvp``) names the slip: a factor or
-the sign, the direction transposed, a missing symmetrisation, a dropped cross term.
+When something fails, the diagnosis (``diagnosis/hvp.py``) names the slip: a factor or the
+sign, the direction transposed, a missing symmetrisation, a dropped cross term.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ property every Hessian-vector product has.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +89,41 @@ class GradReport:
         lines.append(f"  diagnosis: {self.diagnosis}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
+
+
+def grad_report(
+    references: Mapping[str, ReferenceResult],
+    *,
+    diagnosis: str,
+    dtype: str,
+    shape: tuple[int, ...],
+    candidate_shape: tuple[int, ...],
+    candidate_dtype: str,
+    rtol: float,
+    atol: float,
+    ok: bool | None = None,
+    noise: float | None = None,
+    notes: Sequence[str] = (),
+) -> GradReport:
+    """A ``GradReport`` over (non-empty) ``references``: the largest errors are theirs, and it
+    passes when every reference does, unless ``ok`` gives a verdict that weighs more (the
+    references disagreeing with each other)."""
+    refs = references.values()
+    return GradReport(
+        ok=all(r.ok for r in refs) if ok is None else ok,
+        max_abs_err=max(r.max_abs_err for r in refs),
+        max_rel_err=max(r.max_rel_err for r in refs),
+        references=references,
+        diagnosis=diagnosis,
+        dtype=dtype,
+        shape=shape,
+        candidate_shape=candidate_shape,
+        candidate_dtype=candidate_dtype,
+        rtol=rtol,
+        atol=atol,
+        noise=noise,
+        notes=tuple(notes),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
