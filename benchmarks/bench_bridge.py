@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from tracegrad._bench.bridge import format_bridge, run_bridge
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from tracegrad._bench.derive import format_derive, run_derive
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 
 def main() -> None:

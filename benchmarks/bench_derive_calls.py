@@ -22,8 +22,8 @@ from tracegrad._bench._timing import environment
 from tracegrad._derive import derive
 from tracegrad._derive._parser import MAX_NESTING
 from tracegrad._derive._registry_expressions import EXPRESSIONS
-from tracegrad._io import write_json
-from tracegrad._registry import registry
+from tracegrad._registry.registry import registry
+from tracegrad._utils import write_json
 
 
 def cases() -> list[tuple[str, str, str]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tracegrad._bench.derive import format_derive, run_derive
 from tracegrad._bench.grads import format_grads, run_grads
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tracegrad._bench.nmf import format_nmf, openblas_vars_set, run_nmf  # noqa: E402
-from tracegrad._io import write_json  # noqa: E402
+from tracegrad._utils import write_json  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from tracegrad._bench._timing import environment
-    from tracegrad._io import write_json
+    from tracegrad._utils import write_json
 
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)

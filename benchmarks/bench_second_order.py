@@ -27,7 +27,7 @@ import numpy as np
 
 from tracegrad._bench._format import aligned_table
 from tracegrad._bench._timing import compile_jitted, environment, time_calls
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 DENSE = [
     # (name, expression, wrt, shapes as functions of n, positive names)
@@ -70,7 +70,7 @@ def _compare(derived, reference, args: tuple, runs: int) -> dict:
 def hvp_rows(n: int, runs: int) -> list[dict]:
     from tracegrad._derive import Derivation, derive
     from tracegrad._derive._registry_expressions import EXPRESSIONS
-    from tracegrad._registry import registry
+    from tracegrad._registry.registry import registry
 
     reg = registry()
     rows = []

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import jax  # noqa: E402
 
 from tracegrad import nmf  # noqa: E402
-from tracegrad._io import write_json  # noqa: E402
+from tracegrad._utils import write_json  # noqa: E402
 
 
 def catalogue(seed: int, m: int, n: int, k: int) -> np.ndarray:

@@ -17,7 +17,7 @@ import jax
 
 from tracegrad._derive import DeriveError, derive
 from tracegrad._derive._coverage import CASES
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 
 def main() -> None:

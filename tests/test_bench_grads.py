@@ -10,7 +10,7 @@ import pytest
 
 from tracegrad._bench._timing import time_interleaved
 from tracegrad._bench.grads import format_grads, geometric_mean, run_grads
-from tracegrad._io import write_json
+from tracegrad._utils import write_json
 
 
 def test_run_grads_rows_and_table(tmp_path):

@@ -321,7 +321,7 @@ def test_bridge_benchmark_runs_on_a_tiny_size():
 def test_the_ten_line_example_runs():
     import textwrap
 
-    import tracegrad._bridge as bridge
+    import tracegrad._bridge.bridge as bridge
 
     doc = bridge.__doc__
     code = textwrap.dedent(doc[doc.index("Ten lines::") + 11 : doc.index("Semantics, in full")])

@@ -24,8 +24,8 @@ import pytest
 from helpers import compiled_programs
 
 import tracegrad as tg
-from tracegrad._identity import Identity
-from tracegrad._reference import reference_options
+from tracegrad._check.references import reference_options
+from tracegrad._registry.identity import Identity
 from tracegrad.testing import check_identity
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import tracegrad as tg
 from tracegrad._bench.checker import KINDS, mutation_rows, summarize_mutations
-from tracegrad._tolerances import NOISE_FLOOR_ULPS
+from tracegrad._check.tolerances import NOISE_FLOOR_ULPS
 
 SUBSET = [
     "cookbook.tr_AXBXt",

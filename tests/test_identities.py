@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad._check import evaluate
-from tracegrad.identities import _samplers
+from tracegrad._check.references import evaluate
+from tracegrad._check.tolerances import FD_RTOL_FLOOR
+from tracegrad._registry import samplers
 
 # Each built-in declares its argument shapes in letters once, in its registration; the tests
 # read them from the registry.  Distinct letters must be distinct sizes in the samplers
@@ -67,7 +68,7 @@ def test_closed_form_passes_the_checker(name, dtype, seed):
     report = tg.identity(name).check(seed, dtype)
     assert report.ok, f"{name}\n{report}"
     assert report.candidate_dtype == jnp.dtype(dtype).name
-    assert report.max_rel_err <= max(tg.default_rtol(dtype), tg._tolerances.FD_RTOL_FLOOR)
+    assert report.max_rel_err <= max(tg.default_rtol(dtype), FD_RTOL_FLOOR)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -127,9 +128,9 @@ def test_sampler_random_numbers(dtype):
 
     @jax.jit
     def draw(key):
-        (z,) = _samplers.gaussians(key, dtype, (20_000,))
-        (u,) = _samplers.uniforms(key, dtype, (20_000,))
-        return z, u, _samplers.gaussians(key, dtype, (5,))[0]
+        (z,) = samplers.gaussians(key, dtype, (20_000,))
+        (u,) = samplers.uniforms(key, dtype, (20_000,))
+        return z, u, samplers.gaussians(key, dtype, (5,))[0]
 
     z, u, small = draw(jax.random.key(7))
     assert z.dtype == u.dtype == small.dtype == dtype

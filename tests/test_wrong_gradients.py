@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad._check import evaluate
+from tracegrad._check.references import evaluate
 
 NAMES = sorted(n for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities"))
 TERMS = "per-appearance terms (trace notes eq. 18): "

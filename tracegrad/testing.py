@@ -36,12 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._check import evaluate
-from ._identity import Identity
-from ._registry import identity as _lookup
-from ._registry import registry
-from ._report import GradReport
-from ._tolerances import tolerances
+from ._check.references import evaluate
+from ._check.report import GradReport
+from ._check.tolerances import tolerances
+from ._registry.identity import Identity
+from ._registry.registry import identity as _lookup
+from ._registry.registry import registry
 
 __all__ = ["check_identity", "identity_tests", "parametrize_identities", "select_identities"]
 

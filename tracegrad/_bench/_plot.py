@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .._io import atomic_path
+from .._utils import atomic_path
 
 Series = Mapping[str, Mapping[str, float]]
 

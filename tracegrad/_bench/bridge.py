@@ -20,8 +20,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._bridge import with_grad
-from .._registry import identity
+from .._bridge.bridge import with_grad
+from .._registry.registry import identity
 from ._compiles import count_compiles
 from ._format import COMPILE_HEADER, compile_cells
 from ._timing import compile_jitted, environment, time_calls

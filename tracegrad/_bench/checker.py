@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._check import check_grad, evaluate
-from .._identity import Identity
-from .._registry import registry
+from .._check.grad import check_grad
+from .._check.references import evaluate
+from .._registry.identity import Identity
+from .._registry.registry import registry
 
 KINDS = (
     "transposed",

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._registry import registry
-from .._validate import shape_str
+from .._registry.registry import registry
+from .._utils import shape_str
 from ._compiles import count_compiles
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._timing import compile_jitted, environment, time_interleaved

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._registry import registry
+from .._registry.registry import registry
 from ._compiles import count_compiles
 from ._timing import compile_jitted, environment, time_interleaved
 

@@ -318,7 +318,7 @@ def plot_loss_vs_time(result: dict, out_dir: str | Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from .._io import atomic_path
+    from .._utils import atomic_path
 
     paths = []
     for workload in ("single", "batch"):

@@ -15,7 +15,7 @@ import argparse
 import re
 import sys
 
-from .._io import write_json
+from .._utils import write_json
 from ..nmf import LOSSES as _LOSS_TABLE
 from ..nmf import SOLVERS as _SOLVER_TABLE
 from ._config import Key, add_flag, load_config, non_negative, positive
@@ -185,7 +185,7 @@ def _regex(text: str, where: str = "only") -> str | None:
 
 def _selected(suite: str, only: str) -> list[str]:
     """The identity names a ``grads`` or ``derive`` suite would time for its ``only`` pattern."""
-    from .._registry import registry
+    from .._registry.registry import registry
 
     names = list(registry())
     if suite == "derive":

@@ -6,7 +6,7 @@ import argparse
 
 import jax
 
-from .._io import write_json
+from .._utils import write_json
 from ._config import Key, add_flag, seed
 from ._output import print_table
 from ._paths import output_file

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from .._io import atomic_path
+from .._utils import atomic_path
 from ..nmf import LOSSES as _LOSS_TABLE
 from ..nmf import SOLVERS as _SOLVER_TABLE
 from . import _select_rank_cmd

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import re
 
-from .._identity import Identity
-from .._registry import registry
+from .._registry.identity import Identity
+from .._registry.registry import registry
 from ._errors import CLIError
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._io import atomic_path, atomic_write
+from .._utils import atomic_path, atomic_write
 from ._config import Key, non_negative, positive
 from ._errors import CLIError
 from ._mesh import make_mesh

@@ -12,8 +12,8 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from .._report import GradReport
-from .._validate import require_finite, shape_str
+from .._check.report import GradReport
+from .._utils import require_finite, shape_str
 from . import _ast as E
 from ._arguments import eager, internal_shape
 from ._errors import DeriveDomainError, DeriveError, DeriveInternalError, DeriveShapeError

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._report import ReferenceResult
-from .._tolerances import FD_RTOL_FLOOR
+from .._check.report import ReferenceResult
+from .._check.tolerances import FD_RTOL_FLOOR
 
 _REL_STEP = 1e-3
 _FLOOR = 1e-2

@@ -89,8 +89,8 @@ class _Compiled:
                 f"could not draw inputs where the expression is defined in {_MAX_DRAWS} tries, "
                 f"so the derived Jacobian cannot be checked"
             )
-        from .._reference import reference_jit
-        from .._tolerances import tolerances
+        from .._check.references import reference_jit
+        from .._check.tolerances import tolerances
 
         got = np.asarray(self.jacobian_fn(*args), np.float64)
         want = np.asarray(

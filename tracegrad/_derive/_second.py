@@ -219,8 +219,8 @@ class SecondOrder:
         self.report = self._check(sample)
 
     def _check(self, args: tuple) -> SecondOrderReport:
-        from .._reference import reference_jit
-        from .._tolerances import tolerances
+        from .._check.references import reference_jit
+        from .._check.tolerances import tolerances
 
         spec = self.spec
         index = spec.argnames.index(spec.wrt)

@@ -26,12 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._check import FD_FULL_MAX_SIZE, check_grad
-from .._diagnose import diagnose
-from .._reference import reference_jit
-from .._report import GradReport, ReferenceResult
-from .._tolerances import tolerances
-from .._validate import shape_str
+from .._check.diagnosis.grad import diagnose
+from .._check.grad import FD_FULL_MAX_SIZE, check_grad
+from .._check.references import reference_jit
+from .._check.report import GradReport, ReferenceResult
+from .._check.tolerances import tolerances
+from .._utils import shape_str
 from . import _ast as E
 from ._codegen import build_function, evaluate, objective_flops
 from ._errors import DeriveError, DeriveInternalError

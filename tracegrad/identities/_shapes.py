@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from .._shapespec import check_shapes as check_shapes
-from .._shapespec import shapes as shapes
+from .._registry.shapespec import check_shapes as check_shapes
+from .._registry.shapespec import shapes as shapes

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._registry import register
+from .._registry.registry import register
+from .._registry.samplers import dims, gaussians, scaled, spd_from
 from ..kalman import gain
-from ._samplers import dims, gaussians, scaled, spd_from
 
 # ---------------------------------------------------------------------------------------------
 # d tr(A B) / dA = B^T          A: m x n, B: n x m

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from .._registry import register
-from ._samplers import (
+from .._registry.registry import register
+from .._registry.samplers import (
     dims,
     gaussians,
     scaled,

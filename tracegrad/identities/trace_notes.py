@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._registry import register
-from ._samplers import dims, gaussians, scaled, uniforms
+from .._registry.registry import register
+from .._registry.samplers import dims, gaussians, scaled, uniforms
 
 # ---------------------------------------------------------------------------------------------
 # eq. (9): d tr(A X B) / dX = A^T B^T          A: p x m, X: m x n, B: n x p

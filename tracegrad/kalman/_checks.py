@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._tolerances import default_rtol
-from .._validate import is_concrete, require_finite, shape_str
+from .._check.tolerances import default_rtol
+from .._utils import is_concrete, require_finite, shape_str
 
 
 def common_dtype(**arrays) -> tuple[dict[str, jax.Array], jnp.dtype]:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete, shape_str
+from .._utils import is_concrete, shape_str
 from ._constants import CHECK_EVERY, INITS
 from ._losses import AbstractLoss, resolve_loss
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete, shape_str
+from .._utils import is_concrete, shape_str
 from . import _execute, _progress
 from ._checks import (
     NONFINITE,

@@ -94,7 +94,7 @@ def registry_gradient(loss: str, V, W, H) -> tuple[jax.Array, jax.Array]:
     reference for tests and for readers, not the hot loop (it forms ``M x M`` and ``N x N``
     identities).
     """
-    from .._registry import identity
+    from .._registry.registry import identity
 
     if loss == "frobenius":
         dW = 0.5 * identity("traa.eq24_W").gradient(V, W, H)

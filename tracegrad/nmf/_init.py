@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete
+from .._utils import is_concrete
 from ._checks import (
     NONFINITE,
     as_data,

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete, shape_str
+from .._utils import is_concrete, shape_str
 from ._checks import (
     _x64,
     as_data,

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import is_concrete
+from .._utils import is_concrete
 from ._constants import EPSILON
 from ._regularization import Penalty
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import shape_str
+from .._utils import shape_str
 from . import _consensus
 from ._checks import check_data_host, check_key, host_key, resolve_dtype
 from ._fit import equal_groups, fit_replicates
@@ -156,7 +156,7 @@ class RankSelection(eqx.Module):
             raise ImportError(
                 "RankSelection.plot needs matplotlib: pip install 'tracegrad[plot]'"
             ) from err
-        from .._io import atomic_path
+        from .._utils import atomic_path
 
         ks = np.asarray(self.ranks)
         fig, (ax_e, ax_s) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)

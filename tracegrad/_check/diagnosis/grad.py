@@ -25,7 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 
-def _nice(a: float, tol: float) -> str | None:
+def small_fraction(a: float, tol: float) -> str | None:
     """``a`` as a small fraction (``2``, ``-1/2``, ``3/4``) when it is one, else None."""
     frac = Fraction(a).limit_denominator(4)
     if abs(float(frac) - a) <= tol * max(1.0, abs(a)):
@@ -48,7 +48,7 @@ def _multiple(c, basis, tol) -> str | None:
     a, resid = _fit(c, basis)
     if resid > tol:
         return None
-    frac = _nice(a, tol)
+    frac = small_fraction(a, tol)
     return frac if frac is not None else f"{a:.6g}"
 
 
@@ -79,7 +79,7 @@ def _solve_nice(c: np.ndarray, cols: list[np.ndarray], tol: float) -> list[str] 
     resid = np.linalg.norm(basis @ coef - c.ravel()) / max(np.linalg.norm(c), 1e-300)
     if resid > tol:
         return None
-    nice = [_nice(float(b), 10 * tol) for b in coef]
+    nice = [small_fraction(float(b), 10 * tol) for b in coef]
     found = [n for n in nice if n is not None]
     return None if len(found) < len(nice) else found
 
@@ -145,7 +145,7 @@ def diagnose(
     if c.shape != g.shape:
         expected = f"returned shape {c.shape}, expected {g.shape}"
         if c.ndim == 2 and c.shape == g.shape[::-1]:
-            if _fit(c.T, g)[1] <= tol and _nice(_fit(c.T, g)[0], tol) == "1":
+            if _fit(c.T, g)[1] <= tol and small_fraction(_fit(c.T, g)[0], tol) == "1":
                 return f"transposed: {expected}, and its transpose equals the gradient"
             return f"wrong shape: {expected} (the transposed shape, but not the transpose)"
         if c.size == g.size and _fit(c.reshape(g.shape), g)[1] <= tol:

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import jax
 import jax.numpy as jnp
 
-from ._check import TRACING_ERRORS, check_grad
-from ._report import GradReport
-from ._report_hvp import HVPReport
+from .._bridge.bridge import with_grad
+from .._check.grad import check_grad
+from .._check.hvp import check_hvp
+from .._check.references import TRACING_ERRORS
+from .._check.report import GradReport, HVPReport
 
 if TYPE_CHECKING:
-    from ._derive import Derivation
+    from .._derive import Derivation
 
 
 class _FromExpression:
@@ -185,7 +187,8 @@ class Identity:
             )
         cached = self.__dict__.get("_derivation")
         if cached is None:
-            from ._derive import Derivation, derive  # lazy: derive imports the checker
+            # lazy: _derive._registry_expressions reads this registry when it is imported
+            from .._derive import Derivation, derive
 
             out = jax.eval_shape(
                 functools.partial(self.sample, dtype="float32", n=None), jax.random.key(0)
@@ -220,8 +223,6 @@ class Identity:
         Raises:
             ValueError: the identity has no HVP and none is given.
         """
-        from ._check_hvp import check_hvp
-
         candidate = self.hvp if hvp is None else hvp
         if candidate is None:
             raise ValueError(f"identity {self.name!r} has no closed-form hvp; pass hvp=")
@@ -239,8 +240,6 @@ class Identity:
         ``tracegrad.with_grad(self.objective, self.gradient, argnums=self.wrt, ...)``; keyword
         arguments (``check=``, ``on_mismatch=``, ...) are passed on.
         """
-        from ._bridge import with_grad  # lazy: _bridge imports the checker, which imports us
-
         kwargs.setdefault("argnames", self.argnames)
         kwargs.setdefault("name", self.name)
         if self.hvp is not None:

@@ -22,8 +22,8 @@ candidate is also held to three properties every Hessian-vector product has, wha
   ``H v`` leaves a ``t^2`` term (order 2); the check of ROL, PETSc and Manopt.  In float64;
   a remainder at rounding level (f quadratic along v) passes.
 
-When something fails, the diagnosis (``tracegrad._diagnose_hvp``) names the slip: a factor or
-the sign, the direction transposed, a missing symmetrisation, a dropped cross term.
+When something fails, the diagnosis (``diagnosis/hvp.py``) names the slip: a factor or the
+sign, the direction transposed, a missing symmetrisation, a dropped cross term.
 """
 
 from __future__ import annotations
@@ -37,26 +37,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _diagnose_hvp
-from ._check import (
+from .._utils import require_finite
+from .diagnosis import hvp as hvp_diagnosis
+from .references import (
     TRACING_ERRORS,
-    _as_f64,
-    _directions,
-    _label,
-    _normwise,
-    _replace,
-    _upcast,
-    _x64_on,
+    arg_label,
+    as_f64,
     evaluate,
+    normwise,
+    random_directions,
+    reference_jit,
+    replace_arg,
     to_device,
+    upcast,
+    x64_on,
 )
-from ._reference import reference_jit
-from ._report import ReferenceResult
-from ._report_hvp import HVPReport, PropertyResult
-from ._tolerances import FD_RTOL_FLOOR, tolerances
-from ._validate import require_finite
+from .report import HVPReport, PropertyResult, ReferenceResult
+from .tolerances import FD_RTOL_FLOOR, PATTERN_TOL_FACTOR, tolerances
 
-_PATTERN_TOL_FACTOR = 20.0
 _TAYLOR_MIN_ORDER = 2.5
 _TAYLOR_STEPS = 5
 _FD_REL_STEP = 1e-3
@@ -71,7 +69,7 @@ def _second_order_body(f: Callable, argnum: int, directions: jax.Array, *args):
     x = args[argnum]
 
     def grad(x):
-        return jax.grad(f, argnums=argnum)(*_replace(args, argnum, x))
+        return jax.grad(f, argnums=argnum)(*replace_arg(args, argnum, x))
 
     def fwd_rev(v):
         return jax.jvp(grad, (x,), (v,))[1]
@@ -96,7 +94,7 @@ def _fd_hvp_body(f: Callable, argnum: int, directions: jax.Array, *args):
     x_scale = jnp.where(x_rms > 0, x_rms, 1.0)
 
     def grad(x):
-        return jax.grad(f, argnums=argnum)(*_replace(args, argnum, x))
+        return jax.grad(f, argnums=argnum)(*replace_arg(args, argnum, x))
 
     def one(v):
         v_rms = jnp.sqrt(jnp.mean(v * v))
@@ -117,7 +115,7 @@ def _float64_refs_body(f: Callable, argnum: int, directions: jax.Array, ts: jax.
     x = args[argnum]
     v = directions[0]
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
-    along = jax.lax.map(lambda t: f(*_replace(args, argnum, x + t * v)), ts)
+    along = jax.lax.map(lambda t: f(*replace_arg(args, argnum, x + t * v)), ts)
     return _fd_hvp_body(f, argnum, directions, *args), value, jnp.vdot(g, v), along
 
 
@@ -136,7 +134,7 @@ def _references(
             f, argnum, directions, *args
         )
     if float64:
-        args64 = tuple(_upcast(a) for a in args)
+        args64 = tuple(upcast(a) for a in args)
         out["fd"], out["t_value"], out["t_gv"], out["t_along"] = _float64_refs_body(
             f, argnum, directions.astype(jnp.float64), ts.astype(jnp.float64), *args64
         )
@@ -196,15 +194,15 @@ def _validate(f, candidate, args, argnum, n_directions, rtol, atol, key, argname
         raise TypeError("argnames must be a sequence of strings")
     args = tuple(to_device(a) for a in args)
     for i, a in enumerate(args):
-        require_finite(_label(argnames, i), a)
+        require_finite(arg_label(argnames, i), a)
     x = args[argnum]
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
-            f"the differentiated {_label(argnames, argnum)} must be real floating, got {x.dtype}"
+            f"the differentiated {arg_label(argnames, argnum)} must be real floating, got {x.dtype}"
         )
     if x.size == 0:
         raise ValueError(
-            f"the differentiated {_label(argnames, argnum)} has zero size (shape {x.shape}): "
+            f"the differentiated {arg_label(argnames, argnum)} has zero size (shape {x.shape}): "
             f"there is nothing to check"
         )
     out = jax.eval_shape(f, *args)
@@ -338,7 +336,7 @@ def _check(
     shape = tuple(x.shape)
     rtol_, atol_ = tolerances(dtype, rtol, atol)
     argname = argnames[argnum] if argnames is not None and argnum < len(argnames) else "x"
-    directions = _directions(0 if key is None else key, n_directions, shape, dtype)
+    directions = random_directions(0 if key is None else key, n_directions, shape, dtype)
 
     # the candidate along the directions and a linear combination (for the linearity check),
     # in one call; the combination on the host (IEEE rounding as XLA's) where NumPy has the
@@ -377,7 +375,7 @@ def _check(
     # every reference in one program (two with x64 off: the autodiff part traces in the
     # caller's mode, the float64 part inside jax.enable_x64)
     ts = _taylor_steps(x, directions[0])
-    if _x64_on():
+    if x64_on():
         out = _references(f, argnum, True, True, directions, ts, *args)
     else:
         out = dict(_references(f, argnum, True, False, directions, ts, *args))
@@ -392,10 +390,10 @@ def _check(
         ("rev_rev", rev, f"jax.grad of <jax.grad, v> in {dtype}"),
     ):
         r = np.asarray(ref, np.float64).reshape(n_directions, -1)
-        refs[name] = _normwise(name, c_np, r, rtol_, atol_, f"{detail}, {n_directions} dirs")
+        refs[name] = normwise(name, c_np, r, rtol_, atol_, f"{detail}, {n_directions} dirs")
     fd = np.asarray(out["fd"], np.float64)
     t_value, t_gv, t_along = out["t_value"], out["t_gv"], out["t_along"]
-    refs["fd64"] = _normwise(
+    refs["fd64"] = normwise(
         "fd64",
         c_np,
         fd.reshape(n_directions, -1),
@@ -468,7 +466,7 @@ def _dense_reference(f, argnum, args, C, rtol, atol) -> ReferenceResult:
     x = args[argnum]
     n = x.size
     H = np.asarray(_dense_hessian(f, argnum, *args), np.float64).reshape(n, n)
-    return _normwise(
+    return normwise(
         "dense", np.asarray(C, np.float64).reshape(n, n), H, rtol, atol,
         f"jax.hessian (forward over reverse), all {n}x{n} entries in {x.dtype}",
     )  # fmt: skip
@@ -477,7 +475,7 @@ def _dense_reference(f, argnum, args, C, rtol, atol) -> ReferenceResult:
 def _diagnosis(
     f, products, args, argnum, directions, c_np, truth_np, rtol, argname, what, dense, refs, props
 ) -> str:
-    tol = _PATTERN_TOL_FACTOR * rtol
+    tol = PATTERN_TOL_FACTOR * rtol
     refs_ok = all(r.ok for r in refs.values())
     if refs_ok:
         failed = [p.name for p in props.values() if not p.ok]
@@ -495,12 +493,12 @@ def _diagnosis(
     x = args[argnum]
     shape = tuple(x.shape)
     n = x.size
-    if n <= _diagnose_hvp.DENSE_MAX_SIZE:
+    if n <= hvp_diagnosis.DENSE_MAX_SIZE:
         with jax.enable_x64(True):
-            args64 = _as_f64(args)
+            args64 = as_f64(args)
             H = np.asarray(_dense_hessian(f, argnum, *args64), np.float64).reshape(n, n)
             try:
-                labels, blocks = _diagnose_hvp.appearance_blocks(f, argnum, args64)
+                labels, blocks = hvp_diagnosis.appearance_blocks(f, argnum, args64)
             except Exception:  # noqa: BLE001 - the split is a best effort; the rest still works
                 labels, blocks = [], None
         if dense is not None:
@@ -508,14 +506,14 @@ def _diagnosis(
         else:
             basis = np.eye(n, dtype=x.dtype).reshape((n, *shape))
             C = np.asarray(products(basis), np.float64).reshape(n, n).T
-        return _diagnose_hvp.diagnose_dense(C, H, shape, tol, blocks, labels, argname)
+        return hvp_diagnosis.diagnose_dense(C, H, shape, tol, blocks, labels, argname)
     HVt = None
-    if _diagnose_hvp.transpose_permutation(shape) is not None:
+    if hvp_diagnosis.transpose_permutation(shape) is not None:
         dirs_t = np.swapaxes(directions, -1, -2)
         HVt = np.asarray(_second_order(f, argnum, dirs_t, *args)[2], np.float64).reshape(
             len(directions), -1
         )
-    return _diagnose_hvp.diagnose_directional(c_np, truth_np, HVt, tol, argname)
+    return hvp_diagnosis.diagnose_directional(c_np, truth_np, HVt, tol, argname)
 
 
 def check_hvp(
@@ -536,7 +534,7 @@ def check_hvp(
     directional derivative ``d/dt grad f(X + t V)`` at ``t = 0``, shaped like ``X``).  The
     references (forward over reverse, reverse over reverse, float64 finite differences of the
     gradient), the property checks (linearity, symmetry, an ``O(t^3)`` Taylor remainder) and
-    the diagnosis are described in ``tracegrad._check_hvp``.
+    the diagnosis are described in ``tracegrad._check.hvp``.
 
     Args:
         f: scalar objective, JAX-traceable.

@@ -7,8 +7,8 @@ import importlib
 import types
 from collections.abc import Callable, Mapping, Sequence
 
-from ._identity import Identity, Sampler
-from ._shapespec import ShapeSpec, parse_spec
+from .identity import Identity, Sampler
+from .shapespec import ShapeSpec, parse_spec
 
 _IDENTITIES: dict[str, Identity] = {}
 _BUILTINS_LOADED = False

@@ -33,7 +33,7 @@ Semantics, in full:
   the closed form.  Forward mode applied directly to ``f``
   (``jax.jvp``, ``jax.jacfwd`` of ``f``) is not supported by ``jax.custom_vjp`` and raises
   ``TypeError``.
-* ``check=...`` turns on the shadow mode (``tracegrad/_shadow.py``): on selected backward
+* ``check=...`` turns on the shadow mode (``tracegrad/_bridge/shadow.py``): on selected backward
   passes the closed form is compared with autodiff inside the same trace.
 """
 
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
-from . import _shadow
+from . import shadow as _shadow
 
 __all__ = ["with_grad"]
 

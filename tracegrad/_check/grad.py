@@ -10,19 +10,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _fd
-from ._diagnose import diagnose
-from ._reference import reference_jit
-from ._report import GradReport, ReferenceResult
-from ._terms import appearance_terms
-from ._tolerances import (
+from .._utils import require_finite
+from .diagnosis.grad import diagnose
+from .diagnosis.terms import appearance_terms
+from .references import (
+    arg_label,
+    as_f64,
+    evaluate,
+    fd_directional,
+    fd_gradient,
+    normwise,
+    random_directions,
+    reference_jit,
+    replace_arg,
+    to_device,
+    upcast,
+    x64_on,
+)
+from .report import GradReport, ReferenceResult, grad_report
+from .tolerances import (
     FD_RTOL_FLOOR,
     NOISE_CAP,
+    PATTERN_TOL_FACTOR,
     evidence_rtol,
     tolerances,
     uses_evidence,
 )
-from ._validate import is_concrete, require_finite
 
 FD_FULL_MAX_SIZE = 4096
 """Up to this many entries the finite-difference reference is the full gradient; above it,
@@ -31,23 +44,9 @@ directional derivatives along the same random directions as the forward-mode ref
 MAX_DIRECTIONS = 1024
 """Most random directions a check draws (each is an array the size of the argument)."""
 
-_PATTERN_TOL_FACTOR = 20.0
-
 _CONSISTENCY_RTOL = 1e-4
 """``jax.grad`` and the float64 finite differences disagreeing by more than this (normwise,
 relative) means autodiff cannot be trusted at the point: a kink, or a wrong rule inside f."""
-
-TRACING_ERRORS = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-)
-"""What a function that cannot be traced (NumPy inside, Python control flow on values) raises."""
-
-
-def _replace(args: tuple, argnum: int, value) -> tuple:
-    return args[:argnum] + (value,) + args[argnum + 1 :]
 
 
 @reference_jit(static_argnums=(0, 1))
@@ -59,7 +58,7 @@ def _autodiff_body(f: Callable, argnum: int, directions: jax.Array, *args):
     value, g = jax.value_and_grad(f, argnums=argnum)(*args)
 
     def along(v):
-        return jax.jvp(lambda x: f(*_replace(args, argnum, x)), (args[argnum],), (v,))[1]
+        return jax.jvp(lambda x: f(*replace_arg(args, argnum, x)), (args[argnum],), (v,))[1]
 
     return value, g, jax.lax.map(along, directions)
 
@@ -69,11 +68,6 @@ def _autodiff(f: Callable, argnum: int, directions: jax.Array, *args):
     """Value, reverse-mode gradient and the directional derivatives along ``directions``
     (forward mode), in one compiled program."""
     return _autodiff_body(f, argnum, directions, *args)
-
-
-def _upcast(a: jax.Array) -> jax.Array:
-    """``a`` in float64 (exactly) when floating, else unchanged; traced inside a program."""
-    return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
 
 
 @reference_jit(static_argnums=(0, 1, 2, 3, 4))
@@ -93,127 +87,27 @@ def _references(
     out: dict[str, jax.Array] = {}
     if autodiff:
         out["value"], out["g"], out["jvps"] = _autodiff_body(f, argnum, directions, *args)
-    args64 = tuple(_upcast(a) for a in args) if truth64 or fd is not None else args
+    args64 = tuple(upcast(a) for a in args) if truth64 or fd is not None else args
     if truth64:
         out["g64"] = jax.grad(f, argnums=argnum)(*args64)
     if fd == "full":
-        out["fd"] = _fd.fd_gradient_body(f, argnum, *args64)
+        out["fd"] = fd_gradient(f, argnum, *args64)
     elif fd == "directional":
-        out["fd"] = _fd.fd_directional_body(f, argnum, directions.astype(jnp.float64), *args64)
+        out["fd"] = fd_directional(f, argnum, directions.astype(jnp.float64), *args64)
     return out
-
-
-def _x64_on() -> bool:
-    """Whether arrays default to 64 bits here (globally or inside ``jax.enable_x64``)."""
-    return jax.dtypes.canonicalize_dtype(np.float64) == np.float64
 
 
 def _all_references(f, argnum, truth64, fd, directions, args) -> dict[str, np.ndarray]:
     """``_references`` fetched to host float64 NumPy, one program when x64 is on (two when
     off: the float32 autodiff must trace in the caller's mode)."""
     float64_part = truth64 or fd is not None
-    if _x64_on() or not float64_part:
+    if x64_on() or not float64_part:
         out = _references(f, argnum, True, truth64, fd, directions, *args)
     else:
         out = dict(_references(f, argnum, True, False, None, directions, *args))
         with jax.enable_x64(True):
             out.update(_references(f, argnum, False, truth64, fd, directions, *args))
     return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _normwise(name, c, g, rtol, atol, detail) -> ReferenceResult:
-    """``max|c - g| <= atol + rtol * max|g|`` on host float64 arrays."""
-    abs_err = float(np.max(np.abs(c - g))) if c.size else 0.0
-    scale = float(np.max(np.abs(g))) if g.size else 0.0
-    if scale > 0:
-        rel = abs_err / scale
-    else:
-        rel = 0.0 if abs_err == 0 else float("inf")
-    ok = bool(np.isfinite(abs_err) and abs_err <= atol + rtol * scale)
-    return ReferenceResult(name, abs_err, rel, rtol, ok, detail)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _call_jitted(fn: Callable, *args):
-    return fn(*args)
-
-
-_JITTED = type(jax.jit(lambda: None))
-
-
-def evaluate(fn: Callable, *args):
-    """``fn(*args)``, compiled as one program when ``fn`` is traceable, else called eagerly.
-
-    One compilation of the whole function is much cheaper than op-by-op dispatch of each of its
-    primitives; a gradient written with NumPy (not traceable) still works, eagerly.  A function
-    that is already ``jax.jit``-compiled (``derive``'s gradients) is called as it is: wrapping
-    it would compile a second program of the same computation.
-    """
-    try:
-        if isinstance(fn, _JITTED):
-            return fn(*args)
-        return _call_jitted(fn, *args)
-    except (
-        jax.errors.ConcretizationTypeError,
-        jax.errors.TracerArrayConversionError,
-        jax.errors.TracerBoolConversionError,
-        jax.errors.TracerIntegerConversionError,
-    ):
-        return fn(*args)
-
-
-def _directions(key, n: int, shape, dtype) -> np.ndarray:
-    """``n`` standard-normal directions, drawn with NumPy from ``key`` (an int or a JAX key).
-
-    Drawing on the host keeps the random-bit generator out of the compiled reference program,
-    which roughly halves its compile time; the directions only need to be generic.  They stay
-    a NumPy array (rounded to ``dtype`` on the host where NumPy rounds as XLA does): a jitted
-    reference takes it as an argument, and no conversion program compiles per shape.
-    """
-    if not isinstance(key, int | np.integer):
-        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-            key = jax.random.key_data(key)
-        key = int(np.asarray(key).ravel()[-1])
-    rng = np.random.default_rng(key)
-    draws = rng.standard_normal((n, *shape))
-    if np.dtype(dtype) in (np.float32, np.float64):  # IEEE round-to-nearest, as XLA's convert
-        return draws.astype(dtype)
-    return np.asarray(jnp.asarray(draws, dtype))  # half precision: XLA's own rounding
-
-
-def to_device(a) -> jax.Array:
-    """``jnp.asarray(a)`` without compiling: ``jnp.asarray`` of a NumPy array or a number runs
-    a small program per shape and dtype (jax 0.10's ``lax.stage``); ``jax.device_put`` gives
-    the same array (same canonical dtype, same weak type) by a plain transfer."""
-    if isinstance(a, jax.Array):
-        return a
-    if (type(a) is np.ndarray and a.dtype.kind in "biufc") or isinstance(
-        a, bool | int | float | complex | np.bool_ | np.number
-    ):
-        return jax.device_put(a)
-    return jnp.asarray(a)
-
-
-def _as_f64(args: Sequence) -> tuple:
-    """The floating arguments exactly upcast to float64 (call inside ``jax.enable_x64``),
-    on the host: an eager ``astype`` would compile a conversion program per shape."""
-    out = []
-    for a in args:
-        if not jnp.issubdtype(jnp.result_type(a), jnp.floating) or jnp.result_type(a) == (
-            jnp.float64
-        ):
-            out.append(to_device(a))
-        elif not is_concrete(a):
-            out.append(jnp.asarray(a, jnp.float64))
-        else:
-            out.append(jax.device_put(np.asarray(a, np.float64)))
-    return tuple(out)
-
-
-def _label(argnames: Sequence[str] | None, i: int) -> str:
-    if argnames is not None and i < len(argnames):
-        return f"argument {i} ({argnames[i]})"
-    return f"argument {i}"
 
 
 def _is_int(value) -> bool:
@@ -272,14 +166,14 @@ def _validate(f, args, argnum, argnames) -> tuple:
             arr = to_device(a)
         except (TypeError, ValueError) as err:
             raise TypeError(
-                f"{_label(argnames, i)} must be an array or a number, got {type(a).__name__}"
+                f"{arg_label(argnames, i)} must be an array or a number, got {type(a).__name__}"
             ) from err
         converted.append(arr)
     args = tuple(converted)
     for i, a in enumerate(args):
-        require_finite(_label(argnames, i), a)
+        require_finite(arg_label(argnames, i), a)
     x = args[argnum]
-    name = _label(argnames, argnum % len(args))
+    name = arg_label(argnames, argnum % len(args))
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"the differentiated {name} must be floating, got {x.dtype}")
     if x.size == 0:
@@ -352,13 +246,13 @@ def _lazy_terms(terms, args, shape) -> dict[str, np.ndarray] | Callable[[], dict
     gradient; a terms function whose output ``jax.eval_shape`` already validates is evaluated
     only when a diagnosis needs it (a passing check compiles no program for it)."""
     with jax.enable_x64(True):
-        args64 = _as_f64(args)
+        args64 = as_f64(args)
         if not callable(terms) or not _terms_valid_shapes(terms, args64, shape):
             return _terms_values(terms, args64, shape)
 
     def values() -> dict[str, np.ndarray]:
         with jax.enable_x64(True):
-            return _terms_values(terms, _as_f64(args), shape)
+            return _terms_values(terms, as_f64(args), shape)
 
     return values
 
@@ -499,6 +393,51 @@ def check_grad(
     return _check(f, grad, args, int(argnum), rtol, atol, key, n_directions, terms, argnames, fd)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    """What one check is about: the objective at its point, and the candidate."""
+
+    f: Callable
+    args: tuple
+    argnum: int
+    argnames: Sequence[str] | None
+    grad: Callable | jax.Array  # as given: a function is re-evaluated in float64
+    candidate: jax.Array  # what grad gave (the report names its shape and dtype)
+    c: jax.Array  # the candidate in the argument's dtype
+    term_values: Mapping[str, np.ndarray] | Callable[[], dict] | None
+
+    @property
+    def x(self) -> jax.Array:
+        return self.args[self.argnum]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """How the references are taken: the tolerances asked for and their defaults, the
+    directions, the finite differences."""
+
+    rtol: float | None  # as given: None sets it from the evidence
+    fixed_rtol: float
+    atol: float
+    key: jax.Array | int
+    n_directions: int
+    fd: bool | None
+    f64: bool  # whether f computes in float64 at float64 inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Evidence:
+    """What the references found: the verdict is drawn from it."""
+
+    refs: dict[str, ReferenceResult]
+    g64: np.ndarray | jax.Array  # the float64 truth, read only to diagnose a failure
+    consistency: str | None  # autodiff and finite differences disagreeing, where
+    rtol: float
+    atol: float
+    noise: float | None
+    notes: tuple[str, ...]
+
+
 def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames, fd):
     args = _validate(f, args, argnum, argnames)
     argnum = argnum % len(args)
@@ -506,17 +445,15 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     dtype = x.dtype
     fixed_rtol, atol_ = tolerances(dtype, rtol, atol)
     f64 = _runs_in_float64(f, args) if uses_evidence(dtype) else True
-    evidence = rtol is None and uses_evidence(dtype) and f64
-    expected = f"{_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
+    expected = f"{arg_label(argnames, argnum)} ({x.dtype} {tuple(x.shape)})"
     candidate = _as_candidate(evaluate(grad, *args) if callable(grad) else grad, expected)
     if key is None:
         key = 0
     shape = tuple(x.shape)
-    notes: list[str] = []
 
     def truth64() -> np.ndarray:
         with jax.enable_x64(True):
-            return np.asarray(_reverse(f, argnum, *_as_f64(args)))
+            return np.asarray(_reverse(f, argnum, *as_f64(args)))
 
     def early(diagnosis: str, abs_err: float, rel_err: float) -> GradReport:
         return GradReport(
@@ -536,7 +473,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     if candidate.shape != x.shape:
         truth = truth64()
         return early(
-            diagnose(candidate, truth, tol=_PATTERN_TOL_FACTOR * fixed_rtol),
+            diagnose(candidate, truth, tol=PATTERN_TOL_FACTOR * fixed_rtol),
             float("inf"),
             float("inf"),
         )
@@ -548,7 +485,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         scale = float(np.max(np.abs(truth)))
         return early(
             f"complex candidate ({candidate.dtype}) for a real objective of a real "
-            f"{_label(argnames, argnum)}: the gradient must be real (largest imaginary part "
+            f"{arg_label(argnames, argnum)}: the gradient must be real (largest imaginary part "
             f"{imag:.3e}); discarding it would hide the error",
             abs_err,
             abs_err / scale if scale > 0 else float("inf"),
@@ -559,38 +496,34 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
         with jax.enable_x64(True):
             term_values = _lazy_terms(terms, args, shape)
 
-    c = candidate.astype(dtype)
     large = x.size > FD_FULL_MAX_SIZE
     if n_directions is None:  # one forward direction for a large float32 check (its cost)
         n_directions = 1 if large and uses_evidence(dtype) else 4
-    n_directions = int(n_directions)
-    if large:
-        return _check_large(
-            f,
-            c,
-            candidate,
-            args,
-            argnum,
-            rtol,
-            fixed_rtol,
-            atol_,
-            key,
-            n_directions,
-            term_values,
-            argnames,
-            fd,
-            grad,
-        )
+    problem = _Problem(
+        f, args, argnum, argnames, grad, candidate, candidate.astype(dtype), term_values
+    )
+    options = _Options(rtol, fixed_rtol, atol_, key, int(n_directions), fd, f64)
+    return (_check_large if large else _check_small)(problem, options)
+
+
+def _check_small(problem: _Problem, options: _Options) -> GradReport:
+    """``check_grad`` up to ``FD_FULL_MAX_SIZE`` entries: the references on the host."""
+    f, args, argnum, c, x = problem.f, problem.args, problem.argnum, problem.c, problem.x
+    dtype = x.dtype
+    fixed_rtol, atol_ = options.fixed_rtol, options.atol
+    n_directions, f64 = options.n_directions, options.f64
+    evidence = options.rtol is None and uses_evidence(dtype) and f64
+    notes: list[str] = []
     refs: dict[str, ReferenceResult] = {}
 
     # every reference in one compiled program (two with x64 off: see _all_references): reverse
     # and forward mode (random directions) in the arguments' dtype, the float64 truth at the
     # same inputs for a low-precision dtype, and the float64 finite differences; the error
     # metrics are then computed on the host in float64
-    directions = _directions(key, n_directions, x.shape, dtype)
+    directions = random_directions(options.key, n_directions, x.shape, dtype)
     # the differences are off on request, or when f rounds to float32 inside, where
     # differences of it mean nothing (this path has at most FD_FULL_MAX_SIZE entries)
-    fd_mode = None if fd is False or not f64 else "full"
+    fd_mode = None if options.fd is False or not f64 else "full"
     out = _all_references(f, argnum, uses_evidence(dtype), fd_mode, directions, args)
     value = out["value"]
     if not np.isfinite(float(value)):
@@ -614,8 +547,8 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
             n_rev = float(np.max(np.abs(g_np - g64))) / scale64
             n_fwd = float(np.max(np.abs(jvp_np - v_np @ g64.ravel()) / (norm64 * vnorm)))
             noise = max(n_rev, n_fwd)
-            if callable(grad) and x.size <= FD_FULL_MAX_SIZE:
-                c64 = _candidate64(grad, args)
+            if callable(problem.grad) and x.size <= FD_FULL_MAX_SIZE:
+                c64 = _candidate64(problem.grad, args)
                 if c64 is not None and c64.shape == c_np.shape:
                     noise = max(noise, float(np.max(np.abs(c_np - c64))) / scale64)
         else:
@@ -633,24 +566,16 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     if not f64:
         notes.append(_NOT_F64)
 
-    refs["reverse"] = _normwise("reverse", c_np, g_np, rtol_, atol_, f"jax.grad in {dtype}")
+    refs["reverse"] = normwise("reverse", c_np, g_np, rtol_, atol_, f"jax.grad in {dtype}")
     if uses_evidence(dtype):
-        refs["reverse64"] = _normwise(
+        refs["reverse64"] = normwise(
             "reverse64", c_np, g64, rtol_, atol_, "jax.grad in float64 at the same inputs"
         )
 
-    # forward mode: <c, v> against the directional derivatives
-    gnorm = max(float(np.linalg.norm(g_np)), float(jnp.finfo(dtype).tiny))
-    f_abs = np.abs(v_np @ c_np.ravel() - jvp_np)
-    f_rel = f_abs / (gnorm * vnorm)
-    refs["forward"] = ReferenceResult(
-        "forward",
-        float(f_abs.max()),
-        float(f_rel.max()),
-        rtol_,
-        bool(np.all(f_rel <= rtol_ + atol_ / gnorm)),
+    refs["forward"] = _forward(
+        v_np @ c_np.ravel(), jvp_np, float(np.linalg.norm(g_np)), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random directions in {dtype}",
-    )
+    )  # fmt: skip
 
     # finite differences in float64 regardless of dtype; they also test that autodiff itself
     # is consistent at this point (a kink, or a wrong custom rule inside f, breaks it)
@@ -659,7 +584,7 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
     consistency = None
     if fd_mode is not None:
         fd = np.asarray(out["fd"], np.float64)
-        refs["fd64"] = _normwise(
+        refs["fd64"] = normwise(
             "fd64",
             c_np,
             fd,
@@ -675,45 +600,25 @@ def _check(f, grad, args, argnum, rtol, atol, key, n_directions, terms, argnames
                 f"largest at index {idx}: jax.grad {g64[idx]:.6g}, finite differences {fd[idx]:.6g}"
             )
 
-    return _verdict(
-        f,
-        c,
-        g64,
-        args,
-        argnum,
-        refs,
-        consistency,
-        term_values,
-        argnames,
-        rtol_,
-        atol_,
-        noise,
-        notes,
-        dtype,
-        shape,
-        candidate,
-    )
+    return _verdict(problem, _Evidence(refs, g64, consistency, rtol_, atol_, noise, tuple(notes)))
 
 
-def _verdict(
-    f,
-    c,
-    g64,
-    args,
-    argnum,
-    refs,
-    consistency,
-    term_values,
-    argnames,
-    rtol_,
-    atol_,
-    noise,
-    notes,
-    dtype,
-    shape,
-    candidate,
-) -> GradReport:
-    """The report: the verdict over ``refs`` and, on failure, the diagnosis against ``g64``."""
+def _forward(vc, jvp, g_norm: float, vnorm, rtol, atol, dtype, detail: str) -> ReferenceResult:
+    """Forward mode: ``<c, v>`` against the directional derivatives ``jvp`` along each ``v``,
+    relative to ``||g||_2 ||v||_2`` (host float64)."""
+    gnorm = max(g_norm, float(jnp.finfo(dtype).tiny))
+    f_abs = np.abs(vc - jvp)
+    f_rel = f_abs / (gnorm * vnorm)
+    ok = bool(np.all(f_rel <= rtol + atol / gnorm))
+    return ReferenceResult("forward", float(f_abs.max()), float(f_rel.max()), rtol, ok, detail)
+
+
+def _verdict(problem: _Problem, evidence: _Evidence) -> GradReport:
+    """The report: the verdict over the references and, on failure, the diagnosis against
+    the float64 truth."""
+    f, c, argnum, refs = problem.f, problem.c, problem.argnum, evidence.refs
+    consistency, tol = evidence.consistency, PATTERN_TOL_FACTOR * evidence.rtol
+    term_values = problem.term_values
     ok = all(r.ok for r in refs.values()) and consistency is None
     if consistency is not None:
         agrees = [n for n in ("reverse", "fd64") if refs[n].ok]
@@ -731,34 +636,33 @@ def _verdict(
     elif ok:
         diagnosis = "ok"
     else:
+        g64 = np.asarray(evidence.g64, np.float64)
         with jax.enable_x64(True):
-            args64 = _as_f64(args)
+            args64 = as_f64(problem.args)
             if callable(term_values):
                 term_values = term_values()
             assert term_values is None or isinstance(term_values, Mapping)
-            diagnosis = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=term_values)
+            diagnosis = diagnose(c, g64, tol=tol, terms=term_values)
             if diagnosis.startswith("no simple pattern"):
                 # automatic terms from the jaxpr (also when the given terms= explain nothing):
                 # try each basis until one explains the candidate
-                for basis, where in appearance_terms(f, argnum, args64, argnames):
-                    found = diagnose(c, g64, tol=_PATTERN_TOL_FACTOR * rtol_, terms=basis)
+                for basis, where in appearance_terms(f, argnum, args64, problem.argnames):
+                    found = diagnose(c, g64, tol=tol, terms=basis)
                     if "per-appearance" in found:
                         diagnosis = found + where
                         break
-    return GradReport(
+    return grad_report(
+        refs,
         ok=ok,
-        max_abs_err=max(r.max_abs_err for r in refs.values()),
-        max_rel_err=max(r.max_rel_err for r in refs.values()),
-        references=refs,
         diagnosis=diagnosis,
-        dtype=str(dtype),
-        shape=shape,
-        candidate_shape=tuple(candidate.shape),
-        candidate_dtype=str(candidate.dtype),
-        rtol=rtol_,
-        atol=atol_,
-        noise=noise,
-        notes=tuple(notes),
+        dtype=str(problem.x.dtype),
+        shape=tuple(problem.x.shape),
+        candidate_shape=tuple(problem.candidate.shape),
+        candidate_dtype=str(problem.candidate.dtype),
+        rtol=evidence.rtol,
+        atol=evidence.atol,
+        noise=evidence.noise,
+        notes=evidence.notes,
     )
 
 
@@ -773,7 +677,7 @@ def _runs_in_float64(f: Callable, args: tuple) -> bool:
     """Whether ``f`` at the float64-upcast arguments returns float64 (the evidence needs it)."""
     try:
         with jax.enable_x64(True):
-            out = jax.eval_shape(f, *_as_f64(args))
+            out = jax.eval_shape(f, *as_f64(args))
     except Exception:  # noqa: BLE001 - f that cannot even be traced in float64
         return False
     return getattr(out, "dtype", None) == jnp.float64
@@ -787,7 +691,7 @@ def _candidate64(grad: Callable, args: tuple) -> np.ndarray | None:
     """
     try:
         with jax.enable_x64(True):
-            out = evaluate(grad, *_as_f64(args))
+            out = evaluate(grad, *as_f64(args))
             arr = np.asarray(out)
     except Exception:  # noqa: BLE001 - evidence only: a candidate that cannot run in float64
         return None
@@ -837,22 +741,7 @@ def _large_metrics(c, g, g64, directions, jvps):
     }
 
 
-def _check_large(
-    f,
-    c,
-    candidate,
-    args,
-    argnum,
-    rtol,
-    fixed_rtol,
-    atol_,
-    key,
-    n_directions,
-    term_values,
-    argnames,
-    fd,
-    grad,
-) -> GradReport:
+def _check_large(problem: _Problem, options: _Options) -> GradReport:
     """``check_grad`` above ``FD_FULL_MAX_SIZE`` entries: every array stays on the device.
 
     Directions are drawn on the device, the error metrics are reduced there, and (for float32)
@@ -860,9 +749,11 @@ def _check_large(
     already measures the candidate at its own point, and the differences would cost several
     times the whole check.  The references and tolerances are otherwise those of the small path.
     """
-    x = args[argnum]
+    f, args, argnum, c, x = problem.f, problem.args, problem.argnum, problem.c, problem.x
     dtype = x.dtype
     shape = tuple(x.shape)
+    rtol, fixed_rtol, atol_ = options.rtol, options.fixed_rtol, options.atol
+    key, n_directions, fd, f64 = options.key, options.n_directions, options.fd, options.f64
     notes: list[str] = []
     if not isinstance(key, int | np.integer):
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -877,7 +768,6 @@ def _check_large(
             f"domain (positive where it takes a log, well-conditioned where it inverts)"
         )
     evidence_dtype = uses_evidence(dtype)
-    f64 = _runs_in_float64(f, args) if evidence_dtype else True
     if not f64:
         notes.append(_NOT_F64)
     with jax.enable_x64(True):
@@ -909,30 +799,23 @@ def _check_large(
             f"gradient: tolerance capped at {NOISE_CAP:.0e}; check in float64"
         )
 
-    def normwise(name, abs_err, scale, detail):
+    def measured(name, abs_err, scale, detail):
         rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
         ok = bool(np.isfinite(abs_err) and abs_err <= atol_ + rtol_ * scale)
         return ReferenceResult(name, abs_err, rel, rtol_, ok, detail)
 
     refs: dict[str, ReferenceResult] = {}
-    refs["reverse"] = normwise(
+    refs["reverse"] = measured(
         "reverse", float(m["c_g"]), float(m["max_g"]), f"jax.grad in {dtype}"
     )
     if evidence_dtype:
-        refs["reverse64"] = normwise(
+        refs["reverse64"] = measured(
             "reverse64", float(m["c_g64"]), max_g64, "jax.grad in float64 at the same inputs"
         )
-    gnorm = max(float(m["norm_g"]), float(jnp.finfo(dtype).tiny))
-    f_abs = np.abs(m["vc"] - m["jvp"])
-    f_rel = f_abs / (gnorm * vnorm)
-    refs["forward"] = ReferenceResult(
-        "forward",
-        float(f_abs.max()),
-        float(f_rel.max()),
-        rtol_,
-        bool(np.all(f_rel <= rtol_ + atol_ / gnorm)),
+    refs["forward"] = _forward(
+        m["vc"], m["jvp"], float(m["norm_g"]), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random direction{'s' * (n_directions > 1)} in {dtype}",
-    )
+    )  # fmt: skip
     consistency = None
     if f64 and (fd or (fd is None and not evidence_dtype)):
         fd_rtol = max(rtol_, FD_RTOL_FLOOR)
@@ -959,38 +842,6 @@ def _check_large(
                 f"along direction {k}: jax.jvp {float(m['vg64'][k]):.6g}, "
                 f"finite differences {fdv[k]:.6g}"
             )
-    ok = all(r.ok for r in refs.values()) and consistency is None
-    if ok:  # the common case: nothing leaves the device
-        return GradReport(
-            ok=True,
-            max_abs_err=max(r.max_abs_err for r in refs.values()),
-            max_rel_err=max(r.max_rel_err for r in refs.values()),
-            references=refs,
-            diagnosis="ok",
-            dtype=str(dtype),
-            shape=shape,
-            candidate_shape=tuple(candidate.shape),
-            candidate_dtype=str(candidate.dtype),
-            rtol=rtol_,
-            atol=atol_,
-            noise=noise if evidence else None,
-            notes=tuple(notes),
-        )
-    return _verdict(
-        f,
-        c,
-        np.asarray(g64, np.float64),
-        args,
-        argnum,
-        refs,
-        consistency,
-        term_values,
-        argnames,
-        rtol_,
-        atol_,
-        noise if evidence else None,
-        notes,
-        dtype,
-        shape,
-        candidate,
-    )
+    noise = noise if evidence else None
+    # the common case, a pass, reads no g64: nothing leaves the device
+    return _verdict(problem, _Evidence(refs, g64, consistency, rtol_, atol_, noise, tuple(notes)))

@@ -50,6 +50,12 @@ NOISE_CAP = 1e-2
 """Evidence tolerance ceiling: noise above ``NOISE_CAP / NOISE_FACTOR`` means the dtype cannot
 resolve this gradient; the report says so."""
 
+PATTERN_TOL_FACTOR = 20.0
+"""The diagnosis accepts a slip (a transpose, a constant multiple, a missing term) when it
+reproduces the candidate to ``PATTERN_TOL_FACTOR x rtol`` (normwise, relative), ``rtol`` being
+the check's own tolerance.  One factor for the first- and second-order checkers and the
+bridge's shadow mode."""
+
 
 def _floating(dtype) -> np.dtype:
     dtype = jnp.dtype(dtype)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._validate import shape_str
+from .._utils import shape_str
 
 
 def _describe(specs: dict[str, tuple[str, ...]]) -> str:
@@ -171,7 +171,7 @@ class ShapeSpec:
     def sampler(self) -> Callable:
         """Default sampler: standard normal arrays, one distinct size per letter.
 
-        Sizes come from ``identities._samplers.dims`` (small distinct sizes for ``n=None``,
+        Sizes come from ``samplers.dims`` (small distinct sizes for ``n=None``,
         sizes near ``n`` for benchmarks), so a transposed result cannot pass by symmetry;
         matrices are scaled to entry variance ``1 / cols`` (``scaled``) so long products stay
         O(1).  Override it where the mathematics needs SPD, positive or low-rank inputs.
@@ -179,7 +179,7 @@ class ShapeSpec:
         specs, letters = self.specs, self.letters
 
         def sample(key, dtype="float64", n=None):
-            from .identities._samplers import dims, gaussians, scaled
+            from .samplers import dims, gaussians, scaled
 
             sizes = dict(zip(letters, dims(n, len(letters)), strict=True))
             shapes = [tuple(sizes[d] for d in spec) for spec in specs.values()]

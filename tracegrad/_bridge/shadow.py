@@ -40,10 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
-from ._check import _PATTERN_TOL_FACTOR
-from ._diagnose import diagnose
-from ._tolerances import tolerances
-from ._validate import is_concrete
+from .._check.diagnosis.grad import diagnose
+from .._check.tolerances import PATTERN_TOL_FACTOR, tolerances
+from .._utils import is_concrete
 
 __all__ = [
     "GradientMismatchError",
@@ -211,7 +210,7 @@ class Shadow:
                     max_rel_err=abs_err / scale if scale > 0 else float("inf"),
                     rtol=rtol,
                     atol=atol,
-                    diagnosis=diagnose(c64, g64, tol=_PATTERN_TOL_FACTOR * rtol),
+                    diagnosis=diagnose(c64, g64, tol=PATTERN_TOL_FACTOR * rtol),
                 )
             )
         if not found:

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from jax.extend import core as jcore
 
-from ._diagnose import _nice  # a constant as a small fraction, as first order names it
+from .grad import small_fraction  # a constant as a small fraction, as first order names it
 
 DENSE_MAX_SIZE = 400
 """Largest flattened argument whose Hessian the diagnosis forms densely."""
@@ -167,7 +167,7 @@ def _broken_or_scaled(C: np.ndarray, H: np.ndarray, tol: float) -> str | None:
         return "the candidate is identically zero (nothing returned, or every term dropped)"
     a, resid = _fit(C, H)
     if resid <= tol:
-        frac = _nice(a, tol)
+        frac = small_fraction(a, tol)
         return _factor_text(frac if frac is not None else f"{a:.4g}", "H v")
     return None
 
@@ -193,13 +193,13 @@ def diagnose_dense(
         ):
             a, resid = _fit(C, basis)
             if resid <= tol:
-                frac = _nice(a, tol)
+                frac = small_fraction(a, tol)
                 return text if frac == "1" else f"{text}, times {frac or f'{a:.4g}'}"
     sym = C + C.T
     if not _close(C, C.T, tol):
         a, resid = _fit(H, sym)
         if resid <= tol:
-            frac = _nice(a, tol)
+            frac = small_fraction(a, tol)
             if frac == "1":
                 return (
                     "missing symmetrisation: the candidate applies a non-symmetric M (M V) "
