@@ -19,6 +19,7 @@ from .references import (
     evaluate,
     fd_directional,
     fd_gradient,
+    forward_result,
     normwise,
     random_directions,
     reference_jit,
@@ -572,7 +573,7 @@ def _check_small(problem: _Problem, options: _Options) -> GradReport:
             "reverse64", c_np, g64, rtol_, atol_, "jax.grad in float64 at the same inputs"
         )
 
-    refs["forward"] = _forward(
+    refs["forward"] = forward_result(
         v_np @ c_np.ravel(), jvp_np, float(np.linalg.norm(g_np)), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random directions in {dtype}",
     )  # fmt: skip
@@ -601,16 +602,6 @@ def _check_small(problem: _Problem, options: _Options) -> GradReport:
             )
 
     return _verdict(problem, _Evidence(refs, g64, consistency, rtol_, atol_, noise, tuple(notes)))
-
-
-def _forward(vc, jvp, g_norm: float, vnorm, rtol, atol, dtype, detail: str) -> ReferenceResult:
-    """Forward mode: ``<c, v>`` against the directional derivatives ``jvp`` along each ``v``,
-    relative to ``||g||_2 ||v||_2`` (host float64)."""
-    gnorm = max(g_norm, float(jnp.finfo(dtype).tiny))
-    f_abs = np.abs(vc - jvp)
-    f_rel = f_abs / (gnorm * vnorm)
-    ok = bool(np.all(f_rel <= rtol + atol / gnorm))
-    return ReferenceResult("forward", float(f_abs.max()), float(f_rel.max()), rtol, ok, detail)
 
 
 def _verdict(problem: _Problem, evidence: _Evidence) -> GradReport:
@@ -812,7 +803,7 @@ def _check_large(problem: _Problem, options: _Options) -> GradReport:
         refs["reverse64"] = measured(
             "reverse64", float(m["c_g64"]), max_g64, "jax.grad in float64 at the same inputs"
         )
-    refs["forward"] = _forward(
+    refs["forward"] = forward_result(
         m["vc"], m["jvp"], float(m["norm_g"]), vnorm, rtol_, atol_, dtype,
         f"jax.jvp along {n_directions} random direction{'s' * (n_directions > 1)} in {dtype}",
     )  # fmt: skip

@@ -173,6 +173,18 @@ def normwise(name, c, g, rtol, atol, detail) -> ReferenceResult:
     return ReferenceResult(name, abs_err, rel, rtol, ok, detail)
 
 
+def forward_result(
+    vc, jvp, g_norm: float, vnorm, rtol, atol, dtype, detail: str
+) -> ReferenceResult:
+    """Forward mode: ``<c, v>`` against the directional derivatives ``jvp`` along each ``v``,
+    relative to ``||g||_2 ||v||_2`` (host float64)."""
+    gnorm = max(g_norm, float(jnp.finfo(dtype).tiny))
+    f_abs = np.abs(vc - jvp)
+    f_rel = f_abs / (gnorm * vnorm)
+    ok = bool(np.all(f_rel <= rtol + atol / gnorm))
+    return ReferenceResult("forward", float(f_abs.max()), float(f_rel.max()), rtol, ok, detail)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _call_jitted(fn: Callable, *args):
     return fn(*args)

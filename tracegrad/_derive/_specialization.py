@@ -28,9 +28,9 @@ import numpy as np
 
 from .._check.diagnosis.grad import diagnose
 from .._check.grad import FD_FULL_MAX_SIZE, check_grad
-from .._check.references import reference_jit
-from .._check.report import GradReport, ReferenceResult
-from .._check.tolerances import tolerances
+from .._check.references import forward_result, normwise, reference_jit
+from .._check.report import GradReport, ReferenceResult, grad_report
+from .._check.tolerances import PATTERN_TOL_FACTOR, tolerances
 from .._utils import shape_str
 from . import _ast as E
 from ._codegen import build_function, evaluate, objective_flops
@@ -53,7 +53,7 @@ evaluates it) would hold (80 MB in float64; ``A X`` with ``A`` 100000x3 is 10^10
 check runs at small proxy shapes (``_Specialization._check_at_proxy``): never a MemoryError."""
 _DIRECTIONS = 2
 _DIRECTIONS_SEED = 20260
-_PATTERN_TOL = 20.0  # as check_grad: a pattern "matches" within 20 x rtol
+_REVERSE_DETAIL = "jax.grad in float64, every entry"
 
 
 def _natural_shape(shape: tuple[int, int]) -> tuple[int, ...]:
@@ -223,37 +223,22 @@ class Specialization:
         rtol = tolerances(jnp.float64)[0]
         candidate = np.asarray(grad(*args), np.float64)
         truth = np.asarray(reference_jit(jax.grad(f, argnums=idx))(*args), np.float64)
-        err = float(np.max(np.abs(candidate - truth)))
-        top = float(np.max(np.abs(truth)))
-        refs = {
-            "reverse": ReferenceResult(
-                "reverse",
-                err,
-                err / top if top > 0 else (0.0 if err == 0 else math.inf),
-                rtol,
-                bool(np.isfinite(err) and err <= atol + rtol * top),
-                "jax.grad in float64, every entry",
-            )
-        }
+        refs = {"reverse": normwise("reverse", candidate, truth, rtol, atol, _REVERSE_DETAIL)}
 
         def along(v, *args):
             return jax.jvp(lambda w: f(*args[:idx], w, *args[idx + 1 :]), (args[idx],), (v,))[1]
 
         rng = np.random.default_rng(_DIRECTIONS_SEED)
         jvp = reference_jit(along)
-        f_abs, f_rel = [], []
-        gnorm = max(float(np.linalg.norm(truth)), np.finfo(np.float64).tiny)
-        for _ in range(_DIRECTIONS):
-            v = rng.standard_normal(x.shape)
-            d = abs(float(np.vdot(candidate, v)) - float(jvp(jnp.asarray(v), *args)))
-            f_abs.append(d)
-            f_rel.append(d / (gnorm * float(np.linalg.norm(v))))
-        refs["forward"] = ReferenceResult(
-            "forward",
-            max(f_abs),
-            max(f_rel),
+        v = rng.standard_normal((_DIRECTIONS, *x.shape))
+        refs["forward"] = forward_result(
+            v.reshape(_DIRECTIONS, -1) @ candidate.ravel(),
+            np.array([float(jvp(jnp.asarray(d), *args)) for d in v]),
+            float(np.linalg.norm(truth)),
+            np.linalg.norm(v.reshape(_DIRECTIONS, -1), axis=1),
             rtol,
-            bool(max(f_rel) <= rtol + atol / gnorm),
+            atol,
+            np.float64,
             f"jax.jvp along {_DIRECTIONS} random directions in float64",
         )
         fd = proxy.report.references["fd64"]
@@ -261,16 +246,12 @@ class Specialization:
         refs["fd64"] = dataclasses.replace(
             fd, detail=f"{fd.detail}, at the proxy shapes {where} (same expression structure)"
         )
-        ok = all(r.ok for r in refs.values())
         diagnosis = "ok"
-        if not ok:
+        if not all(r.ok for r in refs.values()):
             terms = {k: np.asarray(v, np.float64) for k, v in self._term_values(*args).items()}
-            diagnosis = diagnose(candidate, truth, tol=_PATTERN_TOL * rtol, terms=terms)
-        return GradReport(
-            ok=ok,
-            max_abs_err=max(r.max_abs_err for r in refs.values()),
-            max_rel_err=max(r.max_rel_err for r in refs.values()),
-            references=refs,
+            diagnosis = diagnose(candidate, truth, tol=PATTERN_TOL_FACTOR * rtol, terms=terms)
+        return grad_report(
+            refs,
             diagnosis=diagnosis,
             dtype="float64",
             shape=tuple(x.shape),
