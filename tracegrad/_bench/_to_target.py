@@ -101,8 +101,10 @@ def curve_sklearn(kind, Vs, W0s, H0s, segment, iters_cap, targets, beta: float =
                 Ws[i], Hs[i], _ = _fit_coordinate_descent(v, Ws[i], Hs[i], tol=0.0,
                                                           max_iter=step)  # fmt: skip
             else:
-                Ws[i], Hs[i], _ = _fit_multiplicative_update(v, Ws[i], Hs[i], beta,
-                                                             max_iter=step, tol=0.0)  # fmt: skip
+                Ws[i], Hs[i], _ = _fit_multiplicative_update(
+                    v, Ws[i], Hs[i], beta,  # pyright: ignore[reportArgumentType]  (a float beta is valid)
+                    max_iter=step, tol=0.0,
+                )  # fmt: skip
         total += time.perf_counter() - t0
         it += step
         per = losses_now()
