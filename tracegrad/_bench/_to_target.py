@@ -41,6 +41,22 @@ REACH_RTOL = 1e-5
 """A loss within this relative distance above the target counts as reaching it."""
 
 
+def conditions(cfg: dict) -> dict:
+    """What a result was measured under: the settings, environment, BLAS, OpenBLAS variables,
+    device and ``REACH_RTOL`` (the head of every time-to-target result)."""
+    from ._timing import blas_info, environment
+    from .nmf import openblas_vars_set
+
+    return {
+        "config": cfg,
+        "environment": environment(),
+        "blas": blas_info(),
+        "openblas_vars": openblas_vars_set(),
+        "device_kind": jax.devices()[0].device_kind,
+        "reach_rtol": REACH_RTOL,
+    }
+
+
 def baseline_solver(loss: str) -> str:
     """scikit-learn's solver that sets the target: ``"cd"`` (Frobenius only) or ``"mu"``."""
     return "cd" if resolve_loss(loss).beta == 2 else "mu"

@@ -17,13 +17,10 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
-import jax
-
 from ..nmf import SOLVERS
 from ._format import COMPILE_HEADER, compile_cells
-from ._timing import blas_info, environment
-from ._to_target import REACH_RTOL, save_figure, time_to_target
-from .nmf import _problem, openblas_vars_set
+from ._to_target import conditions, save_figure, time_to_target
+from .nmf import _problem
 
 DEFAULT_CONFIG: dict = {
     "single": {"m": 1024, "n": 1024, "rank": 32},
@@ -67,14 +64,7 @@ def run_nmf_solvers(
     cfg = _merge(config)
     say = progress or (lambda msg: None)
     seg, n_runs = int(cfg["segment"]), int(cfg["n_runs"])
-    result: dict = {
-        "config": cfg,
-        "environment": environment(),
-        "blas": blas_info(),
-        "openblas_vars": openblas_vars_set(),
-        "device_kind": jax.devices()[0].device_kind,
-        "reach_rtol": REACH_RTOL,
-    }
+    result: dict = conditions(cfg)
     for workload in ("single", "batch"):
         w = cfg[workload]
         batch = w.get("batch")

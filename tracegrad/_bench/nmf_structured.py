@@ -29,16 +29,13 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from ..datasets import STRUCTURED
 from ..nmf import SOLVERS
 from ..nmf._losses import resolve_loss
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
-from ._timing import blas_info, environment
-from ._to_target import REACH_RTOL, save_figure, time_to_target
-from .nmf import openblas_vars_set
+from ._to_target import conditions, save_figure, time_to_target
 
 WORKLOADS = ("single", "batch", "restarts")
 
@@ -151,15 +148,7 @@ def run_nmf_structured(
     """
     cfg = _merge(config)
     say = progress or (lambda msg: None)
-    result: dict = {
-        "config": cfg,
-        "environment": environment(),
-        "blas": blas_info(),
-        "openblas_vars": openblas_vars_set(),
-        "device_kind": jax.devices()[0].device_kind,
-        "reach_rtol": REACH_RTOL,
-        "cases": [],
-    }
+    result: dict = {**conditions(cfg), "cases": []}
     for name in cfg["datasets"]:
         entry = STRUCTURED[name]
         for loss in entry.losses:
