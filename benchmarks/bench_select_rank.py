@@ -34,14 +34,7 @@ import jax  # noqa: E402
 
 from tracegrad import nmf  # noqa: E402
 from tracegrad._utils import write_json  # noqa: E402
-
-
-def catalogue(seed: int, m: int, n: int, k: int) -> np.ndarray:
-    """Counts from ``k`` Dirichlet signatures, gamma exposures, Poisson noise."""
-    rng = np.random.default_rng(seed)
-    S = rng.dirichlet(np.full(m, 0.3), size=k).T
-    E = rng.gamma(0.8, 1.0, (k, n)) * rng.uniform(200, 2000, n)
-    return rng.poisson(S @ E).astype(np.float32)
+from tracegrad.datasets import mutation_counts  # noqa: E402
 
 
 def run_tracegrad(V, ranks, restarts, iters):
@@ -110,7 +103,7 @@ def main(argv=None) -> int:
             print(f"WARNING: {var} set; rerun under env -u {var}", file=sys.stderr)
     lo, hi = (int(x) for x in args.ranks.split(":"))
     ranks = list(range(lo, hi + 1))
-    V = catalogue(0, args.m, args.n, 4)
+    V = mutation_counts(args.n, args.m, 4, seed=0)
     n_fits = len(ranks) * args.restarts
 
     cold, sel = run_tracegrad(V, ranks, args.restarts, args.iters)

@@ -1,5 +1,6 @@
 """The CLI's derive, bench, nmf and demo commands, run in-process on tiny inputs."""
 
+import importlib.util
 import json
 import textwrap
 from pathlib import Path
@@ -158,6 +159,50 @@ def test_bench_nmf_solvers_reaches_cd_target_and_plots(tmp_path, capsys):
         assert len(apg["times"]) == len(apg["losses"]) == len(apg["iters"]) == 26
         assert (tmp_path / "out" / f"nmf_solvers_{workload}.png").stat().st_size > 1000
     assert "time to scikit-learn cd's loss" in capsys.readouterr().out
+
+
+def test_bench_nmf_structured_every_workload_and_loss(tmp_path, capsys):
+    """Two datasets (Frobenius, KL) at a twentieth of their size, every workload, 50
+    iterations: each workload's problems, the targets met by mu's iterates, the headline."""
+    pytest.importorskip("sklearn")
+    config = tmp_path / "bench.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [bench]
+            suites = ["nmf_structured"]
+            [nmf_structured]
+            datasets = ["lowrank-snr10", "counts-96x300"]
+            solvers = ["mu"]
+            batch = 2
+            restarts = 2
+            scale = 0.05
+            base_iters = 50
+            max_iters = 60
+            n_runs = 1
+            [output]
+            dir = "{(tmp_path / "out").as_posix()}"
+            """
+        )
+    )
+    assert main(["bench", "--config", str(config)]) == 0
+    result = json.loads((tmp_path / "out" / "nmf_structured.json").read_text())
+    cases = {(c["dataset"], c["loss"]): c for c in result["cases"]}
+    assert set(cases) == {("lowrank-snr10", "frobenius"), ("counts-96x300", "kl")}
+    for case in cases.values():
+        assert set(case["workloads"]) == {"single", "batch", "restarts"}
+        problems = [case["workloads"][w]["problems"] for w in ("single", "batch", "restarts")]
+        assert problems == [1, 2, 2]
+    for e in cases["counts-96x300", "kl"]["workloads"].values():
+        assert e["baseline"] == "mu"  # the same iterates as scikit-learn's: its loss by ~50
+        assert 0 < e["ours"]["mu"]["iters_to_target"] <= 60
+    assert cases["lowrank-snr10", "frobenius"]["workloads"]["single"]["baseline"] == "cd"
+    assert set(result["headline"]) == {"frobenius", "kl"}
+    assert result["headline"]["kl"]["batch"]["mu"]["reached"] == 1
+    out = capsys.readouterr().out
+    assert "NMF on structured data" in out and "Headline" in out
+    if importlib.util.find_spec("matplotlib"):
+        assert (tmp_path / "out" / "nmf_structured_counts-96x300_kl.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("solver", ["mu", "hals"])

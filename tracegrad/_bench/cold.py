@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shlex
 import statistics
@@ -53,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import datasets
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._timing import environment
 from .nmf import OPENBLAS_VARS, openblas_vars_set
@@ -85,27 +87,16 @@ REACH_RTOL = 1e-5
 
 
 def low_rank(seed: int, m: int, n: int, k: int, zeros: float = 0.5, noise: float = 0.1):
-    """``W H + E``, float32: sparse non-negative factors and non-negative noise.
-
-    ``W`` (``m x k``) and ``H`` (``k x n``) have exponential entries of which a fraction
-    ``zeros`` is set to zero; ``E`` has exponential entries scaled so that
-    ``||E||_F = noise ||W H||_F``.
-    """
-    rng = np.random.default_rng(seed)
-    W = rng.exponential(1.0, (m, k)) * (rng.random((m, k)) >= zeros)
-    H = rng.exponential(1.0, (k, n)) * (rng.random((k, n)) >= zeros)
-    clean = W @ H
-    E = rng.exponential(1.0, (m, n))
-    scale = noise * np.linalg.norm(clean) / max(np.linalg.norm(E), 1e-300)
-    return (clean + scale * E).astype(np.float32)
+    """``W H + E``, float32 (``datasets.low_rank``): sparse non-negative factors and
+    non-negative noise with ``||E||_F = noise ||W H||_F``."""
+    snr = math.inf if noise == 0 else -20.0 * math.log10(noise)
+    return datasets.low_rank(m, n, k, snr=snr, zeros=zeros, seed=seed)
 
 
 def catalogue(seed: int, m: int, n: int, k: int) -> np.ndarray:
-    """Counts from ``k`` Dirichlet signatures, gamma exposures, Poisson noise (float32)."""
-    rng = np.random.default_rng(seed)
-    S = rng.dirichlet(np.full(m, 0.3), size=k).T
-    E = rng.gamma(0.8, 1.0, (k, n)) * rng.uniform(200, 2000, n)
-    return rng.poisson(S @ E).astype(np.float32)
+    """Counts from ``k`` Dirichlet signatures, gamma exposures, Poisson noise (float32;
+    ``datasets.mutation_counts``)."""
+    return datasets.mutation_counts(n, m, k, seed=seed)
 
 
 def _merge(config: dict | None) -> dict:

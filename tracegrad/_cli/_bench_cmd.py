@@ -3,6 +3,7 @@
 Suites (``[bench] suites``): ``grads`` (every identity's closed form vs ``jax.grad``),
 ``derive`` (derived gradients vs ``jax.grad``), ``nmf`` (tracegrad's NMF vs scikit-learn's MU
 solver and a same-run matmul peak), ``nmf_solvers`` (time to scikit-learn cd's loss),
+``nmf_structured`` (the same on the structured data of ``datasets.STRUCTURED``, every loss),
 ``bridge`` (step time through ``with_grad``), ``cold`` (first calls in fresh processes, empty
 and filled compilation cache).  Every row reports its XLA compilations (count and seconds)
 beside its times.  Each writes ``<output.dir>/<suite>.json`` and, with matplotlib,
@@ -16,15 +17,17 @@ import re
 import sys
 
 from .._utils import write_json
+from ..datasets import STRUCTURED as _DATASET_TABLE
 from ..nmf import LOSSES as _LOSS_TABLE
 from ..nmf import SOLVERS as _SOLVER_TABLE
 from ._config import Key, add_flag, load_config, non_negative, positive
 from ._errors import CLIError
 from ._paths import output_dir
 
-SUITES = ("grads", "derive", "nmf", "nmf_solvers", "bridge", "cold")
+SUITES = ("grads", "derive", "nmf", "nmf_solvers", "nmf_structured", "bridge", "cold")
 LOSSES = tuple(_LOSS_TABLE)
 NMF_SOLVERS = tuple(_SOLVER_TABLE)
+DATASETS = tuple(_DATASET_TABLE)
 
 
 def _list_of(kind: type, choices: tuple | None = None, allow_empty: bool = False):
@@ -104,6 +107,41 @@ SCHEMA = {
         **_WORKLOADS,
         "seed": Key(int, 0, "seed of the data and initial factors"),
     },
+    "nmf_structured": {
+        "datasets": Key(
+            list,
+            list(DATASETS),
+            "datasets to time (names of datasets.STRUCTURED)",
+            check=_list_of(str, DATASETS),
+        ),
+        "solvers": Key(
+            list,
+            list(_SOLVER_TABLE),
+            "our solvers to time (each on the losses it minimises)",
+            check=_list_of(str, NMF_SOLVERS),
+        ),
+        "workloads": Key(
+            list,
+            ["single", "batch", "restarts"],
+            "workloads to time",
+            check=_list_of(str, ("single", "batch", "restarts")),
+        ),
+        "batch": Key(int, 64, "problems (draws) of the batch workload", check=positive),
+        "restarts": Key(int, 32, "random initial factors of the restarts workload", check=positive),
+        "scale": Key(
+            float, 1.0, "multiplies every dataset's sizes (rows, samples, frames)", check=positive
+        ),
+        "base_iters": Key(
+            int,
+            200,
+            "scikit-learn iterations (cd; mu beyond Frobenius) that set the target",
+            check=positive,
+        ),
+        "max_iters": Key(int, 1000, "cap on our iterations to reach the target", check=positive),
+        "segment": Key(int, 10, "iterations per point of scikit-learn's curves", check=positive),
+        "n_runs": Key(int, 3, "timed runs per median", check=positive),
+        "seed": Key(int, 0, "seed of the data draws and initial factors", check=non_negative),
+    },  # fmt: skip
     "cold": {
         "m": Key(int, 1024, "rows of the low-rank-plus-noise NMF data", check=positive),
         "n": Key(int, 1024, "columns of the NMF data", check=positive),
@@ -160,10 +198,10 @@ SCHEMA = {
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="run benchmark suites (grads, derive, nmf, nmf_solvers, bridge, cold): tables, "
-        "JSON, charts",
+        help="run benchmark suites (grads, derive, nmf, nmf_solvers, nmf_structured, bridge, "
+        "cold): tables, JSON, charts",
         description="Run the benchmark suites a TOML config names (see configs/bench-*.toml). "
-        "For the nmf suite against scikit-learn, unset NumPy's OpenBLAS tuning variables for "
+        "For the NMF suites against scikit-learn, unset NumPy's OpenBLAS tuning variables for "
         "the command: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tracegrad bench ...",
     )
     p.add_argument("--config", metavar="FILE", help="TOML config (default: grads suite)")
@@ -266,6 +304,14 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
                 progress=say,
             )  # fmt: skip
             return result, format_nmf_solvers(result)
+        if suite == "nmf_structured":
+            from .._bench.nmf_structured import format_nmf_structured, run_nmf_structured
+
+            result = run_nmf_structured(
+                {key: list(v) if isinstance(v, list) else v for key, v in c.items()},
+                progress=say,
+            )
+            return result, format_nmf_structured(result)
         if suite == "bridge":
             from .._bench.bridge import format_bridge, run_bridge
 
@@ -305,10 +351,11 @@ def run(args: argparse.Namespace) -> int:
         print(table)
         json_path = write_json(out_dir / f"{suite}.json", result)
         print(f"wrote {json_path}")
-        if plot and suite == "nmf_solvers":
-            from .._bench.nmf_solvers import plot_loss_vs_time
+        if plot and suite in ("nmf_solvers", "nmf_structured"):
+            from importlib import import_module
 
-            pngs = plot_loss_vs_time(result, out_dir)
+            module = import_module(f"tracegrad._bench.{suite}")
+            pngs = module.plot_loss_vs_time(result, out_dir)
             for png in pngs:
                 print(f"wrote {png}")
             if not pngs:

@@ -6,6 +6,7 @@ import gzip
 from importlib import resources
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -46,3 +47,28 @@ def digits_by_class(max_per_class: int | None = None) -> tuple[np.ndarray, np.nd
         V[d, : len(g)] = g
         mask[d, : len(g)] = 1.0
     return V, mask, counts
+
+
+def digits(rows: int | None = None, *, seed: int = 0, dtype: DTypeLike = np.float32) -> np.ndarray:
+    """The bundled digit images as an NMF matrix: images by pixels, values 0..16.
+
+    Stands for image collections (faces, handwriting) factorised into parts; scikit-learn's
+    bundled digits, ``load_digits`` without the labels.
+
+    Args:
+        rows: None for all 1797 images; else that many, drawn without replacement by ``seed``
+            (different draws of a batch).
+        seed: NumPy ``default_rng`` seed of the draw (unused when ``rows`` is None).
+        dtype: dtype of the result.
+
+    Returns:
+        ``(rows or 1797, 64)`` array with many zeros, including all-zero pixel columns (the
+        image border): fine for the Frobenius loss, not for Itakura-Saito.
+    """
+    images, _ = load_digits()
+    if rows is not None:
+        if not 1 <= rows <= len(images):
+            raise ValueError(f"rows must be in [1, {len(images)}], got {rows}")
+        pick = np.random.default_rng(seed).choice(len(images), size=rows, replace=False)
+        images = images[np.sort(pick)]
+    return images.astype(dtype)
