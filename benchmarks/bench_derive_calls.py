@@ -21,7 +21,7 @@ from tracegrad._bench._format import aligned_table
 from tracegrad._bench._timing import environment
 from tracegrad._derive import derive
 from tracegrad._derive._parser import MAX_NESTING
-from tracegrad._derive._registry_expressions import EXPRESSIONS
+from tracegrad._registry.expressions import EXPRESSIONS
 from tracegrad._registry.registry import registry
 from tracegrad._utils import write_json
 

@@ -69,7 +69,7 @@ def _compare(derived, reference, args: tuple, runs: int) -> dict:
 
 def hvp_rows(n: int, runs: int) -> list[dict]:
     from tracegrad._derive import Derivation, derive
-    from tracegrad._derive._registry_expressions import EXPRESSIONS
+    from tracegrad._registry.expressions import EXPRESSIONS
     from tracegrad._registry.registry import registry
 
     reg = registry()

@@ -1,106 +1,62 @@
-"""No import cycle runs through ``tracegrad._cli`` or ``tracegrad.nmf``.
+"""No import cycle inside ``tracegrad/``, and no import up its layers (``tools/import_cycles.py``).
 
 Read from the source (``ast``), so function-level imports count as much as module-level ones:
-a cycle that a lazy import merely postpones (``_nmf_cmd`` and ``_select_rank_cmd`` importing
-each other once) still fails here.  ``from pkg import name`` is an edge to ``pkg.name`` when
-that is a module, else to ``pkg`` itself (whose ``__init__`` then runs).
-
-``ALLOWED`` names the function-level imports that may close a cycle, each documented where it
-is made; the test checks they stay inside functions.
+a cycle that a lazy import merely postpones still fails here.  The one exception is the
+tool's ``PLUGIN_LOADS``: the registry loading the built-in identities with
+``importlib.import_module``, which ``lint-imports`` (CI's layer check) does not see.
 """
 
-import ast
 import functools
+import importlib.util
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("tracegrad._cli", "tracegrad.nmf")
-ALLOWED = {
-    # NMFResult.transform refits and NMFResult.to_model builds an NMF, while fit returns an
-    # NMFResult: inherent to the public methods (tracegrad/nmf/_result.py's docstring)
-    ("tracegrad.nmf._result", "tracegrad.nmf._fit"),
-    ("tracegrad.nmf._result", "tracegrad.nmf._model"),
-}
 
 
 @functools.cache
-def _modules() -> dict[str, Path]:
-    out = {}
-    for path in (ROOT / "tracegrad").rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = path
-    return out
-
-
-def _imports(name: str, path: Path, modules: dict[str, Path], top_only=False) -> set[str]:
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    tree = ast.parse(path.read_text())
-    for node in tree.body if top_only else ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package
-            for _ in range(node.level - 1):
-                base = base.rpartition(".")[0]
-            if node.level:
-                base = f"{base}.{node.module}" if node.module else base
-            else:
-                base = node.module or ""
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                found.add(sub if sub in modules else base)
-    return {m for m in found if m in modules and m != name}
+def _tool():
+    spec = importlib.util.spec_from_file_location("import_cycles", ROOT / "tools/import_cycles.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @functools.cache
-def _graph() -> dict[str, set[str]]:
-    modules = _modules()
-    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    for a, b in ALLOWED:
-        graph[a].discard(b)
-    return graph
+def _edges() -> list[tuple[str, str, int, str]]:
+    return _tool().edges(ROOT / "tracegrad")
 
 
-def test_allowed_imports_stay_inside_functions():
-    modules = _modules()
-    for a, b in ALLOWED:
-        assert b in _imports(a, modules[a], modules), f"{a} no longer imports {b}: drop it"
-        assert b not in _imports(a, modules[a], modules, top_only=True), f"{a} -> {b}"
+def _targets(importer: str, kind: str) -> set[str]:
+    return {b for a, b, _, k in _edges() if a == importer and k == kind}
 
 
-def _cycle_through(start: str, graph: dict[str, set[str]]) -> list[str] | None:
-    """The shortest import path from ``start`` back to itself, if any (breadth first)."""
-    paths = {start: [start]}
-    queue = [start]
-    while queue:
-        node = queue.pop(0)
-        for nxt in sorted(graph[node]):
-            if nxt == start:
-                return paths[node] + [start]
-            if nxt not in paths:
-                paths[nxt] = paths[node] + [nxt]
-                queue.append(nxt)
-    return None
+def test_the_graph_sees_lazy_imports_and_plugin_loads():
+    assert "tracegrad._cli._select_rank_cmd" in _targets("tracegrad._cli._nmf_cmd", "module-level")
+    assert "tracegrad.datasets" in _targets("tracegrad._cli._nmf_cmd", "lazy")
+    assert "tracegrad._cli" in _targets("tracegrad._bench._cold_child", "lazy")
+    loads = {(a, b) for a, b, _, kind in _edges() if kind == "plugin"}
+    assert loads == _tool().PLUGIN_LOADS
 
 
-def test_the_graph_sees_the_cli_commands():
-    graph = _graph()
-    assert "tracegrad._cli._mesh" in graph["tracegrad._cli._select_rank_cmd"]
-    assert "tracegrad._cli._select_rank_cmd" in graph["tracegrad._cli._nmf_cmd"]
+def test_no_import_cycle_but_the_plugin_loads():
+    tool = _tool()
+    rest = [e for e in _edges() if (e[0], e[1]) not in tool.PLUGIN_LOADS]
+    cycles = tool.cycles(rest, {"module-level", "lazy", "plugin"})
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("package", CHECKED)
-def test_no_import_cycle(package):
-    graph = _graph()
-    cycles = []
-    for name in sorted(graph):
-        if name == package or name.startswith(package + "."):
-            cycle = _cycle_through(name, graph)
-            if cycle and all(set(cycle) != set(c) for c in cycles):
-                cycles.append(cycle)
-    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+def test_no_import_up_the_layers_but_the_plugin_loads():
+    tool = _tool()
+    layers = tool.layers(ROOT / "pyproject.toml")
+    assert layers[-1] == ["tracegrad._utils"]
+    breaks = [
+        f"{a}:{line} imports {b} ({kind})"
+        for a, b, line, kind in tool.layer_breaks(_edges(), layers)
+        if not ((a, b) in tool.PLUGIN_LOADS and kind == "plugin")
+    ]
+    assert not breaks, "imports up the layers:\n" + "\n".join(breaks)
+
+
+def test_the_script_passes():
+    assert _tool().main(["import_cycles.py", str(ROOT / "tracegrad")]) == 0

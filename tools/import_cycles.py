@@ -1,41 +1,56 @@
-"""Report import cycles and layer breaks inside the ``tracegrad`` package.
+"""Check that no import cycle runs inside the ``tracegrad`` package, nor any import up its layers.
 
 Reads every module's source with ``ast`` (nothing is imported) and records each import of a
 ``tracegrad`` module, at module level or inside a function (a lazy import), with its line.
 ``from .pkg import name`` counts as an import of ``pkg.name`` when that is a module, else of
 ``pkg``; importing ``a.b.c`` does not count the packages ``a`` and ``a.b`` (the ``__init__`` of
 ``tracegrad`` re-exports everything, so every module would sit in one cycle through it).
-``importlib.import_module("tracegrad.x")`` with a literal name counts as an import of it.
+``importlib.import_module("tracegrad.x")`` with a literal name counts as an import of it (a
+plugin load): ``lint-imports`` does not see those, this script does.
+
+The layers are read from the ``layers`` contract of ``[tool.importlinter]`` in
+``pyproject.toml`` (``lint-imports`` checks the imports it sees against them), top to bottom::
+
+    __main__
+    _cli : _bench : testing
+    identities | nmf
+    _registry
+    _derive | _bridge | kalman
+    _check
+    datasets | _cache | _version
+    _utils
 
 Prints the strongly connected components of the graph of module-level imports, then of the
-graph with the lazy imports added, then every import that goes up the layers::
+graph with the lazy imports and plugin loads added, then every import that goes up the layers.
+The one exception is ``PLUGIN_LOADS``: the registry loads the built-in identities, which
+register themselves with it (``tracegrad/_registry/registry.py``).
 
-    tracegrad.identities | tracegrad.nmf                (top)
-    tracegrad._registry
-    tracegrad._derive | tracegrad._bridge | tracegrad.kalman
-    tracegrad._check                                   (bottom)
-
-Usage: ``python tools/import_cycles.py [package dir]``; exit status 1 when a cycle spans two
-or more modules of one of the packages in ``CHECKED`` or an import goes up the layers.
+Usage: ``python tools/import_cycles.py [package dir]``; exit status 1 when a cycle remains
+without the ``PLUGIN_LOADS`` edges, an import other than those goes up the layers, or a
+``PLUGIN_LOADS`` entry is no longer made.
 """
 
 from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-LAYERS = (
-    ("tracegrad.identities", "tracegrad.nmf"),
-    ("tracegrad._registry",),
-    ("tracegrad._derive", "tracegrad._bridge", "tracegrad.kalman"),
-    ("tracegrad._check",),
-)
-"""Top to bottom: a module may import its own layer's package and the layers below it."""
+PLUGIN_LOADS = {("tracegrad._registry.registry", "tracegrad.identities")}
+"""``importlib.import_module`` loads allowed to go up the layers (and so close a cycle)."""
 
-CHECKED = ("tracegrad._check", "tracegrad._registry", "tracegrad._bridge")
-"""Packages that must have no import cycle among their own modules."""
+
+def layers(pyproject: Path) -> list[list[str]]:
+    """The ``layers`` contract's layers, top to bottom, each a list of full module names."""
+    config = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    (container,) = contract["containers"]
+    return [
+        [f"{container}.{name.strip()}" for name in layer.replace("|", ":").split(":")]
+        for layer in contract["layers"]
+    ]
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -52,8 +67,9 @@ def _is_package(name: str, modules: dict[str, Path]) -> bool:
     return modules[name].name == "__init__.py"
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterable[tuple[str, int, bool]]:
-    """``(imported module, line, lazy)`` for each ``tracegrad`` import in ``path``."""
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterable[tuple[str, int, str]]:
+    """``(imported module, line, kind)`` for each ``tracegrad`` import in ``path``; kind is
+    ``"module-level"``, ``"lazy"`` (inside a function) or ``"plugin"`` (``import_module``)."""
     tree = ast.parse(path.read_text(), str(path))
     package = name if _is_package(name, modules) else name.rpartition(".")[0]
     lazy_nodes = set()
@@ -61,11 +77,11 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterable[tuple[
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             lazy_nodes.update(id(n) for n in ast.walk(node) if n is not node)
     for node in ast.walk(tree):
-        lazy = id(node) in lazy_nodes
+        kind = "lazy" if id(node) in lazy_nodes else "module-level"
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in modules:
-                    yield alias.name, node.lineno, lazy
+                    yield alias.name, node.lineno, kind
         elif (  # importlib.import_module("tracegrad.x"): a plugin load, named by a string
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -74,7 +90,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterable[tuple[
             and isinstance(node.args[0], ast.Constant)
             and node.args[0].value in modules
         ):
-            yield node.args[0].value, node.lineno, lazy
+            yield node.args[0].value, node.lineno, "plugin"
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -86,7 +102,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterable[tuple[
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                yield (sub if sub in modules else target), node.lineno, lazy
+                yield (sub if sub in modules else target), node.lineno, kind
 
 
 def _scc(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -128,45 +144,71 @@ def _scc(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _layer(name: str) -> int | None:
-    for level, packages in enumerate(LAYERS):
-        if any(name == p or name.startswith(p + ".") for p in packages):
-            return level
-    return None
+def edges(root: Path) -> list[tuple[str, str, int, str]]:
+    """``(importer, imported, line, kind)`` for every import between modules under ``root``."""
+    modules = _modules(root)
+    return [
+        (name, target, line, kind)
+        for name, path in modules.items()
+        for target, line, kind in _imports(name, path, modules)
+        if target != name
+    ]
+
+
+def cycles(found: list[tuple[str, str, int, str]], kinds: set[str]) -> list[list[str]]:
+    """The import cycles (modules of each, sorted) among the imports of ``kinds``."""
+    graph: dict[str, set[str]] = {}
+    for a, b, _, kind in found:
+        if kind in kinds:
+            graph.setdefault(a, set()).add(b)
+    return _scc(graph)
+
+
+def layer_breaks(
+    found: list[tuple[str, str, int, str]], order: list[list[str]]
+) -> list[tuple[str, str, int, str]]:
+    """The imports that go up the layers (``order``: top to bottom)."""
+
+    def level(name: str) -> int | None:
+        for i, packages in enumerate(order):
+            if any(name == p or name.startswith(p + ".") for p in packages):
+                return i
+        return None
+
+    out = []
+    for edge in found:
+        la, lb = level(edge[0]), level(edge[1])
+        if la is not None and lb is not None and lb < la:
+            out.append(edge)
+    return sorted(out)
 
 
 def main(argv: list[str]) -> int:
     root = Path(argv[1] if len(argv) > 1 else "tracegrad").resolve()
-    modules = _modules(root)
-    edges = [
-        (name, target, line, lazy)
-        for name, path in modules.items()
-        for target, line, lazy in _imports(name, path, modules)
-        if target != name
-    ]
-    status = 0
-    for title, use_lazy in (("module-level imports", False), ("with lazy imports", True)):
-        graph: dict[str, set[str]] = {}
-        for a, b, _, lazy in edges:
-            if use_lazy or not lazy:
-                graph.setdefault(a, set()).add(b)
-        cycles = _scc(graph)
-        print(f"cycles, {title}: {len(cycles) or 'none'}")
-        for comp in cycles:
-            print("  " + " <-> ".join(comp))
-            inside = [p for p in CHECKED if sum(m.startswith(p + ".") for m in comp) > 1]
-            if inside:
-                print(f"    (within {', '.join(inside)})")
-                status = 1
-    breaks = []
-    for a, b, line, lazy in edges:
-        la, lb = _layer(a), _layer(b)
-        if la is not None and lb is not None and lb < la:
-            kind = "lazy" if lazy else "module-level"
-            breaks.append(f"  {a}:{line} imports {b} ({kind})")
+    found = edges(root)
+    all_kinds = {"module-level", "lazy", "plugin"}
+    # the cycles that remain without the allowed plugin loads fail the check
+    failing = cycles([e for e in found if (e[0], e[1]) not in PLUGIN_LOADS], all_kinds)
+    for title, kinds in (("module-level imports", {"module-level"}), ("all imports", all_kinds)):
+        comps = cycles(found, kinds)
+        print(f"cycles, {title}: {len(comps) or 'none'}")
+        for comp in comps:
+            bad = [c for c in failing if set(c) <= set(comp)]
+            print("  " + " <-> ".join(comp) + ("" if bad else "   (PLUGIN_LOADS; allowed)"))
+            for c in bad:
+                print(f"    not allowed: {' <-> '.join(c)}")
+    status = int(bool(failing))
+    breaks = layer_breaks(found, layers(root.parent / "pyproject.toml"))
     print(f"imports up the layers: {len(breaks) or 'none'}")
-    print("\n".join(sorted(breaks)) if breaks else "", end="\n" if breaks else "")
-    return 1 if breaks else status
+    for a, b, line, kind in breaks:
+        allowed = (a, b) in PLUGIN_LOADS and kind == "plugin"
+        print(f"  {a}:{line} imports {b} ({kind}){'   (PLUGIN_LOADS; allowed)' * allowed}")
+        status = status or int(not allowed)
+    made = {(a, b) for a, b, _, kind in found if kind == "plugin"}
+    for a, b in sorted(PLUGIN_LOADS - made):
+        print(f"PLUGIN_LOADS: {a} no longer loads {b} with import_module: drop the entry")
+        status = 1
+    return status
 
 
 if __name__ == "__main__":

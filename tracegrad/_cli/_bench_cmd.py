@@ -227,7 +227,7 @@ def _selected(suite: str, only: str) -> list[str]:
 
     names = list(registry())
     if suite == "derive":
-        from .._derive._registry_expressions import EXPRESSIONS
+        from .._registry.expressions import EXPRESSIONS
 
         names = [n for n in EXPRESSIONS if n in names]
     pattern = _regex(only, f"{suite}.only")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +15,7 @@ from .._check.grad import check_grad
 from .._check.hvp import check_hvp
 from .._check.references import TRACING_ERRORS
 from .._check.report import GradReport, HVPReport
-
-if TYPE_CHECKING:
-    from .._derive import Derivation
+from .._derive import Derivation, derive
 
 
 class _FromExpression:
@@ -187,9 +185,6 @@ class Identity:
             )
         cached = self.__dict__.get("_derivation")
         if cached is None:
-            # lazy: _derive._registry_expressions reads this registry when it is imported
-            from .._derive import Derivation, derive
-
             out = jax.eval_shape(
                 functools.partial(self.sample, dtype="float32", n=None), jax.random.key(0)
             )

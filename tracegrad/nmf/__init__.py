@@ -8,7 +8,6 @@ KL: eq. 27 and eq. 9); the iterates match scikit-learn's MU and CD solvers.
 """
 
 from ._constants import EPSILON as EPSILON
-from ._fit import fit as fit
 from ._gradients import registry_gradient as registry_gradient
 from ._init import init_factors as init_factors
 from ._losses import LOSSES as LOSSES
@@ -19,6 +18,7 @@ from ._losses import ItakuraSaito as ItakuraSaito
 from ._losses import KullbackLeibler as KullbackLeibler
 from ._model import NMF as NMF
 from ._result import NMFResult as NMFResult
+from ._result import fit as fit
 from ._select_rank import RankSelection as RankSelection
 from ._select_rank import select_rank as select_rank
 from ._solvers import HALS as HALS

@@ -1,4 +1,8 @@
-"""``fit``: check everything on the host, then one compiled program (``_execute``).
+"""``fit``'s pipeline: check everything on the host, then one compiled program (``_execute``).
+
+``fit_replicates`` (and ``transform``) return the fields of an ``NMFResult``, not one: the
+result's methods use this module (``NMFResult.transform``) and ``_model`` (which uses
+``transform``), so ``NMFResult`` and ``fit`` sit above both, in ``_result``.
 
 The checks (``_checks``) read concrete inputs in NumPy or plain Python, so no
 eager JAX operation (each of which would compile a small program of its own) runs before the
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,143 +43,18 @@ from ._execute import Plan
 from ._layout import plan, workers
 from ._loop import history_layout
 from ._regularization import penalty
-from ._result import NMFResult
 from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
 from ._solvers import resolve_solver
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
-def fit(
-    V,
-    rank: int,
-    *,
-    loss: str | float = "frobenius",
-    max_iter: int = 200,
-    tol: float = 1e-4,
-    init: str = "random",
-    W0=None,
-    H0=None,
-    key=None,
-    alpha_W: float = 0.0,
-    alpha_H: float | str = "same",
-    l1_ratio: float = 0.0,
-    mask=None,
-    dtype=None,
-    progress: bool | _progress.ProgressFn | None = None,
-    mesh: jax.sharding.Mesh | None = None,
-    mesh_axis: str | None = None,
-    solver: str = "mu",
-    update_W: bool = True,
-    update_H: bool = True,
-) -> NMFResult:
-    """Non-negative matrix factorisation ``V ~ W H`` for any beta-divergence, batched.
-
-    With ``solver="mu"`` (the default), the same iterates as
-    ``sklearn.decomposition.NMF(solver="mu", beta_loss=beta)``: for each problem, ``W`` then
-    ``H`` is multiplied by ``(grad^- / (grad^+ + l1 + l2 F))^gamma``, the split of the
-    closed-form gradient of the loss (Frobenius: trace notes eq. 24; KL: eq. 27 with eq. 9;
-    other betas: Févotte & Idier 2011, eq. 3.2), with scikit-learn's EPSILON clamps; every 10
-    iterations the square-root loss ``e`` is computed and the problem stops once
-    ``(e_previous - e) / e_initial < tol``.  ``solver="hals"`` gives the iterates and stopping
-    of ``NMF(solver="cd", shuffle=False)`` (Frobenius); ``"amu"``/``"ahals"`` their
-    accelerated forms (Gillis & Glineur 2012); ``"apg"`` and ``"ehals"`` alternate approximate
-    NNLS solves (Nesterov steps, resp. A-HALS sweeps) with Ang & Gillis's (2019) extrapolation
-    and reach a given Frobenius loss in the fewest iterations and least time
-    (``benchmarks/RESULTS.md``).  The losses and solvers are the objects of
-    ``LOSSES`` and ``SOLVERS`` (``docs/nmf-extending.md``).  Leading axes of ``V``
-    are independent problems, all advanced together in one compiled program (a
-    ``lax.while_loop``; many small problems go through it in cache-sized chunks, see
-    ``_layout``), each stopping on its own.  On a multi-core CPU a batch
-    is split into one contiguous group per core, each group's compiled loop run from its own
-    host thread (``_workers``: XLA leaves most cores idle on small matmuls).  The
-    split follows the core count, so results are bit-identical for the same key on the same
-    machine, and agree to rounding across machines.
-
-    Args:
-        V: ``(..., M, N)`` non-negative data.  An unbatched ``V`` with a batch of keys (or of
-            ``W0``/``H0``) fits one replicate per key on the same, uncopied ``V``.
-        rank: number of components ``K`` (a warning when above ``min(M, N)``).
-        loss: a name of ``LOSSES`` -- ``"frobenius"`` (``1/2 ||V - WH||_F^2``),
-            ``"kl"``/``"kullback-leibler"``, ``"itakura-saito"``/``"is"`` -- or a float beta
-            of the beta-divergence (2, 1, 0 are those three).  beta <= 0 needs ``V > 0``.
-        max_iter: iteration cap, at most ``2**31 - 11`` (int32 counters).  A value of the
-            compiled program, not part of it: a new ``max_iter`` compiles nothing.  Above
-            10230 the loss history is thinned to at most 1024 entries
-            (``NMFResult.loss_history``, ``NMFResult.loss_iterations``).
-        tol: relative-decrease tolerance (0 disables the test; the history is still recorded).
-            Scalar options (``tol``, ``alpha_*``, ``l1_ratio``, ``max_iter``) are Python
-            numbers or concrete 0-d arrays; traced values are refused (TypeError).  They,
-            the data and the key are values of the one compiled program a fit runs: changing
-            them compiles nothing; shapes, dtype, loss, solver, rank, ``init`` and the batch
-            layout select the program.
-        init: ``"random"`` (``sqrt(mean(V)/K) |N(0,1)|``), ``"nndsvd"``, ``"nndsvda"``,
-            ``"nndsvdar"``; ignored (as is ``key``) when ``W0``/``H0`` are given.
-        W0: initial ``W`` ``(..., M, K)`` (with ``H0``: scikit-learn's ``init="custom"``);
-            an unbatched one is shared by every problem of a batched ``V``.
-        H0: initial ``H`` ``(..., K, N)``, given together with ``W0``.
-        key: JAX PRNG key (or int seed) for random inits: one key (split per problem), one per
-            problem (shape of ``V``'s batch axes), or, for an unbatched ``V``, a batch of keys
-            giving replicates.  Default ``jax.random.key(0)``.  The same key gives bit-identical
-            results on the same device.
-        alpha_W: penalty on ``W`` as in scikit-learn >= 1.2, scaled by ``N``.
-        alpha_H: penalty on ``H`` (scaled by ``M``); ``"same"`` uses ``alpha_W``.
-        l1_ratio: the L1 share of the penalties, in [0, 1].
-        mask: 0/1 array shaped like ``V``; only entries with mask 1 are fitted (weighted NMF).
-            Entries with mask 0 are ignored, even if NaN or negative.
-        dtype: computation dtype, float32 or float64; default ``V``'s (float32 stays float32;
-            integer, bool or nested-list data: JAX's default float).  float64 -- asked for or
-            a float64 NumPy ``V`` -- is honoured even when x64 is off (the fit runs under a
-            scoped ``jax.enable_x64``).  Data whose largest entry is beyond the dtype's safe
-            range is fitted on an exact power-of-4 rescaling, results scaled back
-            (``_scale``); the factors and losses are never NaN/Inf silently.
-        progress: None (off: the compiled loop has no callback), True (a line on stderr at
-            each check) or ``callable(iterations_done, mean_loss)``, called at each check and
-            once at the end.
-        mesh: None (one device, the program as without this option) or a
-            ``jax.sharding.Mesh`` to split the fit over (``_sharding``): several problems
-            (batched ``V`` or replicates) are split along the problem axis; a single problem is
-            split by rows of ``V`` and ``W`` (``H`` replicated), the compiler inserting the
-            all-reduces of the ``H`` update's sums over ``M``.  Sizes that do not divide by the
-            device count are padded (copies of the last problem; zero rows), with results
-            those of the unpadded fit.  Results equal the one-device fit to float rounding and
-            come back as ``jax.Array``s that may be sharded over the mesh.
-        mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
-            mesh axes hold replicas.
-        solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
-            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object with
-            other settings, e.g. ``type(SOLVERS["apg"])(inner=10)`` (Nesterov steps per
-            subproblem; ``SOLVERS["ehals"]``: most sweeps).
-        update_W: False keeps ``W`` fixed at ``W0`` (required then).
-        update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
-            ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` or, for
-            ``"hals"`` and ``"ahals"`` (as scikit-learn's cd), at zeros.
-
-    Returns:
-        ``NMFResult`` with ``W``, ``H``, ``loss_history``, ``n_iter``, ``converged``, ``loss``
-        (``sqrt(2 D)``, scikit-learn's ``reconstruction_err_``).
-
-    Raises:
-        ValueError: an unknown loss or solver (the message lists the table), a solver that
-            cannot minimise the loss (or take a mask), beta <= 0 with zeros in ``V``,
-            ``update_H=False`` without ``H0``, negative entries (count and first index),
-            NaN/Inf, rank < 1, shapes of ``W0``/``H0``/``mask``/``key`` that do not fit
-            ``V``, bad options, a multi-axis ``mesh`` without ``mesh_axis`` or a
-            ``mesh_axis`` it lacks, ``mesh_axis`` without ``mesh``, data beyond the dtype's
-            range.  Under ``jit`` the values of ``V``, ``W0``, ``H0`` and ``mask`` are checked
-            by ``equinox.error_if`` at run time.
-        TypeError: a dtype other than float32/float64; a ``mesh`` that is not a ``Mesh``;
-            complex or non-numeric data; a key that is no key; options of the wrong type.
-        Exception: whatever a ``progress`` callable raises, as itself.
-    """
-    return fit_replicates(**locals())
-
-
 def fit_replicates(
     V, rank, *, loss, max_iter, tol, init, W0, H0, key, alpha_W, alpha_H, l1_ratio, mask, dtype,
     progress, mesh, mesh_axis, solver, update_W, update_H, ranks=None, chunk=None,
-) -> NMFResult:  # fmt: skip
-    """``fit``, plus what ``select_rank`` needs: with ``ranks`` (an int array, one rank per
+) -> dict[str, Any]:  # fmt: skip
+    """``fit``'s checks and fit, returning the ``NMFResult`` fields by name; plus what
+    ``select_rank`` needs: with ``ranks`` (an int array, one rank per
     problem of the key batch ``key``), every replicate starts from ``init="random"`` for its
     own rank padded to ``rank`` (``_execute.padded_init``); ``chunk`` caps the problems of one
     program call (a memory budget: the calls then run in turn, as worker groups)."""
@@ -225,12 +105,13 @@ def transform(V_new, H, *, loss, solver, max_iter, tol, alpha_W, alpha_H, l1_rat
     ``fit(V_new, K, H0=H, update_H=False)`` in ``H``'s dtype, after checking that ``V_new``
     has ``H``'s columns (``NMFResult.transform`` and ``NMF.transform``)."""
     check_transform_data(V_new, H)
-    r = fit(
-        V_new, H.shape[-2], loss=loss, solver=solver, max_iter=max_iter, tol=tol, H0=H,
-        update_H=False, alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, mask=mask,
-        dtype=H.dtype,
+    fields = fit_replicates(
+        V_new, H.shape[-2], loss=loss, solver=solver, max_iter=max_iter, tol=tol, init="random",
+        W0=None, H0=H, key=None, update_W=True, update_H=False, alpha_W=alpha_W,
+        alpha_H=alpha_H, l1_ratio=l1_ratio, mask=mask, dtype=H.dtype, progress=None, mesh=None,
+        mesh_axis=None,
     )  # fmt: skip
-    return r.W
+    return fields["W"]
 
 
 def _check_positive(V, mask, loss) -> None:
@@ -288,8 +169,9 @@ def _history(history, max_iter: int) -> tuple:
 def _fit(
     V, rank, loss, max_iter, tol, init, W0, H0, key, reg, mask, dt, progress, mesh, how,
     ranks=None, chunk=None,
-) -> NMFResult:  # fmt: skip
-    """``fit`` after the option checks, with x64 in force when ``dt`` is float64.
+) -> dict[str, Any]:  # fmt: skip
+    """``fit`` after the option checks, with x64 in force when ``dt`` is float64: the
+    ``NMFResult`` fields by name.
 
     ``mesh`` is None or ``check_mesh``'s ``(mesh, axis)``.
     """
@@ -382,7 +264,7 @@ def _fit(
     if k != 0 and is_concrete(final):
         warn_unscaled(np.asarray(scaled), np.asarray(final), dt)
     history, iterations = _history(history, max_iter)
-    return NMFResult(
+    return dict(
         W=W,
         H=H,
         loss_history=history,

@@ -231,8 +231,8 @@ def _fit_all(V, mask, keys, ks, kmax, chunk, fit_kw) -> _Fits:
     r = fit_replicates(V, kmax, W0=None, H0=None, init="random", key=keys, mask=mask,
                        ranks=ks, chunk=chunk, update_W=True, update_H=True, **fit_kw)  # fmt: skip
     size = equal_groups(B, min(B, chunk))  # fit_replicates' chunks (worker threads aside)
-    fields = [np.asarray(x) for x in (r.W, r.H, r.loss, r.n_iter, r.converged)]
-    return _Fits(*fields, calls=-(-B // size), loss_type=r.loss_type)
+    fields = [np.asarray(r[name]) for name in ("W", "H", "loss", "n_iter", "converged")]
+    return _Fits(*fields, calls=-(-B // size), loss_type=r["loss_type"])
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "shape", "counts", "masked"))

@@ -9,7 +9,7 @@ registry at import, for scripts written against the former hand-kept tables; new
 
 from __future__ import annotations
 
-from .._registry.registry import registry
+from .registry import registry
 
 EXPRESSIONS: dict[str, str] = {n: i.expression for n, i in registry().items() if i.expression}
 """Registry name -> objective in the ``derive`` language."""
