@@ -41,7 +41,7 @@ from ._regularization import penalty
 from ._result import NMFResult
 from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
-from ._solvers import resolve_solver
+from ._solvers import resolve_solver, split_settings
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
@@ -141,10 +141,11 @@ def fit(
             come back as ``jax.Array``s that may be sharded over the mesh.
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
-        solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
-            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object with
-            other settings, e.g. ``type(SOLVERS["apg"])(inner=10)`` (Nesterov steps per
-            subproblem; ``SOLVERS["ehals"]``: most sweeps).
+        solver: a name of ``SOLVERS``: ``"mu"``, ``"admm"``, ``"emu"`` (every loss, masks),
+            ``"hals"``, ``"amu"``, ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask);
+            or a solver object with other settings, e.g. ``type(SOLVERS["apg"])(inner=10)``
+            (Nesterov steps per subproblem; ``SOLVERS["ehals"]``: most sweeps) or
+            ``type(SOLVERS["admm"])(rho=0.5)`` (a value of the program: compiles nothing).
         update_W: False keeps ``W`` fixed at ``W0`` (required then).
         update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
             ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` or, for
@@ -336,14 +337,17 @@ def _fit(
         n_workers = workers(B, m, n, rank, jax.default_backend(), cpu_workers())
     size = equal_groups(B, -(-B // n_workers) if chunk is None else min(-(-B // n_workers), chunk))
     n_groups = -(-B // size)
+    static_solver, settings = split_settings(solver, dt)  # e.g. rho: a value, not the plan
     plan_ = Plan(
         dtype=np.dtype(dt).name, rank=rank, init="padded" if ranks is not None else init,
-        loss=loss, solver=solver,
+        loss=loss, solver=static_solver,
         update_W=update_W, update_H=update_H, custom=custom, start_W=start_W, start_H=start_H,
         batch=batch, v_batched=v_batched, key_kind=kind, key_batched=key_batched,
         group=size if n_groups > 1 else B, with_progress=fn is not None, traced=traced,
     )  # fmt: skip
-    scalars = (np.asarray(k, np.int32), pen, np.asarray(tol, dt), np.asarray(max_iter, np.int32))
+    scalars = (
+        np.asarray(k, np.int32), pen, settings, np.asarray(tol, dt), np.asarray(max_iter, np.int32)
+    )
     tokens: list[int] = []
     try:
         if fn is not None:
