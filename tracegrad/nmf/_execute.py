@@ -10,10 +10,10 @@ multiplies by exactly 1, so in-range data gives the bits it always did), the loo
 results are finite (a flag the host raises on), the unscaling and the result's batch shape.
 
 What is traced, and so compiles nothing new when it changes: the data and initial factors,
-the key, the rescaling exponent, the penalty weights, the solver's float settings (``"admm"``'s
-``rho``), ``tol``, ``max_iter``, the progress token and the worker group's offset.  What selects a program: shapes and dtypes, and the
-``Plan`` (loss, solver, rank, init scheme, which factors are updated, batch layout, whether
-progress is reported).
+the key, the rescaling exponent, the penalty weights, the solver's float settings
+(``"admm"``'s ``rho``), ``tol``, ``max_iter``, the progress token and the worker group's
+offset.  What selects a program: shapes and dtypes, and the ``Plan`` (loss, solver, rank,
+init scheme, which factors are updated, batch layout, whether progress is reported).
 
 Worker threads (``_workers``) are an execution plan of the same program: each group of
 ``Plan.group`` problems starts at a traced ``offset`` (the last group is clamped so that it

@@ -346,7 +346,11 @@ def _fit(
         group=size if n_groups > 1 else B, with_progress=fn is not None, traced=traced,
     )  # fmt: skip
     scalars = (
-        np.asarray(k, np.int32), pen, settings, np.asarray(tol, dt), np.asarray(max_iter, np.int32)
+        np.asarray(k, np.int32),
+        pen,
+        settings,
+        np.asarray(tol, dt),
+        np.asarray(max_iter, np.int32),
     )
     tokens: list[int] = []
     try:

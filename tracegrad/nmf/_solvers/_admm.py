@@ -162,8 +162,8 @@ class ADMM(AbstractDecreaseRule):
         # W, H, X, W+, H+, aX, aW, aH, the best objective so far
         return (W, H, X, W, H, zeros(X), zeros(W), zeros(H), jnp.full(B, jnp.inf, W.dtype))
 
-    def advance(self, carry, data, W_best, H_best, loss, pen, mask, active, update_W, update_H,
-                dims):  # fmt: skip
+    def advance(self, carry, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
+        W_best, H_best = W, H  # the loop's pair; ADMM's own W, H are in the carry
         W, H, X, Wp, Hp, aX, aW, aH, best = carry
         V = data_of(data)
         rho = jnp.asarray(self.rho, W.dtype)

@@ -124,6 +124,7 @@ class AbstractExtrapolation(AbstractDecreaseRule):
         Wp, Hp, Wy, Hy, beta, cap, beta_prev, e_prev, e_best, sq_v = carry
         b = _per_problem(beta)
         zero = jnp.zeros((), W.dtype)
+
         def extrapolate(Fn, Fp):
             low = zero if self.kept == 0 else jnp.asarray(self.kept, Fn.dtype) * Fn
             return jnp.maximum(Fn + b * (Fn - Fp), low)
