@@ -45,7 +45,9 @@ rounding).
 The iterates are not monotone in the objective: the pair returned after every iteration is
 the best ``(W+, H+)`` so far by the penalised objective (``D_beta(V | W+ H+)`` plus the
 penalties, one more ``W+ H+`` product per iteration), so the loss the loop sees never rises,
-and the stop rule is MU's on that pair.  ``rho`` (default 1, as the paper) is a value of the
+and the stop rule is MU's on that pair.  The best pair can stay put for tens of iterations
+while ADMM wanders (seen with IS): a ``tol`` that stops on one flat check then stops there;
+``tol=0`` runs ``max_iter``.  ``rho`` (default 1, as the paper) is a value of the
 compiled program (``split_settings``): a new ``rho`` compiles nothing.
 """
 
