@@ -106,6 +106,9 @@ def fit_cases(mesh4, mesh22) -> dict:
     # the extrapolated solvers carry state through the loop: batch and rows layouts
     add("batch-apg-padded", (3, M, N), "frobenius", factors=(3,), solver="apg", **fit)
     add("rows-ehals-padded", (14, N), "frobenius", factors=(), solver="ehals", **fit)
+    # the beta-divergence solvers beside MU (carried duals; emu's column sums over rows)
+    add("batch-admm-padded", (3, M, N), "kl", factors=(3,), solver="admm", **fit)
+    add("rows-emu-padded", (14, N), "kl", factors=(), solver="emu", **fit)
     return cases
 
 

@@ -40,6 +40,9 @@ def _data(shape, seed=0, dtype=np.float32):
 CASES = [("single", s, "frobenius") for s in tg.nmf.SOLVERS]
 CASES += [(p, s, "frobenius") for p in ("batch", "replicates", "workers") for s in ("mu", "hals")]
 CASES += [("single", "mu", "kl"), ("mask", "mu", "kl"), ("mask", "mu", "frobenius")]
+CASES += [
+    ("single", s, "kl") for s, obj in tg.nmf.SOLVERS.items() if s != "mu" and not obj.frobenius_only
+]
 
 
 def _case(plan: str, monkeypatch):
@@ -69,6 +72,9 @@ def test_a_cold_fit_compiles_one_program_and_settings_compile_nothing(
     changed = dict(max_iter=33, tol=1e-6, alpha_W=0.2, alpha_H=0.1, l1_ratio=0.4, **key)
     assert _fit_compiles(V, rank, **changed, **kw) == 0
     assert _fit_compiles(V * 2, rank, max_iter=7, tol=0.0, alpha_H="same", **kw) == 0
+    if hasattr(tg.nmf.SOLVERS[solver], "rho"):  # a float setting is a value, not the program
+        kw["solver"] = type(tg.nmf.SOLVERS[solver])(rho=2.5)
+        assert _fit_compiles(V, rank, max_iter=20, tol=1e-4, **kw) == 0
 
 
 def test_the_compile_counter_sees_compilations():

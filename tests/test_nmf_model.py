@@ -134,7 +134,7 @@ def test_progress_callback_reports_iterations_and_loss(data):
 def test_no_callback_compiled_when_progress_is_off(data):
     V, _, W0, H0 = data
     pen = Penalty(0.0, 0.0, 0.0, 0.0)
-    args = (V, None, W0, H0, None, None, 0, pen, 0.0, 60, 1, 0)
+    args = (V, None, W0, H0, None, None, 0, pen, None, 0.0, 60, 1, 0)  # None: no settings
     plan = dict(
         dtype=np.dtype(W0.dtype).name, rank=K, init="random", loss=LOSSES["kl"],
         solver=SOLVERS["mu"], update_W=True, update_H=True, custom=True, start_W=False,

@@ -38,6 +38,8 @@ CASES = {
     "rows-beta-padded": ("float64", None),
     "batch-apg-padded": ("float64", None),
     "rows-ehals-padded": ("float64", None),
+    "batch-admm-padded": ("float64", None),
+    "rows-emu-padded": ("float64", None),
 }
 
 

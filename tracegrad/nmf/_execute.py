@@ -10,10 +10,10 @@ multiplies by exactly 1, so in-range data gives the bits it always did), the loo
 results are finite (a flag the host raises on), the unscaling and the result's batch shape.
 
 What is traced, and so compiles nothing new when it changes: the data and initial factors,
-the key, the rescaling exponent, the penalty weights, ``tol``, ``max_iter``, the progress
-token and the worker group's offset.  What selects a program: shapes and dtypes, and the
-``Plan`` (loss, solver, rank, init scheme, which factors are updated, batch layout, whether
-progress is reported).
+the key, the rescaling exponent, the penalty weights, the solver's float settings
+(``"admm"``'s ``rho``), ``tol``, ``max_iter``, the progress token and the worker group's
+offset.  What selects a program: shapes and dtypes, and the ``Plan`` (loss, solver, rank,
+init scheme, which factors are updated, batch layout, whether progress is reported).
 
 Worker threads (``_workers``) are an execution plan of the same program: each group of
 ``Plan.group`` problems starts at a traced ``offset`` (the last group is clamped so that it
@@ -40,7 +40,7 @@ from ._loop import fit_loop
 from ._losses import AbstractLoss
 from ._scale import pow2, rescale, traced_range_exponent, unscale_losses
 from ._sharding import sharded_fit_loop
-from ._solvers import AbstractSolver
+from ._solvers import AbstractSolver, merge_settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _start_factor(V, mask, shape, solver, dt):
     return jnp.broadcast_to(avg.astype(dt)[..., None, None], shape)
 
 
-def _loop(V, mask, W0, H0, pen, tol, max_iter, token, plan: Plan):
+def _loop(V, mask, W0, H0, pen, tol, max_iter, token, solver, plan: Plan):
     """The loop over all problems, laid out as ``_layout.plan`` decides (same values).
 
     Batches that ``plan`` chunks run as a ``lax.scan`` over chunks of ``chunk`` problems, each
@@ -115,7 +115,7 @@ def _loop(V, mask, W0, H0, pen, tol, max_iter, token, plan: Plan):
     layout = layout_plan(
         V.ndim == 3, B, m, n, V.dtype.itemsize, plan.loss, mask is not None, jax.default_backend()
     )
-    kw: dict[str, Any] = dict(loss=plan.loss, solver=plan.solver, transposed=layout.transposed)
+    kw: dict[str, Any] = dict(loss=plan.loss, solver=solver, transposed=layout.transposed)
     kw.update(update_W=plan.update_W, update_H=plan.update_H)
     kw["progress_token"] = token if plan.with_progress else None
     if layout.chunk >= B:
@@ -239,29 +239,35 @@ def _finish(outs, k, plan: Plan, whole: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("plan",))
-def program(V, mask, W0, H0, key, ranks, k, pen, tol, max_iter, token, offset, *, plan: Plan):
+def program(
+    V, mask, W0, H0, key, ranks, k, pen, settings, tol, max_iter, token, offset, *, plan: Plan
+):
     """The whole fit of ``plan.group`` problems from ``offset`` on (module docstring).
 
     Returns ``(W, H, history, n_iter, converged, loss, scaled_loss, finite)``: batched as
     ``plan.batch`` when the group is the whole batch, else over the group's ``(group,)``
     problems; the history is ``(..., HISTORY_CAPACITY)`` (``_loop``); ``scaled_loss`` is the
     loss before unscaling (for the host's warnings); ``finite`` says all results are finite
-    (under a user's ``jit``, ``equinox.error_if`` raises instead).
+    (under a user's ``jit``, ``equinox.error_if`` raises instead).  ``settings``: the
+    solver's float settings, taken out of ``plan.solver`` (``_solvers.split_settings``).
     """
     V, mask, W0, H0, k, pen = _prepare(V, mask, W0, H0, key, ranks, k, pen, offset, plan)
     tol = jnp.asarray(tol, V.dtype)
-    outs = _loop(V, mask, W0, H0, pen, tol, max_iter, token, plan)
+    solver = merge_settings(plan.solver, settings)
+    outs = _loop(V, mask, W0, H0, pen, tol, max_iter, token, solver, plan)
     return _finish(outs, k, plan, plan.group == plan.n_problems)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "spec", "transposed"))
 def mesh_program(
-    V, mask, W0, H0, key, ranks, k, pen, tol, max_iter, token, offset, *, plan, spec, transposed
-):
+    V, mask, W0, H0, key, ranks, k, pen, settings, tol, max_iter, token, offset, *, plan, spec,
+    transposed,
+):  # fmt: skip
     """``program`` laid out over ``spec.mesh`` (``_sharding.sharded_fit_loop``)."""
     V, mask, W0, H0, k, pen = _prepare(V, mask, W0, H0, key, ranks, k, pen, offset, plan)
     tol = jnp.asarray(tol, V.dtype)
-    kw = dict(loss=plan.loss, solver=plan.solver, update_W=plan.update_W, update_H=plan.update_H)
+    solver = merge_settings(plan.solver, settings)
+    kw = dict(loss=plan.loss, solver=solver, update_W=plan.update_W, update_H=plan.update_H)
     outs = sharded_fit_loop(
         V, mask, W0, H0, pen, tol, max_iter, token if plan.with_progress else None,
         spec=spec, transposed=transposed, **kw,

@@ -45,7 +45,7 @@ from ._loop import history_layout
 from ._regularization import penalty
 from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
-from ._solvers import resolve_solver
+from ._solvers import resolve_solver, split_settings
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
@@ -218,14 +218,21 @@ def _fit(
         n_workers = workers(B, m, n, rank, jax.default_backend(), cpu_workers())
     size = equal_groups(B, -(-B // n_workers) if chunk is None else min(-(-B // n_workers), chunk))
     n_groups = -(-B // size)
+    static_solver, settings = split_settings(solver, dt)  # e.g. rho: a value, not the plan
     plan_ = Plan(
         dtype=np.dtype(dt).name, rank=rank, init="padded" if ranks is not None else init,
-        loss=loss, solver=solver,
+        loss=loss, solver=static_solver,
         update_W=update_W, update_H=update_H, custom=custom, start_W=start_W, start_H=start_H,
         batch=batch, v_batched=v_batched, key_kind=kind, key_batched=key_batched,
         group=size if n_groups > 1 else B, with_progress=fn is not None, traced=traced,
     )  # fmt: skip
-    scalars = (np.asarray(k, np.int32), pen, np.asarray(tol, dt), np.asarray(max_iter, np.int32))
+    scalars = (
+        np.asarray(k, np.int32),
+        pen,
+        settings,
+        np.asarray(tol, dt),
+        np.asarray(max_iter, np.int32),
+    )
     tokens: list[int] = []
     try:
         if fn is not None:

@@ -224,10 +224,11 @@ def fit(
             come back as ``jax.Array``s that may be sharded over the mesh.
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
-        solver: a name of ``SOLVERS``: ``"mu"`` (every loss, masks), ``"hals"``, ``"amu"``,
-            ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask); or a solver object with
-            other settings, e.g. ``type(SOLVERS["apg"])(inner=10)`` (Nesterov steps per
-            subproblem; ``SOLVERS["ehals"]``: most sweeps).
+        solver: a name of ``SOLVERS``: ``"mu"``, ``"admm"``, ``"emu"`` (every loss, masks),
+            ``"hals"``, ``"amu"``, ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask);
+            or a solver object with other settings, e.g. ``type(SOLVERS["apg"])(inner=10)``
+            (Nesterov steps per subproblem; ``SOLVERS["ehals"]``: most sweeps) or
+            ``type(SOLVERS["admm"])(rho=0.5)`` (a value of the program: compiles nothing).
         update_W: False keeps ``W`` fixed at ``W0`` (required then).
         update_H: False keeps ``H`` fixed at ``H0`` (required then): scikit-learn's
             ``transform``; without ``W0``, ``W`` starts at ``sqrt(mean V / K)`` or, for

@@ -7,6 +7,13 @@ Adding a solver: a concrete subclass of ``AbstractSolver`` in a module of its ow
 
 from __future__ import annotations
 
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from ._admm import ADMM as ADMM
 from ._ahals import AcceleratedHALS as AcceleratedHALS
 from ._amu import AcceleratedMU as AcceleratedMU
 from ._apg import ExtrapolatedAPG as ExtrapolatedAPG
@@ -15,6 +22,7 @@ from ._base import AbstractSolver as AbstractSolver
 from ._base import AbstractStepSolver as AbstractStepSolver
 from ._base import AbstractViolationRule as AbstractViolationRule
 from ._ehals import ExtrapolatedHALS as ExtrapolatedHALS
+from ._emu import ExtrapolatedMU as ExtrapolatedMU
 from ._hals import HALS as HALS
 from ._mu import MultiplicativeUpdate as MultiplicativeUpdate
 
@@ -25,6 +33,8 @@ SOLVERS: dict[str, AbstractSolver] = {
     "ahals": AcceleratedHALS(),
     "apg": ExtrapolatedAPG(),
     "ehals": ExtrapolatedHALS(),
+    "admm": ADMM(),
+    "emu": ExtrapolatedMU(),
 }
 """Accepted ``solver`` names and the solver object each means."""
 
@@ -40,3 +50,27 @@ def resolve_solver(solver, name: str = "solver") -> AbstractSolver:
     if isinstance(solver, str) and solver in SOLVERS:
         return SOLVERS[solver]
     raise ValueError(f"{name} must be one of {', '.join(map(repr, SOLVERS))}, got {solver!r}")
+
+
+def _is_setting(x) -> bool:
+    """A float setting of a solver (``"admm"``'s ``rho``): a Python float or a floating
+    array.  Integer settings (``"apg"``'s ``inner``) stay static: they shape the loops."""
+    if isinstance(x, float):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and np.issubdtype(dtype, np.floating)
+
+
+def split_settings(solver: AbstractSolver, dtype) -> tuple[AbstractSolver, Any]:
+    """``(static, settings)``: the solver with its float settings taken out (None in their
+    place), and those settings as arrays of ``dtype``.  The static part selects the compiled
+    program; the settings are values of it, so a new ``rho`` compiles nothing.
+    ``merge_settings`` puts them back inside the program."""
+    settings = eqx.filter(solver, _is_setting)
+    static = eqx.filter(solver, _is_setting, inverse=True)
+    return static, jax.tree.map(lambda x: np.asarray(x, dtype), settings)
+
+
+def merge_settings(static: AbstractSolver, settings) -> AbstractSolver:
+    """The solver of ``split_settings``'s two halves (the settings may be traced)."""
+    return eqx.combine(settings, static)

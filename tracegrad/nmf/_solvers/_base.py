@@ -67,15 +67,18 @@ class AbstractSolver(eqx.Module):
         """Raise ValueError if this solver cannot minimise ``loss`` (with a mask)."""
         if not self.frobenius_only:
             return
+        from . import SOLVERS  # the table imports this module
+
+        others = " or ".join(repr(n) for n, s in SOLVERS.items() if not s.frobenius_only)
         if loss.beta != 2:
             raise ValueError(
                 f"solver={self.name!r} minimises the Frobenius loss only, got "
-                f"loss={loss.name!r}; use solver='mu' for other beta-divergences"
+                f"loss={loss.name!r}; use solver={others} for other beta-divergences"
             )
         if masked:
             raise ValueError(
                 f"solver={self.name!r} does not support mask= (it has no weighted form); "
-                f"use solver='mu' for masked NMF"
+                f"use solver={others} for masked NMF"
             )
 
     @abc.abstractmethod
