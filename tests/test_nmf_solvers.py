@@ -164,7 +164,9 @@ def _positive(problem):
 
 def _supported(loss, solver) -> bool:
     try:
-        SOLVERS[solver].check(LOSSES[loss] if isinstance(loss, str) else resolve_loss(loss), False)
+        SOLVERS[solver].check(
+            LOSSES[loss] if isinstance(loss, str) else resolve_loss(loss), False, others=""
+        )
     except ValueError:
         return False
     return True

@@ -34,6 +34,7 @@ import numpy as np
 from ..datasets import STRUCTURED
 from ..nmf import SOLVERS
 from ..nmf._losses import resolve_loss
+from ..nmf._solvers import check_solver
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._to_target import conditions, save_figure, time_to_target
 
@@ -71,11 +72,11 @@ def _merge(config: dict | None) -> dict:
 
 
 def solvers_for(loss: str, names) -> list[str]:
-    """The solvers among ``names`` that minimise ``loss`` (``AbstractSolver.check``)."""
+    """The solvers among ``names`` that minimise ``loss`` (``check_solver``)."""
     out = []
     for name in names:
         try:
-            SOLVERS[name].check(resolve_loss(loss), masked=False)
+            check_solver(SOLVERS[name], resolve_loss(loss), masked=False)
         except ValueError:
             continue
         out.append(name)

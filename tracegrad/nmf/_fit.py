@@ -45,7 +45,7 @@ from ._loop import history_layout
 from ._regularization import penalty
 from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
-from ._solvers import resolve_solver, split_settings
+from ._solvers import check_solver, resolve_solver, split_settings
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
@@ -63,7 +63,7 @@ def fit_replicates(
     )
     loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
     solver_obj = resolve_solver(solver)
-    solver_obj.check(loss_obj, mask is not None)
+    check_solver(solver_obj, loss_obj, mask is not None)
     for name, flag in (("update_W", update_W), ("update_H", update_H)):
         if not isinstance(flag, bool | np.bool_):
             raise TypeError(f"{name} must be a bool, got {flag!r}")

@@ -31,7 +31,7 @@ from ._checks import check_data_host, check_key, host_key, resolve_dtype
 from ._fit import equal_groups, fit_replicates
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
-from ._solvers import resolve_solver
+from ._solvers import check_solver, resolve_solver
 
 FACTOR_ARRAYS = 6
 """``M K`` / ``K N``-sized arrays live per fit: ``W``, ``H``, the initial ``W0``, ``H0``, and the
@@ -485,7 +485,7 @@ def _select(
     n_r = len(ks)
     if holdout > 0:  # a solver without a masked form: fail before any fit
         try:
-            resolve_solver(fit_kw["solver"]).check(resolve_loss(loss), True)
+            check_solver(resolve_solver(fit_kw["solver"]), resolve_loss(loss), True)
         except ValueError as err:
             raise ValueError(
                 f"holdout={holdout} fits the held-out speckle with a mask, and {err}; pass "

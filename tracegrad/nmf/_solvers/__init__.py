@@ -52,6 +52,13 @@ def resolve_solver(solver, name: str = "solver") -> AbstractSolver:
     raise ValueError(f"{name} must be one of {', '.join(map(repr, SOLVERS))}, got {solver!r}")
 
 
+def check_solver(solver: AbstractSolver, loss, masked: bool) -> None:
+    """Raise ValueError if ``solver`` cannot minimise ``loss`` (with a mask), naming the
+    solvers of ``SOLVERS`` that can."""
+    others = " or ".join(repr(n) for n, s in SOLVERS.items() if not s.frobenius_only)
+    solver.check(loss, masked, others)
+
+
 def _is_setting(x) -> bool:
     """A float setting of a solver (``"admm"``'s ``rho``): a Python float or a floating
     array.  Integer settings (``"apg"``'s ``inner``) stay static: they shape the loops."""

@@ -63,13 +63,11 @@ class AbstractSolver(eqx.Module):
     frobenius_only: AbstractClassVar[bool]
     stops_each_iteration: AbstractClassVar[bool]
 
-    def check(self, loss: AbstractLoss, masked: bool) -> None:
-        """Raise ValueError if this solver cannot minimise ``loss`` (with a mask)."""
+    def check(self, loss: AbstractLoss, masked: bool, others: str) -> None:
+        """Raise ValueError if this solver cannot minimise ``loss`` (with a mask); the message
+        names ``others``, the solvers that can (``check_solver`` reads them off the table)."""
         if not self.frobenius_only:
             return
-        from . import SOLVERS  # the table imports this module
-
-        others = " or ".join(repr(n) for n, s in SOLVERS.items() if not s.frobenius_only)
         if loss.beta != 2:
             raise ValueError(
                 f"solver={self.name!r} minimises the Frobenius loss only, got "
