@@ -78,7 +78,11 @@ def candidates(V, W, loss, batched):
         def run(V, W, H, pen, tol, max_iter):
             r = lambda x: x.reshape((x.shape[0] // c, c) + x.shape[1:])  # noqa: E731
             one = loop(False)
-            res = jax.lax.map(lambda a: one(*a, pen, tol, max_iter), (r(V), r(W), r(H)))
+
+            def part(a):
+                return one(a[0], a[1], a[2], pen, tol, max_iter)
+
+            res = jax.lax.map(part, (r(V), r(W), r(H)))
             return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), res)
 
         return run
@@ -103,7 +107,7 @@ def candidates(V, W, loss, batched):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
