@@ -8,11 +8,16 @@ process sharing the machine's cores (2 here, shared with other work), so the tim
 speedup: 4 devices on 2 cores cannot run 4x faster.  On a real multi-GPU machine run it with
 ``--no-respawn`` to time the devices it has.
 
-Times: ms per MU iteration (``tol=0``, fixed ``--iters``), the compiled loop called directly
-with its operands as jit arguments placed on the mesh beforehand (compilation excluded),
-every configuration of one table timed in alternation (``time_calls``), medians over the
-rounds.  ``1 (no mesh)`` is ``mesh=None``, the program ``fit`` always ran; ``1`` is a
-one-device mesh.
+Times: ms per MU iteration (``tol=0``, fixed ``--iters``), the compiled loop of ``fit``'s
+program called directly -- ``tracegrad/nmf/_sharding.py``'s ``sharded_fit_loop`` on a mesh,
+``tracegrad/nmf/_execute.py``'s ``_loop`` without one -- with its operands (``V``, ``W``,
+``H``, the penalty weights, ``tol``, ``max_iter``) as jit arguments placed on the mesh
+beforehand (compilation excluded), every configuration of one table timed in alternation
+(``time_calls``), medians over the rounds.  ``1 (no mesh)`` is ``mesh=None``, the program
+``fit`` always ran (as one loop: ``fit``'s worker threads for a batch on a multi-core CPU are
+not part of it); ``1`` is a one-device mesh.  The loop, not ``fit`` itself: ``fit`` adds host
+checks, places ``V`` on every call and builds the initial factors and rescaling inside the
+program, and its compiled program's memory is not the loop's.
 
 Memory: for every configuration, ``compiled.memory_analysis()`` of the loop (argument, output
 and temporary bytes of one device) beside the formula of ``docs/scaling.md``, and the bytes
@@ -45,16 +50,24 @@ def respawn(argv, devices: int) -> int:
     return subprocess.call([sys.executable, __file__, *argv], env=env)
 
 
-def setup(layout, loss, shape, devices, dtype, masked=False):
-    """The loop's operands placed for ``devices`` (0: no mesh), and the function to call."""
+def setup(layout, loss, shape, devices, dtype, iters, masked=False):
+    """The loop's operands placed for ``devices`` (0: no mesh), and the jitted loop to call.
+
+    No mesh: ``_execute._loop``, the loop of ``fit``'s program (chunked where ``_layout``
+    says so).  A mesh: ``_sharding.sharded_fit_loop``, the loop of ``fit(mesh=...)``'s
+    program, with the layout ``fit`` picks (``_fit._mesh_fit``).  Returns ``(fn, args,
+    static, transposed)``: ``fn.lower(*args, **static)`` compiles it.
+    """
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from tracegrad.nmf._fit import _loop
+    from tracegrad.nmf._execute import Plan, _loop
     from tracegrad.nmf._layout import plan
+    from tracegrad.nmf._losses import resolve_loss
     from tracegrad.nmf._regularization import penalty
-    from tracegrad.nmf._sharding import check_mesh, make_spec, place, sharded_loop
+    from tracegrad.nmf._sharding import check_mesh, make_spec, place, sharded_fit_loop
+    from tracegrad.nmf._solvers import resolve_solver
 
     rng = np.random.default_rng(0)
     if layout == "rows":
@@ -68,10 +81,21 @@ def setup(layout, loss, shape, devices, dtype, masked=False):
     W0 = jnp.asarray(rng.uniform(0.1, 1, (B, m, k)), dtype)
     H0 = jnp.asarray(rng.uniform(0.1, 1, (B, k, n)), dtype)
     pen = jax.tree.map(lambda w: jnp.asarray(w, dtype), penalty(0.0, "same", 0.0, m, n))
-    tol, token = jnp.asarray(0.0, dtype), jnp.asarray(0, jnp.int32)
+    tol, max_iter = jnp.asarray(0.0, dtype), jnp.asarray(iters, jnp.int32)
+    token = jnp.asarray(0, jnp.int32)
+    loss_obj, solver = resolve_loss(loss), resolve_solver("mu")
+    backend = jax.default_backend()
     if devices == 0:
-        args = (V, mask, W0, H0, pen, tol, token)
-        return _loop, args, dict(with_progress=False), None
+        fit_plan = Plan(
+            dtype=np.dtype(dtype).name, rank=k, init="random", loss=loss_obj, solver=solver,
+            update_W=True, update_H=True, custom=True, start_W=False, start_H=False,
+            batch=(B,) if layout == "batch" else (), v_batched=layout == "batch",
+            key_kind="none", key_batched=False, group=B, with_progress=False, traced=False,
+        )  # fmt: skip
+        args = (V, mask, W0, H0, pen, tol, max_iter, token)
+        fn = jax.jit(_loop, static_argnames=("plan",))
+        chosen = plan(layout == "batch", B, m, n, V.dtype.itemsize, loss_obj, masked, backend)
+        return fn, args, dict(plan=fit_plan), chosen.transposed
     mesh, axis = check_mesh(jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("d",)), None)
     spec = make_spec(mesh, axis, layout == "batch", B, m)
     vs = spec.v_sharding(layout == "batch")
@@ -82,12 +106,17 @@ def setup(layout, loss, shape, devices, dtype, masked=False):
         place(H0, spec.h_sharding(), spec),
         pen,
         tol,
-        token,
+        max_iter,
+        None,  # the progress token: None compiles no callback, as mesh_program without progress
     )
-    m_loc = spec.padded // spec.n if spec.mode == "rows" else m
-    transposed = plan(layout == "batch", B, m_loc, n, V.dtype.itemsize, loss, masked, "cpu")
-    kw = dict(with_progress=False, spec=spec, transposed=transposed.transposed)
-    return sharded_loop, args, kw, spec
+    m_loc = m // spec.n if spec.mode == "rows" else m  # as _fit._mesh_fit
+    chosen = plan(layout == "batch", B, m_loc, n, V.dtype.itemsize, loss_obj, masked, backend)
+    static = dict(
+        loss=loss_obj, solver=solver, update_W=True, update_H=True, spec=spec,
+        transposed=chosen.transposed,
+    )  # fmt: skip
+    fn = jax.jit(sharded_fit_loop, static_argnames=tuple(static))
+    return fn, args, static, chosen.transposed
 
 
 def formula(layout, loss, shape, devices, itemsize, masked, transposed):
@@ -131,15 +160,15 @@ def measure(configs, iters, n_runs, dtype):
     rows, fns = [], {}
     for cfg in configs:
         layout, loss, shape, devices = cfg["layout"], cfg["loss"], cfg["shape"], cfg["devices"]
-        fn, args, kw, spec = setup(layout, loss, shape, devices, dtype)
-        compiled = fn.lower(*args, loss=loss, max_iter=iters, **kw).compile()
+        fn, args, static, transposed = setup(layout, loss, shape, devices, dtype, iters)
+        compiled = fn.lower(*args, **static).compile()
         mem = compiled.memory_analysis()
+        assert mem is not None, "this backend reports no memory analysis"
         itemsize = args[0].dtype.itemsize
-        transposed = bool(kw.get("transposed", layout == "rows"))
         pred = formula(layout, loss, shape, devices, itemsize, False, transposed)
         shard_bytes = sum(x.addressable_shards[0].data.nbytes for x in (args[0], args[2], args[3]))
-        # pen and tol; the progress token is unused without progress, and jit drops it
-        scalars = sum(x.nbytes for x in jax.tree.leaves(args[4:6]))
+        # pen, tol and max_iter; the progress token is unused without progress, and jit drops it
+        scalars = sum(x.nbytes for x in jax.tree.leaves(args[4:7]))
         row = dict(cfg)
         row.update(
             arg_bytes=int(mem.argument_size_in_bytes),
@@ -221,7 +250,7 @@ def fmt(rows) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--devices", type=int, default=4, help="largest device count (virtual CPU)")
     p.add_argument("--iters", type=int, default=30, help="MU iterations per timed call")
     p.add_argument("--runs", type=int, default=5, help="alternating timing rounds")

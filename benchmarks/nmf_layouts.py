@@ -5,13 +5,21 @@
 Each candidate runs the same MU iterations (``tol=0``) from the same float32 factors, for the
 two workloads of ``bench_nmf.py``; all candidates and a 2048^2 float32 matmul are timed in
 alternating rounds, medians reported, with ms per iteration and the fraction of the matmul
-peak (FLOPs as counted in ``tracegrad/_bench/nmf.py``).  Candidates:
+peak (FLOPs as counted in ``tracegrad/_bench/nmf.py``).  Every candidate is the bare loop
+(``tracegrad/nmf/_loop.py``'s ``fit_loop``, laid out as named) compiled ahead of time with all
+its operands -- ``V``, ``W``, ``H``, the penalty weights, ``tol`` and ``max_iter`` -- as jit
+arguments, as ``fit``'s program passes them (a constant ``tol = 0`` or zero penalty would let
+XLA fold work away); compilation is excluded.  Candidates:
 
-* ``chosen``: what ``fit`` runs (``tracegrad/nmf/_layout.py``: a single problem keeps V^T;
-  a Frobenius batch of this size runs in chunks of 4 problems; a KL batch all at once).
+* ``chosen``: the loop of ``fit``'s compiled program (``tracegrad/nmf/_execute.py``'s
+  ``_loop``, laid out by ``tracegrad/nmf/_layout.py``: a single problem keeps V^T; a Frobenius
+  batch of this size runs in chunks of 4 problems; a KL batch all at once).  Not timed here:
+  the rest of ``fit`` -- its host checks, the program's prelude (initial factors, rescaling)
+  and, on a multi-core CPU, the split of a batch over worker threads (``_workers``); the
+  end-to-end figures are ``bench_nmf.py``'s.
 * ``no V^T``: the single problem without the transposed copy of V.
 * ``whole``, ``whole + V^T``: the batch in one loop, without / with V^T.
-* ``chunks/2``, ``chunks/4``, ``chunks/8``: ``lax.scan`` over chunks of that many problems,
+* ``chunks/2``, ``chunks/4``, ``chunks/8``: ``lax.map`` over chunks of that many problems,
   each chunk its own loop, so its data stays in cache across iterations.
 * ``vmap``: ``jax.vmap`` of the single-problem loop over the batch.
 * ``chosen +ynn``: ``chosen`` compiled with XLA's experimental YNNPACK dot-fusion option
@@ -31,29 +39,50 @@ import jax.numpy as jnp  # noqa: E402
 
 from tracegrad._bench._timing import time_calls  # noqa: E402
 from tracegrad._bench.nmf import DEFAULT_CONFIG, _problem, mu_flops  # noqa: E402
-from tracegrad.nmf._fit import _loop, fit_loop  # noqa: E402
+from tracegrad.nmf._execute import Plan, _loop  # noqa: E402
+from tracegrad.nmf._loop import fit_loop  # noqa: E402
+from tracegrad.nmf._losses import resolve_loss  # noqa: E402
 from tracegrad.nmf._regularization import Penalty  # noqa: E402
+from tracegrad.nmf._solvers import resolve_solver  # noqa: E402
 
 YNN = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 
 
-def candidates(V, W, H, loss, iters, batched):
-    z = jnp.zeros((), jnp.float32)
-    pen = Penalty(z, z, z, z)
-    token = jnp.zeros((), jnp.int32)
+def loop_plan(loss: str, V, W) -> Plan:
+    """The ``Plan`` of ``fit(V, K, W0=..., H0=..., loss=loss, tol=0)`` (MU, no progress,
+    one worker group); ``_loop`` reads its loss, solver, updated factors and progress."""
+    batch = (W.shape[0],) if V.ndim == 3 else ()
+    return Plan(
+        dtype="float32", rank=W.shape[-1], init="random", loss=resolve_loss(loss),
+        solver=resolve_solver("mu"), update_W=True, update_H=True, custom=True,
+        start_W=False, start_H=False, batch=batch, v_batched=V.ndim == 3, key_kind="none",
+        key_batched=False, group=W.shape[0], with_progress=False, traced=False,
+    )  # fmt: skip
 
-    def chosen(V, W, H):
-        return _loop(V, None, W, H, pen, z, token, loss=loss, max_iter=iters,
-                     with_progress=False)  # fmt: skip
+
+def candidates(V, W, loss, batched):
+    """``{name: (fn(V, W, H, pen, tol, max_iter), compiler options)}``."""
+    plan = loop_plan(loss, V, W)
+    token = jnp.zeros((), jnp.int32)  # unused without progress (jit drops it)
+
+    def chosen(V, W, H, pen, tol, max_iter):
+        return _loop(V, None, W, H, pen, tol, max_iter, token, plan)
 
     def loop(transposed):
-        return lambda V, W, H: fit_loop(V, W, H, pen, z, loss=loss, max_iter=iters,
-                                        transposed=transposed)  # fmt: skip
+        def run(V, W, H, pen, tol, max_iter):
+            return fit_loop(V, W, H, pen, tol, max_iter, loss=loss, transposed=transposed)
+
+        return run
 
     def chunks(c):
-        def run(V, W, H):
+        def run(V, W, H, pen, tol, max_iter):
             r = lambda x: x.reshape((x.shape[0] // c, c) + x.shape[1:])  # noqa: E731
-            res = jax.lax.map(lambda a: loop(False)(*a), (r(V), r(W), r(H)))
+            one = loop(False)
+
+            def part(a):
+                return one(a[0], a[1], a[2], pen, tol, max_iter)
+
+            res = jax.lax.map(part, (r(V), r(W), r(H)))
             return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), res)
 
         return run
@@ -67,12 +96,18 @@ def candidates(V, W, H, loss, iters, batched):
     for c in (2, 4, 8):
         out[f"chunks/{c}"] = (chunks(c), None)
     single = loop(False)
-    out["vmap"] = (jax.vmap(lambda v, w, h: single(v, w[None], h[None])), None)
+    out["vmap"] = (
+        jax.vmap(
+            lambda v, w, h, pen, tol, it: single(v, w[None], h[None], pen, tol, it),
+            in_axes=(0, 0, 0, None, None, None),
+        ),
+        None,
+    )
     return out
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
@@ -85,9 +120,11 @@ def main(argv=None) -> int:
         w = DEFAULT_CONFIG[workload]
         batch = w.get("batch")
         V, W0, H0 = _problem(0, batch, w["m"], w["n"], w["rank"])
-        args_ = (jnp.asarray(V), jnp.asarray(W0), jnp.asarray(H0))
+        z = jnp.zeros((), jnp.float32)
+        args_ = (jnp.asarray(V), jnp.asarray(W0), jnp.asarray(H0), Penalty(z, z, z, z), z,
+                 jnp.asarray(args.iters, jnp.int32))  # fmt: skip
         for loss in ("frobenius", "kl"):
-            for name, (fn, opts) in candidates(*args_, loss, args.iters, batch is not None).items():
+            for name, (fn, opts) in candidates(args_[0], args_[1], loss, batch is not None).items():
                 c = jax.jit(fn, compiler_options=opts).lower(*args_).compile()
                 key = f"{workload:6s} {loss:9s} {name}"
                 cases[key] = lambda c=c, a=args_: jax.block_until_ready(c(*a))
