@@ -22,7 +22,7 @@ from ._output import Progress, print_table
 from ._paths import output_file
 
 LOSSES = tuple(_LOSS_TABLE)
-SOLVERS = tuple(_SOLVER_TABLE)
+SOLVERS = ("auto", *_SOLVER_TABLE)
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 
 
@@ -51,7 +51,11 @@ SCHEMA = {
         "rank": Key(int, 4, "number of components K", check=positive),
         "loss": Key(str, "kl", "objective (a beta-divergence)", LOSSES),
         "solver": Key(
-            str, "mu", "mu (any loss), hals / amu / ahals / apg / ehals (frobenius only)", SOLVERS
+            str,
+            "auto",
+            "auto (the soonest to a good loss for this loss and layout, tracegrad.nmf.AUTO_RULES)"
+            ", mu / admm / emu (any loss), hals / amu / ahals / apg / ehals (frobenius only)",
+            SOLVERS,
         ),
         "max_iter": Key(int, 200, "iteration cap", check=positive),
         "tol": Key(float, 1e-4, "relative-decrease stopping tolerance", check=non_negative),

@@ -21,6 +21,8 @@ from ._result import NMFResult as NMFResult
 from ._result import fit as fit
 from ._select_rank import RankSelection as RankSelection
 from ._select_rank import select_rank as select_rank
+from ._solvers import ADMM as ADMM
+from ._solvers import AUTO_RULES as AUTO_RULES
 from ._solvers import HALS as HALS
 from ._solvers import SOLVERS as SOLVERS
 from ._solvers import AbstractDecreaseRule as AbstractDecreaseRule
@@ -29,7 +31,10 @@ from ._solvers import AbstractStepSolver as AbstractStepSolver
 from ._solvers import AbstractViolationRule as AbstractViolationRule
 from ._solvers import AcceleratedHALS as AcceleratedHALS
 from ._solvers import AcceleratedMU as AcceleratedMU
+from ._solvers import AutoRule as AutoRule
 from ._solvers import ExtrapolatedAPG as ExtrapolatedAPG
 from ._solvers import ExtrapolatedHALS as ExtrapolatedHALS
+from ._solvers import ExtrapolatedMU as ExtrapolatedMU
 from ._solvers import MultiplicativeUpdate as MultiplicativeUpdate
+from ._solvers import auto_solver as auto_solver
 from ._updates import gradient_parts as gradient_parts

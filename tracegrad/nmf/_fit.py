@@ -45,7 +45,7 @@ from ._loop import history_layout
 from ._regularization import penalty
 from ._scale import range_exponent_host, warn_unscaled
 from ._sharding import check_mesh, make_spec, place
-from ._solvers import check_solver, resolve_solver, split_settings
+from ._solvers import AUTO, auto_solver, check_solver, resolve_solver, split_settings
 from ._workers import GroupProgress, cpu_workers, run_groups
 
 
@@ -62,7 +62,9 @@ def fit_replicates(
         max_iter, tol, alpha_W, alpha_H, l1_ratio
     )
     loss_obj = check_options(loss, init, max_iter, tol, alpha_W, alpha_H, l1_ratio)
-    solver_obj = resolve_solver(solver)
+    if isinstance(solver, str) and solver == AUTO:
+        solver = auto_solver(loss_obj.beta, mask is not None, several_problems(V, W0, H0, key))
+    solver_obj = resolve_solver(solver, auto=True)
     check_solver(solver_obj, loss_obj, mask is not None)
     for name, flag in (("update_W", update_W), ("update_H", update_H)):
         if not isinstance(flag, bool | np.bool_):
@@ -98,6 +100,19 @@ def fit_replicates(
             ranks,
             chunk,
         )
+
+
+def several_problems(V, W0, H0, key) -> bool:
+    """Whether a fit of these arguments solves several problems in one call (``solver="auto"``
+    reads it): a batched ``V``, ``W0`` or ``H0``, or a batch of keys (replicates); decided from
+    shapes alone, before the checks that reject what does not fit."""
+    if any(np.ndim(a) > 2 for a in (V, W0, H0) if a is not None):
+        return True
+    if key is None or isinstance(key, int | np.integer):
+        return False
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
+    return np.ndim(key) > (0 if typed else 1)
 
 
 def transform(V_new, H, *, loss, solver, max_iter, tol, alpha_W, alpha_H, l1_ratio, mask=None):

@@ -224,7 +224,9 @@ def fit(
             come back as ``jax.Array``s that may be sharded over the mesh.
         mesh_axis: the mesh axis to split along; may be omitted for a one-axis mesh.  Other
             mesh axes hold replicas.
-        solver: a name of ``SOLVERS``: ``"mu"``, ``"admm"``, ``"emu"`` (every loss, masks),
+        solver: ``"auto"`` (the solver ``AUTO_RULES`` picks for this loss, mask and layout:
+            the soonest to a good loss on the benchmark suite; ``NMFResult.solver`` says which
+            ran), or a name of ``SOLVERS``: ``"mu"``, ``"admm"``, ``"emu"`` (every loss, masks),
             ``"hals"``, ``"amu"``, ``"ahals"``, ``"apg"``, ``"ehals"`` (Frobenius, no mask);
             or a solver object with other settings, e.g. ``type(SOLVERS["apg"])(inner=10)``
             (Nesterov steps per subproblem; ``SOLVERS["ehals"]``: most sweeps) or

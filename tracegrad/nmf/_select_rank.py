@@ -31,7 +31,7 @@ from ._checks import check_data_host, check_key, host_key, resolve_dtype
 from ._fit import equal_groups, fit_replicates
 from ._loss import sqrt_loss
 from ._losses import resolve_loss
-from ._solvers import check_solver, resolve_solver
+from ._solvers import AUTO, auto_solver, check_solver, resolve_solver
 
 FACTOR_ARRAYS = 6
 """``M K`` / ``K N``-sized arrays live per fit: ``W``, ``H``, the initial ``W0``, ``H0``, and the
@@ -483,9 +483,12 @@ def _select(
     }  # fmt: skip
 
     n_r = len(ks)
+    if isinstance(fit_kw["solver"], str) and fit_kw["solver"] == AUTO:  # one solver for all
+        # the fits, main and held-out: the masked, batched line of the table when held out
+        fit_kw["solver"] = auto_solver(resolve_loss(loss).beta, holdout > 0, True)
     if holdout > 0:  # a solver without a masked form: fail before any fit
         try:
-            check_solver(resolve_solver(fit_kw["solver"]), resolve_loss(loss), True)
+            check_solver(resolve_solver(fit_kw["solver"], auto=True), resolve_loss(loss), True)
         except ValueError as err:
             raise ValueError(
                 f"holdout={holdout} fits the held-out speckle with a mask, and {err}; pass "

@@ -17,6 +17,10 @@ from ._admm import ADMM as ADMM
 from ._ahals import AcceleratedHALS as AcceleratedHALS
 from ._amu import AcceleratedMU as AcceleratedMU
 from ._apg import ExtrapolatedAPG as ExtrapolatedAPG
+from ._auto import AUTO as AUTO
+from ._auto import AUTO_RULES as AUTO_RULES
+from ._auto import AutoRule as AutoRule
+from ._auto import auto_solver as auto_solver
 from ._base import AbstractDecreaseRule as AbstractDecreaseRule
 from ._base import AbstractSolver as AbstractSolver
 from ._base import AbstractStepSolver as AbstractStepSolver
@@ -39,17 +43,19 @@ SOLVERS: dict[str, AbstractSolver] = {
 """Accepted ``solver`` names and the solver object each means."""
 
 
-def resolve_solver(solver, name: str = "solver") -> AbstractSolver:
+def resolve_solver(solver, name: str = "solver", *, auto: bool = False) -> AbstractSolver:
     """The solver object for a name of ``SOLVERS`` or a solver object.
 
     Raises:
-        ValueError: an unknown name (the message lists the table).
+        ValueError: an unknown name (the message lists the table, and ``"auto"`` where the
+            caller resolves it: ``auto=True``).
     """
     if isinstance(solver, AbstractSolver):
         return solver
     if isinstance(solver, str) and solver in SOLVERS:
         return SOLVERS[solver]
-    raise ValueError(f"{name} must be one of {', '.join(map(repr, SOLVERS))}, got {solver!r}")
+    names = ", ".join(map(repr, (AUTO, *SOLVERS) if auto else SOLVERS))
+    raise ValueError(f"{name} must be one of {names}, got {solver!r}")
 
 
 def check_solver(solver: AbstractSolver, loss, masked: bool) -> None:
