@@ -1,13 +1,18 @@
 """Shared case tables and comparison helpers for the tests (one place, read by many files).
 
-The identity lists are read from the registry (each identity is declared once, in the module
-of its source document), grouped by document (cited by title; each identity cites its
-equation).
+Every table here is read by some test (tests/test_test_hygiene.py checks it), and a test reads
+a table from here or from the library's own registries (``tg.registry()``, ``tg.nmf.SOLVERS``,
+``tg.nmf.LOSSES``) rather than keeping its own copy of the names.  The identity list is read
+from the registry (each identity is declared once, in the module of its source document).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import pkgutil
+import tomllib
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,22 +28,53 @@ def _shipped(module: str) -> tuple[str, ...]:
     )
 
 
-TRACE_NOTES = _shipped("trace_notes")
-"""J. Traa, "Matrix Calculus - Notes on the Derivative of a Trace": named by equation number."""
+# Each built-in identity module transcribes one source document (each identity cites its
+# equation there):
+_DOCUMENTS = (
+    "trace_notes",  # J. Traa, "Matrix Calculus - Notes on the Derivative of a Trace"
+    "kalman",  # the Kalman gain derivation: trace derivatives to the Kalman Gain Equation
+    "matrix_calculus",  # P. Hu, "Matrix Calculus: Derivation and Simple Application"
+)
 
-KALMAN_DERIVATION = _shipped("kalman")
-"""Kalman gain derivation: the trace derivatives leading to the Kalman Gain Equation."""
-
-MATRIX_CALCULUS = _shipped("matrix_calculus")
-"""P. Hu, "Matrix Calculus: Derivation and Simple Application": determinant, inverse,
-spectral norm, Gaussian MLE, least squares."""
-
-SHIPPED_IDENTITIES = TRACE_NOTES + KALMAN_DERIVATION + MATRIX_CALCULUS
+SHIPPED_IDENTITIES = tuple(name for module in _DOCUMENTS for name in _shipped(module))
 """Every identity tracegrad ships, in source-document order (read from the registry: each
 identity is declared once, in its module)."""
 
 DTYPES = (jnp.float32, jnp.float64)
 """The floating dtypes every numerical path is tested in (x64 is on for the session)."""
+
+
+def dtype_id(dtype) -> str:
+    """A dtype's name (``"float32"``), for ``pytest.mark.parametrize(..., ids=dtype_id)``."""
+    return jnp.dtype(dtype).name
+
+
+REGISTRY_LOSSES = ("frobenius", "kl")
+"""The NMF losses whose MU split is a registry gradient (Frobenius: trace notes eq. 24, KL:
+eq. 27) and which scikit-learn's MU shares: the pair most NMF tests run (every loss:
+``tg.nmf.LOSSES``)."""
+
+BASE_SOLVERS = ("mu", "hals")
+"""The NMF solvers scikit-learn also has (its ``"mu"`` and ``"cd"``); the accelerated and
+extrapolated ones build on them (every solver: ``tg.nmf.SOLVERS``)."""
+
+
+# ------------------------------------------------------------------- the command line
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def _console_script(name: str):
+    scripts = tomllib.loads((_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    return pkgutil.resolve_name(scripts[name])
+
+
+def cli_main(argv=None) -> int:
+    """The ``tracegrad`` command, called in this process: the function ``pyproject.toml``'s
+    ``[project.scripts]`` publishes as the command, resolved as the installed script does
+    (``argv`` as the command's arguments; returns its exit status)."""
+    return _console_script("tracegrad")(argv)
 
 
 def normwise_error(actual, expected) -> tuple[float, float]:
@@ -60,14 +96,14 @@ def assert_normwise_close(actual, expected, dtype, what: str = "") -> None:
 
 # ------------------------------------------------------------------- compile counting
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 """``jax.monitoring``'s event for every XLA compilation (a persistent-cache hit emits none)."""
 
 _COMPILE_LOGS: list[list[str]] = []
 
 
 def _compile_listener(event: str, duration_secs: float, **kwargs) -> None:
-    if event == COMPILE_EVENT:
+    if event == _COMPILE_EVENT:
         for log in _COMPILE_LOGS:
             log.append(str(kwargs.get("fun_name", "?")))
 

@@ -5,9 +5,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import cli_main
 
 from tracegrad._bench.cold import catalogue, low_rank
-from tracegrad._cli import main
+
+# internals: the benchmark's data generators (catalogue, low_rank), run by the CLI at bench sizes
+pytestmark = pytest.mark.internals
 
 
 def test_low_rank_data_has_structure_and_is_deterministic():
@@ -42,7 +45,7 @@ def test_cold_suite_runs_in_fresh_processes_and_counts_compiles(tmp_path, capsys
             """
         )
     )
-    assert main(["bench", "--config", str(config)]) == 0
+    assert cli_main(["bench", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     result = json.loads((tmp_path / "out" / "cold.json").read_text())
     assert not (tmp_path / "out" / "cold.png").exists()  # the table is the figure

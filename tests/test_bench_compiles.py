@@ -2,10 +2,14 @@
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 from tracegrad._bench._compiles import count_compiles
 from tracegrad._bench._format import COMPILE_HEADER, compile_cells
 from tracegrad._bench.grads import format_grads, run_grads
+
+# internals: the benchmark's compile counter and table cells, below `tracegrad bench`'s whole suite
+pytestmark = pytest.mark.internals
 
 
 def test_count_compiles_counts_each_new_program_once_and_nests():

@@ -12,6 +12,9 @@ from tracegrad._bench._timing import time_interleaved
 from tracegrad._bench.grads import format_grads, geometric_mean, run_grads
 from tracegrad._utils import write_json
 
+# internals: the gradient benchmark's rows, geometric mean and timer, below `tracegrad bench`
+pytestmark = pytest.mark.internals
+
 
 def test_run_grads_rows_and_table(tmp_path):
     seen = []

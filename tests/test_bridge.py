@@ -7,10 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _frobenius import _frob, _frob_H, _frob_W
+from helpers import DTYPES
 
 import tracegrad as tg
-
-DTYPES = [jnp.float64, jnp.float32]
 
 
 def _assert_close(actual, expected, dtype, what=""):
@@ -306,6 +305,7 @@ def test_wraps_the_objective(xwh):
     assert g.argnums == identity.wrt and g.gradient is identity.gradient
 
 
+@pytest.mark.internals  # the bridge benchmark called alone, below `tracegrad bench`
 def test_bridge_benchmark_runs_on_a_tiny_size():
     from tracegrad._bench.bridge import format_bridge, run_bridge
 
@@ -318,6 +318,7 @@ def test_bridge_benchmark_runs_on_a_tiny_size():
     assert "bridge every:3" in table and "/ custom_vjp" in table
 
 
+@pytest.mark.internals  # the example lives in the bridge module's docstring
 def test_the_ten_line_example_runs():
     import textwrap
 

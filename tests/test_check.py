@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import DTYPES
 
 import tracegrad as tg
 
@@ -25,7 +26,7 @@ def square():
     return jax.random.normal(jax.random.key(3), (5, 5))
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_right_gradient_passes_every_reference(dtype, square):
     report = tg.check_grad(_xxtx, _xxtx_grad, square.astype(dtype))
     assert report.ok, report
@@ -141,7 +142,7 @@ def test_references_survive_the_xla_cpu_fusion_that_miscompiles_this_gradient():
     def grad(A, x, B):  # eq. (34): (A^T 1) ⊙ (B 1)
         return A.sum(axis=0) * B.sum(axis=1)
 
-    for dtype in (jnp.float64, jnp.float32):
+    for dtype in DTYPES:
         args = tuple(jnp.asarray(a, dtype) for a in (A, x, B))
         report = tg.check_grad(f, grad, *args, argnum=1)
         assert report.ok, report

@@ -25,8 +25,10 @@ from helpers import compiled_programs
 
 import tracegrad as tg
 from tracegrad._check.references import reference_options
-from tracegrad._registry.identity import Identity
 from tracegrad.testing import check_identity
+
+# internals: the references' compiler-option probe (once per process), warmed so it is not counted
+pytestmark = pytest.mark.internals
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -155,7 +157,7 @@ def _sample(key, dtype="float64", n=None):
     )
 
 
-_IDENTITY = Identity(
+_IDENTITY = tg.Identity(
     name="compiles.quadratic",
     source="tests/test_check_compiles.py",
     objective=_quadratic_objective,

@@ -13,6 +13,9 @@ import tracegrad as tg
 from tracegrad._bench.checker import KINDS, mutation_rows, summarize_mutations
 from tracegrad._check.tolerances import NOISE_FLOOR_ULPS
 
+# internals: the checker's mutation benchmark and noise floor (NOISE_FLOOR_ULPS): no public name
+pytestmark = pytest.mark.internals
+
 SUBSET = [
     "cookbook.tr_AXBXt",
     "cookbook.xtAx",

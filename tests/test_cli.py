@@ -4,15 +4,18 @@ import json
 import textwrap
 
 import pytest
+from helpers import cli_main
 
-from tracegrad._cli import main
 from tracegrad._cli._config import Key, load_config, validate
 from tracegrad._cli._errors import CLIError
+
+# internals: the config loader with the test's own schema (each key type, choices)
+pytestmark = pytest.mark.internals
 
 
 def test_check_passes_and_writes_json(tmp_path, capsys):
     out = tmp_path / "check.json"
-    assert main(["check", "--only", r"^traa\.eq9$", "--json", str(out)]) == 0
+    assert cli_main(["check", "--only", r"^traa\.eq9$", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "traa.eq9" in text and "pass" in text and "2/2 checks passed" in text
     rows = json.loads(out.read_text())
@@ -21,7 +24,7 @@ def test_check_passes_and_writes_json(tmp_path, capsys):
 
 
 def test_check_single_dtype(capsys):
-    assert main(["check", "--only", r"eq12", "--dtype", "float32"]) == 0
+    assert cli_main(["check", "--only", r"eq12", "--dtype", "float32"]) == 0
     assert "1/1 checks passed" in capsys.readouterr().out
 
 
@@ -47,7 +50,7 @@ def test_check_fails_with_exit_1_on_a_wrong_user_gradient(tmp_path, monkeypatch,
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        assert main(["check", "--module", "user_grads_wrong"]) == 1
+        assert cli_main(["check", "--module", "user_grads_wrong"]) == 1
         out = capsys.readouterr().out
         assert "user.wrong_trace" in out and "FAIL" in out
         assert "2 x gradient" in out
@@ -58,23 +61,23 @@ def test_check_fails_with_exit_1_on_a_wrong_user_gradient(tmp_path, monkeypatch,
 
 
 def test_check_unknown_module_and_bad_regex_exit_2(capsys):
-    assert main(["check", "--module", "no_such_module_xyz"]) == 2
+    assert cli_main(["check", "--module", "no_such_module_xyz"]) == 2
     assert "cannot import module" in capsys.readouterr().err
-    assert main(["check", "--only", "("]) == 2
+    assert cli_main(["check", "--only", "("]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
-    assert main(["check", "--only", "zzz_nothing"]) == 2
+    assert cli_main(["check", "--only", "zzz_nothing"]) == 2
 
 
 def test_list_plain_and_latex(capsys):
-    assert main(["list", "--only", "eq24"]) == 0
+    assert cli_main(["list", "--only", "eq24"]) == 0
     out = capsys.readouterr().out
     assert "traa.eq24_W" in out and "-2 X H^T + 2 W H H^T" in out
-    assert main(["list", "--latex", "--only", "eq24_W"]) == 0
+    assert cli_main(["list", "--latex", "--only", "eq24_W"]) == 0
     assert r"\frac{\partial" in capsys.readouterr().out
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
-    assert main([]) == 2
+    assert cli_main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
 
 

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import BASE_SOLVERS, cli_main
 
-from tracegrad._cli import _bench_cmd, _nmf_cmd, main
+from tracegrad._cli import _bench_cmd, _nmf_cmd
 from tracegrad._cli._config import load_config
+
+# internals: the commands' config schemas, to validate every shipped config file without running it
+pytestmark = pytest.mark.internals
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -23,14 +27,16 @@ def test_shipped_configs_are_valid(path):
 
 
 def test_derive_prints_the_four_terms_of_the_beast(capsys):
-    assert main(["derive", "tr(A X X' B C X' X C)", "--wrt", "X"]) == 0
+    assert cli_main(["derive", "tr(A X X' B C X' X C)", "--wrt", "X"]) == 0
     out = capsys.readouterr().out
     assert "df/dX = " in out and "PASS" in out
     assert all(f"[{i}]" in out for i in (1, 2, 3, 4)) and "[5]" not in out
 
 
 def test_derive_latex_and_shapes(capsys):
-    assert main(["derive", "tr(A X B)", "--wrt", "X", "--latex", "--shapes", "A=2x3,B=4x2"]) == 0
+    assert (
+        cli_main(["derive", "tr(A X B)", "--wrt", "X", "--latex", "--shapes", "A=2x3,B=4x2"]) == 0
+    )
     out = capsys.readouterr().out
     assert "df/dX = A^{T} B^{T}" in out and "\\operatorname{tr}" in out
     assert "X=3x4" in out  # inferred from A and B
@@ -42,7 +48,7 @@ def test_derive_latex_and_shapes(capsys):
 )
 def test_derive_bad_expression_exits_2_with_a_caret(expr, message, capsys):
     extra = ["--shapes", "A=3x4,X=3x3"] if expr == "tr(A X)" else []
-    assert main(["derive", expr, "--wrt", "X", *extra]) == 2
+    assert cli_main(["derive", expr, "--wrt", "X", *extra]) == 2
     err = capsys.readouterr().err
     assert "tracegrad derive: error:" in err
     assert message in err or message == "wrt"
@@ -86,7 +92,7 @@ def test_bench_runs_every_suite_and_writes_json_and_charts(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     config = tmp_path / "bench.toml"
     config.write_text(TINY_BENCH.format(out=(tmp_path / "out").as_posix()))
-    assert main(["bench", "--config", str(config)]) == 0
+    assert cli_main(["bench", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     for suite in ("grads", "derive", "nmf", "bridge"):
         assert (tmp_path / "out" / f"{suite}.png").stat().st_size > 1000
@@ -113,12 +119,14 @@ def test_bench_runs_every_suite_and_writes_json_and_charts(tmp_path, capsys):
 def test_bench_bad_config_exits_2(tmp_path, capsys, text, message):
     config = tmp_path / "bad.toml"
     config.write_text(text)
-    assert main(["bench", "--config", str(config), "--no-plot", "--out-dir", str(tmp_path)]) == 2
+    assert (
+        cli_main(["bench", "--config", str(config), "--no-plot", "--out-dir", str(tmp_path)]) == 2
+    )
     assert message in capsys.readouterr().err
 
 
 def test_bench_missing_config_exits_2(tmp_path, capsys):
-    assert main(["bench", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert cli_main(["bench", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
 
 
@@ -148,7 +156,7 @@ def test_bench_nmf_solvers_reaches_cd_target_and_plots(tmp_path, capsys):
             """
         )
     )
-    assert main(["bench", "--config", str(config)]) == 0
+    assert cli_main(["bench", "--config", str(config)]) == 0
     result = json.loads((tmp_path / "out" / "nmf_solvers.json").read_text())
     for workload in ("single", "batch"):
         hals = result[workload]["ours"]["hals"]
@@ -185,7 +193,7 @@ def test_bench_nmf_structured_every_workload_and_loss(tmp_path, capsys):
             """
         )
     )
-    assert main(["bench", "--config", str(config)]) == 0
+    assert cli_main(["bench", "--config", str(config)]) == 0
     result = json.loads((tmp_path / "out" / "nmf_structured.json").read_text())
     cases = {(c["dataset"], c["loss"]): c for c in result["cases"]}
     assert set(cases) == {("lowrank-snr10", "frobenius"), ("counts-96x300", "kl")}
@@ -205,7 +213,7 @@ def test_bench_nmf_structured_every_workload_and_loss(tmp_path, capsys):
         assert (tmp_path / "out" / "nmf_structured_counts-96x300_kl.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("solver", ["mu", "hals"])
+@pytest.mark.parametrize("solver", BASE_SOLVERS)
 def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys, solver):
     rng = np.random.default_rng(0)
     V = rng.random((12, 3)) @ rng.random((3, 10))
@@ -229,7 +237,7 @@ def test_nmf_on_a_data_file_writes_factors_and_losses(tmp_path, capsys, solver):
     )
     out = tmp_path / "result.npz"
     args = ["nmf", "--config", str(config), "--output", str(out), "--quiet", "--solver", solver]
-    assert main(args) == 0
+    assert cli_main(args) == 0
     with np.load(out) as r:
         assert r["W"].shape == (12, 3) and r["H"].shape == (3, 10)
         assert (r["W"] >= 0).all() and (r["H"] >= 0).all()
@@ -245,16 +253,24 @@ def test_nmf_bad_input_exits_2(tmp_path, capsys):
     np.save(tmp_path / "neg.npy", -np.ones((4, 3)))
     config = tmp_path / "neg.toml"
     config.write_text('[data]\nsource = "file"\npath = "neg.npy"\n[nmf]\nrank = 2\n')
-    assert main(["nmf", "--config", str(config), "--quiet", "--no-plot"]) == 2
+    assert cli_main(["nmf", "--config", str(config), "--quiet", "--no-plot"]) == 2
     assert "negative" in capsys.readouterr().err
-    assert main(["nmf", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert cli_main(["nmf", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
 
 
 def test_demo_recovers_the_four_notes(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "loss.png"
-    assert main(["demo", "--skip-check", "--replicates", "4", "--quiet", "--plot", str(png)]) == 0
+    assert (
+        cli_main(["demo", "--skip-check", "--replicates", "4", "--quiet", "--plot", str(png)]) == 0
+    )
     out = capsys.readouterr().out
     assert out.count(" yes") == 4 and "NO" not in out
     assert png.stat().st_size > 1000
+
+
+def test_nmf_defaults_to_the_auto_solver():
+    """The command's default solver is "auto" (the library's ``fit`` keeps "mu")."""
+    assert _nmf_cmd.SCHEMA["nmf"]["solver"].default == "auto"
+    assert "auto" in _nmf_cmd.SCHEMA["nmf"]["solver"].choices

@@ -9,8 +9,12 @@ import stat
 
 import numpy as np
 import pytest
+from helpers import cli_main
 
-from tracegrad._cli import _bench_cmd, _check_cmd, _demo_cmd, _nmf_cmd, main
+from tracegrad._cli import _bench_cmd, _check_cmd, _demo_cmd, _nmf_cmd
+
+# internals: the commands' work functions, replaced to show a bad input fails before any work
+pytestmark = pytest.mark.internals
 
 
 @pytest.fixture
@@ -96,7 +100,7 @@ def test_bad_input_exits_2_with_one_line_before_any_work(argv, names, files, no_
 
 def _run(argv) -> int:
     try:
-        return main(argv)
+        return cli_main(argv)
     except SystemExit as exit_:  # argparse's errors: one line, status 2
         return int(exit_.code or 0)
 
@@ -111,8 +115,8 @@ def test_debug_shows_the_traceback(files, capsys):
 def test_missing_parents_are_created_and_files_get_the_umask_mode(files, capsys):
     old = os.umask(0o027)
     try:
-        assert main(["check", "--only", r"^traa\.eq9$", "--dtype", "float64",
-                     "--json", "new/deeper/c.json"]) == 0  # fmt: skip
+        assert cli_main(["check", "--only", r"^traa\.eq9$", "--dtype", "float64",
+                         "--json", "new/deeper/c.json"]) == 0  # fmt: skip
     finally:
         os.umask(old)
     mode = stat.S_IMODE((files / "new" / "deeper" / "c.json").stat().st_mode)

@@ -18,11 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import cli_main
 from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
 import tracegrad
-from tracegrad import _cache
-from tracegrad._cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = (
@@ -179,18 +178,21 @@ def test_enabling_after_a_first_compile_and_moving_the_directory(tmp_path, resto
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG layout")
-def test_the_default_directory(tmp_path, monkeypatch):
+def test_the_default_directory(tmp_path, monkeypatch, restore_cache_settings):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "mine"))
-    assert _cache.default_cache_dir() == tmp_path / "mine"  # $TRACEGRAD_CACHE_DIR wins
+    assert tracegrad.enable_compilation_cache() == tmp_path / "mine"  # $TRACEGRAD_CACHE_DIR wins
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", "")  # empty is unset
-    assert _cache.default_cache_dir() == tmp_path / "xdg" / "tracegrad" / "jax"
+    assert tracegrad.enable_compilation_cache() == tmp_path / "xdg" / "tracegrad" / "jax"
     monkeypatch.delenv("TRACEGRAD_CACHE_DIR")
-    assert _cache.default_cache_dir() == tmp_path / "xdg" / "tracegrad" / "jax"
+    assert tracegrad.enable_compilation_cache() == tmp_path / "xdg" / "tracegrad" / "jax"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for xdg in ("relative/cache", ""):  # a relative XDG_CACHE_HOME is invalid, as is empty
         monkeypatch.setenv("XDG_CACHE_HOME", xdg)
-        assert _cache.default_cache_dir() == tmp_path / "home" / ".cache" / "tracegrad" / "jax"
+        assert (
+            tracegrad.enable_compilation_cache()
+            == tmp_path / "home" / ".cache" / "tracegrad" / "jax"
+        )
 
 
 # A command that refuses its input at once: the cache is turned on before any command runs.
@@ -202,7 +204,7 @@ def test_the_cli_turns_the_cache_on_and_debug_prints_where(
 ):
     monkeypatch.delenv("TRACEGRAD_NO_COMPILE_CACHE")  # set for the test session by conftest
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["--debug", *NO_SUCH_CONFIG]) == 2
+    assert cli_main(["--debug", *NO_SUCH_CONFIG]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if "compilation cache" in line]
     assert lines == [f"tracegrad: compilation cache: {(tmp_path / 'cache').resolve()}"]
     assert _settings()["jax_compilation_cache_dir"] == str((tmp_path / "cache").resolve())
@@ -217,7 +219,7 @@ def test_the_cli_flag_no_compile_cache(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.delenv("TRACEGRAD_NO_COMPILE_CACHE")
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
     before = _settings()
-    assert main(argv) == 2
+    assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert ("tracegrad: compilation cache: off" in err) == ("--debug" in argv)
     assert not (tmp_path / "cache").exists()
@@ -229,7 +231,7 @@ def test_the_cli_warns_in_one_line_when_the_directory_is_unusable(tmp_path, monk
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
     before = _settings()
-    assert main(NO_SUCH_CONFIG) == 2  # the command's own error, not the cache's
+    assert cli_main(NO_SUCH_CONFIG) == 2  # the command's own error, not the cache's
     warned = [line for line in capsys.readouterr().err.splitlines() if "cache" in line]
     assert len(warned) == 1 and warned[0].startswith("tracegrad: warning: compilation cache")
     assert str(tmp_path / "a-file" / "cache") in warned[0]

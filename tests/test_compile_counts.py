@@ -11,9 +11,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import tracegrad as tg
 from tracegrad.nmf import _execute
+
+# internals: the compiled NMF program's cache size: the public API counts no programs
+pytestmark = pytest.mark.internals
 
 
 def _V(seed, shape=(7, 5), dtype=jnp.float32):

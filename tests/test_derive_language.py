@@ -12,6 +12,9 @@ from tracegrad._derive._parser import parse
 from tracegrad._derive._shapes import Elaboration, parse_shape_spec
 from tracegrad._derive._simplify import tidy
 
+# internals: derive's parser, shapes, simplifier, evaluator; its specialisation fed a wrong rule
+pytestmark = pytest.mark.internals
+
 # -- helpers ---------------------------------------------------------------------------------
 
 

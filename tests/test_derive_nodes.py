@@ -26,6 +26,9 @@ from tracegrad._derive._second import tangent
 from tracegrad._derive._shapes import Elaboration
 from tracegrad._derive._simplify import rebuilt, simplify
 
+# internals: derive's node classes, rules and printers, walked one node class at a time
+pytestmark = pytest.mark.internals
+
 X = E.Var("X", (3, 3))
 A = E.Var("A", (3, 3))
 B = E.Var("B", (2, 2))

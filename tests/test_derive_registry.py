@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_normwise_close
+from helpers import DTYPES, assert_normwise_close
 
 import tracegrad as tg
 
@@ -35,7 +35,7 @@ def test_derive_reproduces_the_closed_form(name):
     # the formula printed from the expression (unless the registration states its own)
     assert identity.formula and identity.latex
     assert sorted(d.argnames) == sorted(identity.argnames)
-    for dtype in (jnp.float64, jnp.float32):
+    for dtype in DTYPES:
         # float32: the same sample, rounded (drawing again would compile the sampler again)
         args = tuple(a.astype(dtype) for a in args64)
         got = d(**dict(zip(identity.argnames, args, strict=True)))

@@ -11,12 +11,15 @@ from typing import Any, cast
 import numpy as np
 import pytest
 import test_derive_random as R
+from helpers import cli_main
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad._cli import main
 from tracegrad._derive import _parser
+
+# internals: derive's parser, sampler and finite differences, fed inputs derive() never builds
+pytestmark = pytest.mark.internals
 
 # -- 1x1 values: transposing one used to recurse forever in the code generator ---------------
 
@@ -92,7 +95,7 @@ def test_a_recursion_error_becomes_a_derive_error():
 
 
 def test_cli_prints_one_error_and_exits_2_for_deep_nesting(capsys):
-    assert main(["derive", "(" * 150 + "tr(A X)" + ")" * 150, "--wrt", "X"]) == 2
+    assert cli_main(["derive", "(" * 150 + "tr(A X)" + ")" * 150, "--wrt", "X"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tracegrad derive: error: the expression is nested deeper than")
     assert "Traceback" not in err and len(err.splitlines()) == 3

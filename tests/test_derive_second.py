@@ -9,9 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import DTYPES, cli_main
 
 import tracegrad as tg
 from tracegrad._derive._coverage import CASES
+
+# internals: derive's coverage table (_coverage.CASES), dense-Hessian limit and code generator
+pytestmark = pytest.mark.internals
 
 
 def _normwise(got, want, tol):
@@ -48,7 +52,7 @@ FIRST_ORDER = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("source", "wrt", "shapes", "positive", "reference"), FIRST_ORDER,
                          ids=[c[0][:30] for c in FIRST_ORDER])  # fmt: skip
 def test_new_constructs_match_jax_grad(source, wrt, shapes, positive, reference, dtype):
@@ -177,15 +181,13 @@ def test_coverage_cases_derive(case):
 
 
 def test_matrix_hessian_kronecker_form_and_cli(capsys):
-    from tracegrad._cli import main
-
     d = _derivation("||X - W H||_F^2", "W", {"X": (4, 5), "H": (2, 5)}, order=2)
     assert d.hessian_text == "vec: 2 kron(H H^T, I)"
     args = _arrays({"X": (4, 5), "W": (4, 2), "H": (2, 5)}, seed=2)
     hh = np.asarray(args["H"] @ args["H"].T)
     want = 2 * np.einsum("ip,qj->ijpq", np.eye(4), hh)  # d2f / dW_ij dW_pq
     _normwise(d.hessian(**args), want, 1e-12)
-    assert main(["derive", "||A x - b||^2", "--wrt", "x", "--order", "2"]) == 0
+    assert cli_main(["derive", "||A x - b||^2", "--wrt", "x", "--order", "2"]) == 0
     out = capsys.readouterr().out
     assert "H[dx] = 2 A^T A dx" in out and "d2f/dx2 = 2 A^T A" in out
     assert "second-order check: PASS" in out

@@ -9,9 +9,14 @@ import importlib
 import re
 from pathlib import Path
 
+import pytest
+
 from tracegrad.nmf import SOLVERS
 from tracegrad.nmf._constants import CHECK_EVERY
 from tracegrad.nmf._loop import history_layout
+
+# internals: the NMF check interval and loss-history layout the docs quote have no public name
+pytestmark = pytest.mark.internals
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "nmf-extending.md"

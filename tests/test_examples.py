@@ -7,6 +7,7 @@ import pathlib
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import REGISTRY_LOSSES
 from jax.flatten_util import ravel_pytree
 
 import tracegrad as tg
@@ -32,7 +33,7 @@ def tracking():
     return _load("kalman_tracking")
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_nmf_bridge_training_reaches_the_autodiff_loss(nmf, loss):
     result = nmf.compare(m=24, n=18, rank=3, steps=80, loss=loss, dtype=jnp.float64)
     assert result["relative_difference"] <= 1e-6, result  # the criterion

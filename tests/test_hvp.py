@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import DTYPES, SHIPPED_IDENTITIES, dtype_id
 
 import tracegrad as tg
 
@@ -145,8 +146,7 @@ def test_every_builtin_with_a_hessian_has_an_hvp():
     For a linear objective the closed-form gradient does not read the differentiated argument
     at all (its value; the shape may be used), which the gradient's jaxpr shows.
     """
-    builtin = [n for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities")]
-    for name in builtin:
+    for name in SHIPPED_IDENTITIES:
         ident = tg.identity(name)
         if ident.hvp is not None or name in NO_HVP:
             continue
@@ -183,7 +183,7 @@ def test_closed_form_hvp_passes_the_checker_float32(name):
 HVP_RTOL = {jnp.float32: 1e-4, jnp.float64: 1e-9}
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("name", HVP_NAMES)
 def test_closed_form_hvp_equals_forward_over_reverse(name, dtype):
     """Three seeds, one compiled batch: the HVP against jax.jvp of jax.grad, normwise."""

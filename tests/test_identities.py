@@ -9,18 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import DTYPES, SHIPPED_IDENTITIES, dtype_id
 
 import tracegrad as tg
-from tracegrad._check.references import evaluate
-from tracegrad._check.tolerances import FD_RTOL_FLOOR
-from tracegrad._registry import samplers
 
 # Each built-in declares its argument shapes in letters once, in its registration; the tests
 # read them from the registry.  Distinct letters must be distinct sizes in the samplers
 # (rectangular wherever the mathematics allows), so a transposed gradient cannot pass by symmetry.
-BUILTIN = {n: i for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities")}
+BUILTIN = {n: tg.identity(n) for n in SHIPPED_IDENTITIES}
 NAMES = sorted(BUILTIN)
-DTYPES = [jnp.float32, jnp.float64]
 WITH_OPTIMUM = [n for n in NAMES if tg.identity(n).optimum is not None]
 
 
@@ -62,9 +59,12 @@ def test_contract_argnames_wrt_and_shapes(name):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.internals  # the checker's finite-difference floor has no public name
 def test_closed_form_passes_the_checker(name, dtype, seed):
+    from tracegrad._check.tolerances import FD_RTOL_FLOOR
+
     report = tg.identity(name).check(seed, dtype)
     assert report.ok, f"{name}\n{report}"
     assert report.candidate_dtype == jnp.dtype(dtype).name
@@ -122,9 +122,11 @@ def test_samplers_keep_their_promises():
             assert all(np.all(np.asarray(a) > 0) for a in tg.identity(name).arguments(seed))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.internals  # the samplers' building blocks, below an identity's arguments()
 def test_sampler_random_numbers(dtype):
     """The samplers' hash generator: reproducible, key-dependent, with normal moments."""
+    from tracegrad._registry import samplers
 
     @jax.jit
     def draw(key):
@@ -146,20 +148,22 @@ def test_sampler_random_numbers(dtype):
 # optima: the closed form vanishes at the known stationary point and not near it
 
 
-def _term_scale(ident, args) -> float:
-    terms = evaluate(ident.terms, *args)
+def _term_scale(terms) -> float:
     return max(float(np.max(np.abs(t))) for t in terms.values())
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("name", WITH_OPTIMUM)
+@pytest.mark.internals  # the checker's reference evaluation: one program, as the checker compiles
 def test_gradient_vanishes_at_the_optimum(name, dtype):
+    from tracegrad._check.references import evaluate
+
     ident = tg.identity(name)
     rtol = tg.default_rtol(dtype)
     for seed in range(3):
         opt = evaluate(ident.optimum, *ident.arguments(seed, dtype))
         g = np.asarray(evaluate(ident.gradient, *opt))
-        scale = _term_scale(ident, opt)
+        scale = _term_scale(evaluate(ident.terms, *opt))
         assert np.max(np.abs(g)) <= rtol * scale, (name, seed, np.max(np.abs(g)), scale)
         if dtype == jnp.float64:
             # a small step away (1e-4 of the optimum's size) and the gradient is clearly back

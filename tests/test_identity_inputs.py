@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SHIPPED_IDENTITIES
 
 import tracegrad as tg
-from tracegrad._bench.grads import run_grads
 
-NAMES = sorted(n for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities"))
+NAMES = sorted(SHIPPED_IDENTITIES)
 
 
 def _shared_axis(ident):
@@ -108,7 +108,10 @@ def test_samplers_refuse_bad_dtypes_and_sizes():
         ident.arguments(0, jnp.float64)
 
 
+@pytest.mark.internals  # the gradient benchmark called alone, below `tracegrad bench`
 def test_gradient_benchmark_refuses_bad_selections():
+    from tracegrad._bench.grads import run_grads
+
     with pytest.raises(ValueError, match="no registered identity matches"):
         run_grads(sizes=(8,), only="^nothing-matches$")
     with pytest.raises(ValueError, match="floating"):

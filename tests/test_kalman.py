@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_normwise_close
+from helpers import DTYPES, assert_normwise_close
 
 import tracegrad as tg
 from tracegrad import kalman
@@ -101,7 +101,7 @@ def test_batched_over_leading_axes_with_broadcasting():
     assert_normwise_close(Kv, K, jnp.float64, "vmap")
 
 
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gain_formula_and_dtype(dtype):
     rng = np.random.default_rng(2)
     A = rng.normal(size=(5, 5))

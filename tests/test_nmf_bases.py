@@ -1,7 +1,7 @@
 """The NMF solver and loss classes follow equinox's abstract/final convention.
 
-Walked from the registries (``SOLVERS``, ``LOSSES`` and the float-beta path of
-``resolve_loss``), so a new solver or loss is checked as soon as it is registered:
+Walked from the registries (``SOLVERS``, ``LOSSES`` and ``Beta``, the loss a float beta
+resolves to), so a new solver or loss is checked as soon as it is registered:
 
 - every registered class is concrete: a fresh instance can be made from its fields;
 - every class above it (inside tracegrad) is an ``Abstract*`` class, and it has no subclass
@@ -17,13 +17,12 @@ import inspect
 
 import pytest
 
-from tracegrad.nmf import LOSSES, SOLVERS
-from tracegrad.nmf._losses import resolve_loss
+from tracegrad.nmf import LOSSES, SOLVERS, Beta
 
 REGISTERED = {
     **{f"solver {name}": obj for name, obj in SOLVERS.items()},
     **{f"loss {name}": obj for name, obj in LOSSES.items()},
-    "loss beta=0.5": resolve_loss(0.5),  # the general beta-divergence, reached by a float
+    "loss beta=0.5": Beta(0.5),  # the general beta-divergence, reached by a float
 }
 
 

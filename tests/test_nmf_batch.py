@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import REGISTRY_LOSSES
 
 import tracegrad as tg
 
@@ -36,7 +37,7 @@ def _assert_same_fit(a, b, rtol=BATCH_RTOL):
     np.testing.assert_allclose(a.loss_history, b.loss_history, rtol=rtol)
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_batch_equals_loop_of_singles(batch, keys, loss):
     r = tg.nmf.fit(batch, K, loss=loss, key=keys, max_iter=150, tol=5e-3)
     assert r.W.shape == (3, M, K) and r.H.shape == (3, K, N)
@@ -85,7 +86,7 @@ def test_shared_initial_factors_broadcast_over_the_batch(batch):
     )
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_replicates_are_independent_restarts_and_best_picks_lowest(batch, loss):
     V = batch[2]
     keys = jax.random.split(jax.random.key(0), 5)
@@ -102,6 +103,7 @@ def test_replicates_are_independent_restarts_and_best_picks_lowest(batch, loss):
     assert float(best.loss) == float(np.min(r.loss))
 
 
+@pytest.mark.internals  # a spy on the compiled program: what it is passed
 def test_replicates_pass_v_unbatched_into_the_compiled_loop(batch):
     """V is handed to the compiled program as one (M, N) array, not R copies."""
     from tracegrad.nmf import _execute
@@ -151,6 +153,7 @@ def test_same_key_bit_identical_other_key_different(batch):
     np.testing.assert_array_equal(a.W, e.W)
 
 
+@pytest.mark.internals  # the batch layout rule, at workloads too big to run
 def test_layout_rule_on_the_issue_workloads():
     """Cache-sized chunks for Frobenius batches, whole batches for KL's larger working set,
     V^T for a single problem only, and nothing CPU-specific on other backends."""
@@ -165,7 +168,8 @@ def test_layout_rule_on_the_issue_workloads():
     assert gpu.chunk == 64 and not gpu.transposed
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
+@pytest.mark.internals  # the chunk size, made small to force a remainder chunk
 def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
     """A batch of 7 split into chunks of 2 (three chunks and a remainder of one).  The module's
     M, N, K: the single fits reuse the programs of the other custom-factor tests."""
@@ -190,6 +194,7 @@ def test_chunked_batch_with_remainder_equals_singles(monkeypatch, loss):
     assert calls == sorted(calls) and 0 < calls[0] and calls[-1] <= 60  # steady progress
 
 
+@pytest.mark.internals  # the worker groups, for batch sizes not run
 def test_worker_groups_cover_the_batch_in_order():
     from tracegrad.nmf._workers import groups
 
@@ -201,6 +206,7 @@ def test_worker_groups_cover_the_batch_in_order():
         assert max(sizes) - min(sizes) <= 1
 
 
+@pytest.mark.internals  # the worker-count rule, at sizes not run
 def test_workers_rule():
     from tracegrad.nmf._layout import MIN_WORKER_MNK, workers
 
@@ -218,6 +224,7 @@ def test_workers_rule():
     [("frobenius", False), ("kl", True)],
     ids=["batch-frobenius", "replicates-kl"],
 )
+@pytest.mark.internals  # the CPU worker count and a spy on the compiled program
 def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
     """Groups of problems fitted in threads give the one-loop result (to the last ulps).
 
@@ -253,6 +260,7 @@ def test_concurrent_worker_groups_equal_one_loop(monkeypatch, loss, replicates):
     assert split.W.shape == (b, m, k)
 
 
+@pytest.mark.internals  # the CPU worker count and a spy on the compiled program
 def test_progress_from_concurrent_groups_is_one_monotone_stream(monkeypatch):
     from tracegrad.nmf import _execute, _fit
 
@@ -272,6 +280,7 @@ def test_progress_from_concurrent_groups_is_one_monotone_stream(monkeypatch):
     np.testing.assert_allclose(seen[-1][1], float(jnp.mean(result.loss)), rtol=1e-12)
 
 
+@pytest.mark.internals  # the groups' progress combiner, fed made-up reports
 def test_group_progress_reports_the_slowest_group_and_the_weighted_mean():
     from tracegrad.nmf._workers import GroupProgress
 

@@ -12,10 +12,13 @@ import itertools
 import jax
 import numpy as np
 import pytest
-from helpers import compiled_programs
+from helpers import BASE_SOLVERS, compiled_programs
 
 import tracegrad as tg
 from tracegrad.nmf import _fit
+
+# internals: the CPU worker count (fit's cpu_workers), set to force the concurrent-groups plan
+pytestmark = pytest.mark.internals
 
 _SIZES = itertools.count(9)  # a fresh row count per case: its first fit compiles
 
@@ -38,7 +41,7 @@ def _data(shape, seed=0, dtype=np.float32):
 # (plan, solver, loss): every solver on one problem, the batch plans with MU and HALS,
 # masks with MU's two main losses
 CASES = [("single", s, "frobenius") for s in tg.nmf.SOLVERS]
-CASES += [(p, s, "frobenius") for p in ("batch", "replicates", "workers") for s in ("mu", "hals")]
+CASES += [(p, s, "frobenius") for p in ("batch", "replicates", "workers") for s in BASE_SOLVERS]
 CASES += [("single", "mu", "kl"), ("mask", "mu", "kl"), ("mask", "mu", "frobenius")]
 CASES += [
     ("single", s, "kl") for s, obj in tg.nmf.SOLVERS.items() if s != "mu" and not obj.frobenius_only

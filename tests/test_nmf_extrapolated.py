@@ -13,6 +13,9 @@ from tracegrad.nmf._regularization import Penalty
 from tracegrad.nmf._solvers import SOLVERS, _apg, _extrapolated
 from tracegrad.nmf._solvers._extrapolated import AbstractExtrapolated
 
+# internals: the extrapolated solvers' Lipschitz bound, Nesterov subproblem, restart rule and carry
+pytestmark = pytest.mark.internals
+
 EXTRAPOLATED = [name for name, s in SOLVERS.items() if isinstance(s, AbstractExtrapolated)]
 
 

@@ -9,13 +9,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import REGISTRY_LOSSES, cli_main
 
 import tracegrad as tg
-from tracegrad._cli import main
 from tracegrad.nmf._checks import check_key
 from tracegrad.nmf._loop import HISTORY_CAPACITY, history_layout
 from tracegrad.nmf._losses import resolve_loss
 from tracegrad.nmf._scale import range_exponent_host
+
+# internals: the RNG key check, loss-history layout and float32 range exponent, at their edges
+pytestmark = pytest.mark.internals
 
 M, N, K = 6, 5, 2
 RANGE_RTOL = 1e-3
@@ -217,11 +220,11 @@ def test_traced_clean_values_pass(V, jitted_fit):
 # --------------------------------------------------------------------------- float range
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_float32_range_edges_fit_like_ordinary_data(V, loss):
     V32 = V.astype(np.float32)
     ref = tg.nmf.fit(V32, K, loss=loss, max_iter=50, tol=0.0)
-    beta = resolve_loss(loss).beta
+    beta = tg.nmf.LOSSES[loss].beta
     for scale in (1e30, 1e20, 1e-30):
         r = tg.nmf.fit((V * scale).astype(np.float32), K, loss=loss, max_iter=50, tol=0.0)
         for x in (r.W, r.H, r.loss, r.loss_history):
@@ -334,7 +337,7 @@ def test_cli_dtype_float64_fits_float64_with_x64_off(tmp_path, V):
     out = tmp_path / "r.npz"
     with jax.enable_x64(False):
         args = ["nmf", "--config", str(config), "--output", str(out), "--quiet"]
-        assert main([*args, "--dtype", "float64"]) == 0
+        assert cli_main([*args, "--dtype", "float64"]) == 0
     with np.load(out) as r:
         assert r["W"].dtype == np.float64 and str(r["dtype"]) == "float64"
         assert json.loads(str(r["config"]))["nmf"]["dtype"] == "float64"

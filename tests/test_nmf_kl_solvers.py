@@ -17,6 +17,10 @@ from tracegrad.nmf._regularization import Penalty
 from tracegrad.nmf._solvers import SOLVERS, _admm, _emu
 from tracegrad.nmf._solvers._extrapolated import BETA0, ETA
 
+# internals: the iterate-by-iterate references drive one solver step at a time (Data, Penalty,
+# the steps and the extrapolation constants), which the public fit never exposes
+pytestmark = pytest.mark.internals
+
 NEW = ["admm", "emu"]
 M, N, K = 10, 7, 3
 PEN0 = Penalty(0.0, 0.0, 0.0, 0.0)

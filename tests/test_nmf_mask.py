@@ -3,6 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import REGISTRY_LOSSES
 
 import tracegrad as tg
 
@@ -20,7 +21,7 @@ def data():
     return V, mask, W0, H0
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_masked_entries_do_not_influence_the_fit(data, loss):
     V, mask, W0, H0 = data
     a = tg.nmf.fit(V, K, loss=loss, mask=mask, W0=W0, H0=H0, max_iter=60)
@@ -42,7 +43,7 @@ def test_masked_entries_do_not_influence_the_fit(data, loss):
     assert not np.allclose(a.W, c.W)
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_all_ones_mask_is_the_unmasked_fit(data, loss):
     V, _, W0, H0 = data
     a = tg.nmf.fit(V, K, loss=loss, mask=np.ones_like(V), W0=W0, H0=H0, max_iter=60)
@@ -52,7 +53,7 @@ def test_all_ones_mask_is_the_unmasked_fit(data, loss):
     np.testing.assert_allclose(a.H, b.H, rtol=1e-9)
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_masked_loss_counts_observed_entries_only(data, loss):
     V, mask, W0, H0 = data
     r = tg.nmf.fit(V, K, loss=loss, mask=mask, W0=W0, H0=H0, max_iter=60)
@@ -79,7 +80,7 @@ def test_masked_fit_recovers_hidden_entries():
     assert np.max(np.abs(WH[hidden] - V[hidden])) / np.max(V) < 0.05
 
 
-@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("loss", REGISTRY_LOSSES)
 def test_padded_and_masked_batch_equals_the_unpadded_fits(loss):
     """Problems of different sizes padded with zero rows and masked (as the CLI does with the
     digit classes) fit exactly like the unpadded problems: padded rows of W go to zero at the

@@ -26,6 +26,9 @@ from tracegrad.nmf._loss import divergence, penalty_value
 from tracegrad.nmf._regularization import penalty
 from tracegrad.nmf._updates import mu_step
 
+# internals: the NMF building blocks (init, loss, penalty, MU step) compiled alone, counted
+pytestmark = pytest.mark.internals
+
 _ROWS = itertools.count(29)  # a fresh row count per case: its first call compiles
 N, K = 7, 3
 

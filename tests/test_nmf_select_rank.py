@@ -10,10 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import cli_main
 
 from tracegrad import nmf
 from tracegrad.nmf import _consensus
 from tracegrad.nmf._select_rank import choose_rank, fit_bytes
+
+# internals: the consensus statistics, rank rule and per-fit memory estimate, on made-up inputs
+pytestmark = pytest.mark.internals
 
 scipy_hierarchy = pytest.importorskip("scipy.cluster.hierarchy")
 from scipy.optimize import linear_sum_assignment  # noqa: E402
@@ -310,8 +314,6 @@ def test_bad_input_is_named(kwargs, exc, name):
 
 
 def test_cli_select_rank_writes_table_factors_and_plot(tmp_path, capsys):
-    from tracegrad._cli import main
-
     pytest.importorskip("matplotlib")
     np.savez(tmp_path / "data.npz", V=small_data())
     config = tmp_path / "run.toml"
@@ -322,7 +324,7 @@ def test_cli_select_rank_writes_table_factors_and_plot(tmp_path, capsys):
     )
     out = tmp_path / "sel.npz"
     argv = ["nmf", "--config", str(config), "--output", str(out), "--quiet"]
-    assert main([*argv, "--select-rank", "1:3", "--restarts", "1"]) == 0
+    assert cli_main([*argv, "--select-rank", "1:3", "--restarts", "1"]) == 0
     text = capsys.readouterr().out
     assert "best rank:" in text and "silhouette" in text
     with np.load(out) as r:
@@ -336,16 +338,14 @@ def test_cli_select_rank_writes_table_factors_and_plot(tmp_path, capsys):
 
 
 def test_cli_select_rank_bad_ranks_and_destination_fail_before_work(tmp_path, capsys):
-    from tracegrad._cli import main
-
     (tmp_path / "folder.npz").mkdir()
     argv = ["nmf", "--quiet", "--no-plot"]
     with pytest.raises(SystemExit) as exit_:  # flags are parsed by the config's schema
-        main([*argv, "--select-rank", "3:1"])
+        cli_main([*argv, "--select-rank", "3:1"])
     assert exit_.value.code == 2 and "--select-rank" in capsys.readouterr().err
-    assert main([*argv, "--select-rank", "2:3", "--output", str(tmp_path / "folder.npz")]) == 2
+    assert cli_main([*argv, "--select-rank", "2:3", "--output", str(tmp_path / "folder.npz")]) == 2
     assert "folder" in capsys.readouterr().err
     config = tmp_path / "bad.toml"
     config.write_text('[select_rank]\nranks = "two"\n')
-    assert main(["nmf", "--config", str(config)]) == 2
+    assert cli_main(["nmf", "--config", str(config)]) == 2
     assert "select_rank.ranks" in capsys.readouterr().err

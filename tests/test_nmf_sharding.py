@@ -15,12 +15,9 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import cli_main
 
 import tracegrad as tg
-from tracegrad._cli import main
-from tracegrad._cli._config import load_config
-from tracegrad._cli._errors import CLIError
-from tracegrad._cli._nmf_cmd import SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 M, N, K = 12, 9, 3
@@ -126,7 +123,7 @@ def test_mesh_must_be_a_mesh():
 
 def test_cli_too_many_devices_in_this_process(tmp_path, capsys):
     n = len(jax.devices()) + 1
-    code = main(["nmf", "--devices", str(n), "--quiet", "--no-plot", "--max-iter", "10",
+    code = cli_main(["nmf", "--devices", str(n), "--quiet", "--no-plot", "--max-iter", "10",
                  "--output", str(tmp_path / "x.npz")])  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
@@ -134,11 +131,21 @@ def test_cli_too_many_devices_in_this_process(tmp_path, capsys):
     assert not (tmp_path / "x.npz").exists()
 
 
-def test_mesh_table_rejects_unknown_keys(tmp_path):
+def test_mesh_table_rejects_unknown_keys(tmp_path, capsys):
     path = tmp_path / "c.toml"
+    argv = [
+        "nmf",
+        "--config",
+        str(path),
+        "--quiet",
+        "--no-plot",
+        "--output",
+        str(tmp_path / "x.npz"),
+    ]
     path.write_text("[mesh]\ndevice = 2\n")
-    with pytest.raises(CLIError, match="unknown key 'mesh.device'"):
-        load_config(path, SCHEMA)
+    assert cli_main(argv) == 2
+    assert "unknown key 'mesh.device'" in capsys.readouterr().err
     path.write_text("[mesh]\ndevices = -1\n")
-    with pytest.raises(CLIError, match="'mesh.devices' must be >= 0"):
-        load_config(path, SCHEMA)
+    assert cli_main(argv) == 2
+    assert "'mesh.devices' must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()

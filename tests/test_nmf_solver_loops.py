@@ -38,6 +38,9 @@ from tracegrad.nmf._solvers import SOLVERS, _accelerated, _apg, _extrapolated, _
 from tracegrad.nmf._solvers._extrapolated import AbstractExtrapolated
 from tracegrad.nmf._solvers._mu import ratio_step
 
+# internals: the solver loops alone, bit for bit against their reference forms
+pytestmark = pytest.mark.internals
+
 FRO = resolve_loss("frobenius")
 PEN = Penalty(l1_W=0.01, l1_H=0.02, l2_W=0.03, l2_H=0.01)  # every term of the subproblems
 CHANGED = ("hals", "ahals", "amu", "apg", "ehals")

@@ -5,11 +5,11 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import BASE_SOLVERS
 from sklearn.decomposition import NMF as SkNMF
 
 import tracegrad as tg
 from tracegrad.nmf import LOSSES, SOLVERS
-from tracegrad.nmf._losses import resolve_loss
 
 SKLEARN_RTOL = 1e-6
 """As tests/test_nmf_sklearn.py: float64 iterates agree to 1e-6 normwise (observed ~1e-14)."""
@@ -65,7 +65,10 @@ def test_beta_mu_matches_sklearn(problem, beta, reg):
     assert r.loss_type == LOSSES["is"].name if beta == 0 else r.loss_type == beta
 
 
+@pytest.mark.internals  # how a name or a float resolves to a loss object: fit only uses it
 def test_loss_names_aliases_and_betas():
+    from tracegrad.nmf._losses import resolve_loss
+
     assert resolve_loss("is") is LOSSES["itakura-saito"] is resolve_loss(0.0)
     assert resolve_loss(2) is LOSSES["frobenius"] and resolve_loss(1.0) is LOSSES["kl"]
     assert resolve_loss("kullback-leibler") is LOSSES["kl"]
@@ -123,7 +126,7 @@ def test_hals_matches_sklearn_cd_batched(problem, alpha_W, alpha_H, l1_ratio, to
         assert bool(np.all(r.converged)) == bool(np.all(np.asarray(r.n_iter) < 200))
 
 
-@pytest.mark.parametrize("solver", ["mu", "hals"])
+@pytest.mark.parametrize("solver", BASE_SOLVERS)
 def test_update_H_false_and_transform_match_sklearn(problem, solver):
     V, W0, H0 = problem
     rng = np.random.default_rng(5)
@@ -165,7 +168,7 @@ def _positive(problem):
 def _supported(loss, solver) -> bool:
     try:
         SOLVERS[solver].check(
-            LOSSES[loss] if isinstance(loss, str) else resolve_loss(loss), False, others=""
+            LOSSES[loss] if isinstance(loss, str) else tg.nmf.Beta(loss), False, others=""
         )
     except ValueError:
         return False
@@ -202,6 +205,7 @@ def test_every_registered_loss_and_solver_runs_through_fit(problem):
                 tg.nmf.fit(V, K, solver=solver_name, mask=np.ones_like(V))
 
 
+@pytest.mark.internals  # the compiled program's cache size: the public API counts no programs
 def test_one_compile_per_loss_and_solver():
     from tracegrad.nmf import _execute
 
@@ -209,7 +213,7 @@ def test_one_compile_per_loss_and_solver():
     V = rng.random((7, 5)) + 0.1  # a shape no other test uses: the cache starts empty
     W0, H0 = rng.random((7, 1)) + 0.1, rng.random((1, 5)) + 0.1
     before = _execute.program._cache_size()
-    for solver in ("mu", "hals"):
+    for solver in BASE_SOLVERS:
         for i, loss in enumerate(("frobenius", "frobenius", 2.0)):
             # new values, tol, max_iter and penalty: no recompile
             tg.nmf.fit(V + i, 1, loss=loss, solver=solver, W0=W0, H0=H0, max_iter=17 + i,
@@ -220,6 +224,7 @@ def test_one_compile_per_loss_and_solver():
     assert _execute.program._cache_size() == before + 3
 
 
+@pytest.mark.internals  # the CPU worker count and a spy on the compiled program
 def test_worker_threads_equal_one_loop_for_hals(monkeypatch):
     from tracegrad.nmf import _execute, _fit
 

@@ -12,11 +12,15 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import SHIPPED_IDENTITIES
 
 import tracegrad as tg
 from tracegrad._check.references import evaluate
 
-NAMES = sorted(n for n, i in tg.registry().items() if i.module.startswith("tracegrad.identities"))
+# internals: the checker's reference evaluation of an identity's gradient and terms
+pytestmark = pytest.mark.internals
+
+NAMES = sorted(SHIPPED_IDENTITIES)
 TERMS = "per-appearance terms (trace notes eq. 18): "
 
 
