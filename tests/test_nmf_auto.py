@@ -75,3 +75,23 @@ def test_the_library_defaults_to_mu():
     import inspect
 
     assert inspect.signature(tg.nmf.fit).parameters["solver"].default == "mu"
+
+
+def test_the_docs_table_is_auto_rules():
+    """docs/nmf-extending.md's `solver="auto"` table, line by line, is ``AUTO_RULES``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "nmf-extending.md").read_text()
+    head = "| loss | mask | layout | auto runs |"
+    rows = text[text.index(head) :].splitlines()[2:]
+    rows = [[c.strip() for c in r.strip("|").split("|")] for r in rows[: rows.index("")]]
+    words = {
+        "loss": {"Frobenius": True, "any": None},
+        "mask": {"yes": True, "no": False, "any": None},
+        "layout": {"one problem": False, "a batch or replicates": True, "any": None},
+    }
+    documented = [
+        (words["loss"][a], words["mask"][b], words["layout"][c], d.strip('`"'))
+        for a, b, c, d in rows
+    ]
+    assert documented == [(r.frobenius, r.masked, r.batched, r.solver) for r in AUTO_RULES]
