@@ -31,7 +31,6 @@ faster is the baseline of the speedups (both are recorded).
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from ..nmf._layout import workers
 from ..nmf._losses import resolve_loss
 from ..nmf._workers import cpu_workers
 from ._compiles import Compiles, count_compiles
+from ._config import merge_config
 from ._format import COMPILE_HEADER, compile_cells
 from ._timing import blas_info, compile_jitted, environment, time_calls
 
@@ -78,18 +78,7 @@ def openblas_vars_set() -> dict[str, str]:
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        if isinstance(cfg[key], dict):
-            unknown = set(value) - set(cfg[key])
-            if unknown:
-                raise KeyError(f"unknown {key} settings {sorted(unknown)}")
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    return cfg
+    return merge_config(DEFAULT_CONFIG, config)
 
 
 def _problem(seed: int, batch: int | None, m: int, n: int, k: int):

@@ -13,11 +13,11 @@ loss over the problems against cumulative time (ours at the timed run's pace per
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 
 from ..nmf import SOLVERS
+from ._config import check_names, merge_config
 from ._format import COMPILE_HEADER, compile_cells
 from ._to_target import conditions, save_figure, time_to_target
 from .nmf import _problem
@@ -37,17 +37,8 @@ DEFAULT_CONFIG: dict = {
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        if isinstance(cfg[key], dict):
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    for s in cfg["solvers"]:
-        if s not in SOLVERS:
-            raise KeyError(f"unknown solver {s!r} (known: {', '.join(SOLVERS)})")
+    cfg = merge_config(DEFAULT_CONFIG, config, strict_nested=False)
+    check_names(cfg, {"solvers": SOLVERS})
     return cfg
 
 

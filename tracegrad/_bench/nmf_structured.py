@@ -24,7 +24,6 @@ asserted.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from ..datasets import STRUCTURED
 from ..nmf import SOLVERS
 from ..nmf._losses import resolve_loss
 from ..nmf._solvers import check_solver
+from ._config import check_names, merge_config
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._to_target import conditions, save_figure, time_to_target
 
@@ -59,15 +59,8 @@ DEFAULT_CONFIG: dict = {
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        cfg[key] = value
-    for key, table in (("datasets", STRUCTURED), ("solvers", SOLVERS), ("workloads", WORKLOADS)):
-        for name in cfg[key]:
-            if name not in table:
-                raise KeyError(f"unknown {key[:-1]} {name!r} (known: {', '.join(table)})")
+    cfg = merge_config(DEFAULT_CONFIG, config)
+    check_names(cfg, {"datasets": STRUCTURED, "solvers": SOLVERS, "workloads": WORKLOADS})
     return cfg
 
 
