@@ -7,7 +7,7 @@ No JAX here: ``cold`` merges its settings before any child process imports it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 
 def merge_config(defaults: dict, config: Mapping | None, *, strict_nested: bool = True) -> dict:
@@ -31,7 +31,7 @@ def merge_config(defaults: dict, config: Mapping | None, *, strict_nested: bool 
     return cfg
 
 
-def check_names(cfg: Mapping, tables: Mapping[str, Mapping]) -> None:
+def check_names(cfg: Mapping, tables: Mapping[str, Collection[str]]) -> None:
     """A ``KeyError`` for the first name in ``cfg[key]`` (a plural: ``"solvers"``) that is not
     in ``tables[key]``."""
     for key, table in tables.items():
