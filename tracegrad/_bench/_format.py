@@ -31,3 +31,30 @@ def compile_cells(row: Mapping, prefix: str = "") -> tuple[str, str]:
         return "-", "-"
     hits = row.get(f"{prefix}cache_hits") or 0
     return (f"{count} ({hits} cached)" if hits else str(count)), f"{row[f'{prefix}compile_s']:.2f}"
+
+
+def device_line(result: Mapping, *, numpy: bool = False) -> str:
+    """The measurement conditions' first line: device, CPUs and the library versions (NumPy's
+    too with ``numpy``) from a result's ``environment``."""
+    env = result["environment"]
+    return (
+        f"device: {env['device']} ({result['device_kind']}), {env['cpu_count']} CPUs, "
+        f"jax {env['jax']}, " + (f"numpy {env['numpy']}, " if numpy else "")
+        + f"scikit-learn {env.get('scikit-learn', '-')}"
+    )  # fmt: skip
+
+
+def openblas_line(result: Mapping) -> str:
+    """Whether the OpenBLAS variables that slow scikit-learn's side were set during the run."""
+    return "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: " + (
+        f"SET {result['openblas_vars']}" if result["openblas_vars"] else "unset"
+    )
+
+
+def workload_labels(cfg: Mapping) -> tuple[tuple[str, str], ...]:
+    """``(workload, label)`` for the single-problem and the batched workload of ``cfg``."""
+    s, b = cfg["single"], cfg["batch"]
+    return (
+        ("single", f"(a) {s['m']}x{s['n']} rank {s['rank']}"),
+        ("batch", f"(b) {b['batch']} x {b['m']}x{b['n']} rank {b['rank']}"),
+    )

@@ -39,7 +39,6 @@ reported, never asserted.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -55,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets
+from ._config import check_names, merge_config
 from ._format import COMPILE_HEADER, aligned_table, compile_cells
 from ._timing import environment
 from .nmf import OPENBLAS_VARS, openblas_vars_set
@@ -100,18 +100,12 @@ def catalogue(seed: int, m: int, n: int, k: int) -> np.ndarray:
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        cfg[key] = value
+    cfg = merge_config(DEFAULT_CONFIG, config)
     from ..nmf import SOLVERS
 
     if cfg["solvers"] is None:
         cfg["solvers"] = list(SOLVERS)
-    for s in cfg["solvers"]:
-        if s not in SOLVERS:
-            raise KeyError(f"unknown solver {s!r} (known: {', '.join(SOLVERS)})")
+    check_names(cfg, {"solvers": SOLVERS})
     return cfg
 
 

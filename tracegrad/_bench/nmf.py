@@ -31,7 +31,6 @@ faster is the baseline of the speedups (both are recorded).
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Callable
@@ -47,7 +46,8 @@ from ..nmf._layout import workers
 from ..nmf._losses import resolve_loss
 from ..nmf._workers import cpu_workers
 from ._compiles import Compiles, count_compiles
-from ._format import COMPILE_HEADER, compile_cells
+from ._config import merge_config
+from ._format import COMPILE_HEADER, compile_cells, device_line, workload_labels
 from ._timing import blas_info, compile_jitted, environment, time_calls
 
 DEFAULT_CONFIG: dict = {
@@ -78,18 +78,7 @@ def openblas_vars_set() -> dict[str, str]:
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        if isinstance(cfg[key], dict):
-            unknown = set(value) - set(cfg[key])
-            if unknown:
-                raise KeyError(f"unknown {key} settings {sorted(unknown)}")
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    return cfg
+    return merge_config(DEFAULT_CONFIG, config)
 
 
 def _problem(seed: int, batch: int | None, m: int, n: int, k: int):
@@ -289,12 +278,10 @@ def run_nmf(config: dict | None = None, progress: Callable[[str], None] | None =
 def format_nmf(result: dict) -> str:
     """The figures of ``run_nmf`` as a plain-text table with the measurement conditions."""
     cfg = result["config"]
-    env = result["environment"]
     lines = [
         f"NMF benchmark, {cfg['iters']} MU iterations, float32, median of "
         f"{result['peak']['runs']} alternating rounds",
-        f"device: {env['device']} ({result['device_kind']}), {env['cpu_count']} CPUs, "
-        f"jax {env['jax']}, numpy {env['numpy']}, scikit-learn {env.get('scikit-learn', '-')}",
+        device_line(result, numpy=True),
         f"matmul peak ({result['peak']['n']}^2 float32, jitted): "
         f"{result['peak']['flops_per_s'] / 1e9:.1f} GFLOP/s",
     ]
@@ -307,16 +294,11 @@ def format_nmf(result: dict) -> str:
         lines.append(f"WARNING: set during the run: {result['openblas_vars']}")
     else:
         lines.append("OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: unset")
-    s = cfg["single"]
-    b = cfg["batch"]
     header = f"{'workload':34s} {'loss':10s} {'tracegrad':>12s} {'sklearn':>12s} {'speedup':>8s} "
     header += f"{'GFLOP/s':>8s} {'of peak':>8s} {'of GEMM':>8s} "
     header += f"{COMPILE_HEADER[0]:>9s} {COMPILE_HEADER[1]:>9s}"
     lines += ["", header, "-" * len(header)]
-    for workload, label in (
-        ("single", f"(a) {s['m']}x{s['n']} rank {s['rank']}"),
-        ("batch", f"(b) {b['batch']} x {b['m']}x{b['n']} rank {b['rank']}"),
-    ):
+    for workload, label in workload_labels(cfg):
         for loss, e in result[workload].items():
             mark = "" if e.get("sklearn_blas_threads", "default") == "default" else "*"
             if workload == "single":

@@ -13,12 +13,12 @@ loss over the problems against cumulative time (ours at the timed run's pace per
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 
 from ..nmf import SOLVERS
-from ._format import COMPILE_HEADER, compile_cells
+from ._config import check_names, merge_config
+from ._format import COMPILE_HEADER, compile_cells, device_line, openblas_line, workload_labels
 from ._to_target import conditions, save_figure, time_to_target
 from .nmf import _problem
 
@@ -37,17 +37,8 @@ DEFAULT_CONFIG: dict = {
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        if isinstance(cfg[key], dict):
-            cfg[key].update(value)
-        else:
-            cfg[key] = value
-    for s in cfg["solvers"]:
-        if s not in SOLVERS:
-            raise KeyError(f"unknown solver {s!r} (known: {', '.join(SOLVERS)})")
+    cfg = merge_config(DEFAULT_CONFIG, config, strict_nested=False)
+    check_names(cfg, {"solvers": SOLVERS})
     return cfg
 
 
@@ -89,27 +80,20 @@ def _vs_mu(r: dict) -> str:
 def format_nmf_solvers(result: dict) -> str:
     """The figures as a plain-text table with the measurement conditions."""
     cfg = result["config"]
-    env = result["environment"]
     lines = [
         f"NMF solvers: time to scikit-learn cd's loss after {cfg['cd_iters']} iterations "
         f"(float32, same W0/H0, Frobenius), median of {cfg['n_runs']} runs",
-        f"device: {env['device']} ({result['device_kind']}), {env['cpu_count']} CPUs, "
-        f"jax {env['jax']}, scikit-learn {env.get('scikit-learn', '-')}",
-        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: "
-        + (f"SET {result['openblas_vars']}" if result["openblas_vars"] else "unset"),
+        device_line(result),
+        openblas_line(result),
         "",
     ]
-    s, b = cfg["single"], cfg["batch"]
     header = (
         f"{'workload':28s} {'solver':10s} {'iters':>6s} {'time (s)':>9s} {'vs cd':>7s} "
         f"{'vs sk mu':>8s} {'ms/iter':>8s} {'per-iter':>9s} "
         f"{COMPILE_HEADER[0]:>9s} {COMPILE_HEADER[1]:>9s}"
     )
     lines += [header, "-" * len(header)]
-    for workload, label in (
-        ("single", f"(a) {s['m']}x{s['n']} rank {s['rank']}"),
-        ("batch", f"(b) {b['batch']} x {b['m']}x{b['n']} rank {b['rank']}"),
-    ):
+    for workload, label in workload_labels(cfg):
         if workload not in result:
             continue
         e = result[workload]

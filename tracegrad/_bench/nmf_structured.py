@@ -24,7 +24,6 @@ asserted.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,8 @@ from ..datasets import STRUCTURED
 from ..nmf import SOLVERS
 from ..nmf._losses import resolve_loss
 from ..nmf._solvers import check_solver
-from ._format import COMPILE_HEADER, aligned_table, compile_cells
+from ._config import check_names, merge_config
+from ._format import COMPILE_HEADER, aligned_table, compile_cells, device_line, openblas_line
 from ._to_target import conditions, save_figure, time_to_target
 
 WORKLOADS = ("single", "batch", "restarts")
@@ -59,15 +59,8 @@ DEFAULT_CONFIG: dict = {
 
 
 def _merge(config: dict | None) -> dict:
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            raise KeyError(f"unknown benchmark setting {key!r} (known: {', '.join(cfg)})")
-        cfg[key] = value
-    for key, table in (("datasets", STRUCTURED), ("solvers", SOLVERS), ("workloads", WORKLOADS)):
-        for name in cfg[key]:
-            if name not in table:
-                raise KeyError(f"unknown {key[:-1]} {name!r} (known: {', '.join(table)})")
+    cfg = merge_config(DEFAULT_CONFIG, config)
+    check_names(cfg, {"datasets": STRUCTURED, "solvers": SOLVERS, "workloads": WORKLOADS})
     return cfg
 
 
@@ -224,16 +217,13 @@ def _cell(x: float | None, spec: str = ".2f", suffix: str = "x") -> str:
 def format_nmf_structured(result: dict) -> str:
     """Every time-to-target figure as a table, then the headline per loss."""
     cfg = result["config"]
-    env = result["environment"]
     solvers = list(cfg["solvers"])
     lines = [
         f"NMF on structured data: time to scikit-learn's loss after {cfg['base_iters']} "
         f"iterations (cd for frobenius, mu otherwise), float32, same W0/H0, median of "
         f"{cfg['n_runs']} runs",
-        f"device: {env['device']} ({result['device_kind']}), {env['cpu_count']} CPUs, "
-        f"jax {env['jax']}, scikit-learn {env.get('scikit-learn', '-')}",
-        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: "
-        + (f"SET {result['openblas_vars']}" if result["openblas_vars"] else "unset"),
+        device_line(result),
+        openblas_line(result),
         "",
     ]
     header = ["dataset", "loss", "workload", "shape", "sk (s)", *solvers, *COMPILE_HEADER]

@@ -33,6 +33,16 @@ class ReferenceResult:
     detail: str = ""
 
 
+def _reference_lines(references: Mapping[str, ReferenceResult], width: int) -> list[str]:
+    """One line a reference for a report's ``__str__``: verdict, name (padded to ``width``),
+    errors, tolerance and how it was computed."""
+    return [
+        f"  {'ok  ' if ref.ok else 'FAIL'} {ref.name:<{width}} abs {ref.max_abs_err:.3e}"
+        f"  rel {ref.max_rel_err:.3e}  (tol {ref.rtol:.1e}; {ref.detail})"
+        for ref in references.values()
+    ]
+
+
 @dataclasses.dataclass(frozen=True)
 class GradReport:
     """Result of ``check_grad``: whether a gradient is right and, if not, what is wrong.
@@ -80,12 +90,7 @@ class GradReport:
             f"rtol {self.rtol:.1e}, atol {self.atol:.1e}"
             + ("" if self.noise is None else f" (set from measured noise {self.noise:.1e})"),
         ]
-        for ref in self.references.values():
-            mark = "ok  " if ref.ok else "FAIL"
-            lines.append(
-                f"  {mark} {ref.name:<8} abs {ref.max_abs_err:.3e}  rel {ref.max_rel_err:.3e}"
-                f"  (tol {ref.rtol:.1e}; {ref.detail})"
-            )
+        lines.extend(_reference_lines(self.references, width=8))
         lines.append(f"  diagnosis: {self.diagnosis}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -190,12 +195,7 @@ class HVPReport:
             f"{self.kind} check {verdict}: argument shape {self.shape}, dtype {self.dtype}, "
             f"rtol {self.rtol:.1e}, atol {self.atol:.1e}",
         ]
-        for ref in self.references.values():
-            mark = "ok  " if ref.ok else "FAIL"
-            lines.append(
-                f"  {mark} {ref.name:<9} abs {ref.max_abs_err:.3e}  rel {ref.max_rel_err:.3e}"
-                f"  (tol {ref.rtol:.1e}; {ref.detail})"
-            )
+        lines.extend(_reference_lines(self.references, width=9))
         for prop in self.properties.values():
             mark = "ok  " if prop.ok else "FAIL"
             lines.append(

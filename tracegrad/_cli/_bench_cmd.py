@@ -20,7 +20,7 @@ from .._utils import write_json
 from ..datasets import STRUCTURED as _DATASET_TABLE
 from ..nmf import LOSSES as _LOSS_TABLE
 from ..nmf import SOLVERS as _SOLVER_TABLE
-from ._config import Key, add_flag, load_config, non_negative, positive
+from ._config import Key, add_flag, fraction, load_config, non_negative, positive
 from ._errors import CLIError
 from ._paths import output_dir
 
@@ -67,6 +67,17 @@ _WORKLOADS = {
     "batch_rank": Key(int, 16, "(b) rank of each problem", check=positive),
 }
 """The two NMF workloads, (a) one large problem and (b) a batch: shared by both NMF suites."""
+
+
+def _workload_sizes(c: dict) -> dict:
+    """The ``_WORKLOADS`` keys of a section as the suites' ``single`` and ``batch`` settings."""
+    return {
+        "single": {"m": c["single_m"], "n": c["single_n"], "rank": c["single_rank"]},
+        "batch": {
+            "batch": c["batch"], "m": c["batch_m"], "n": c["batch_n"], "rank": c["batch_rank"]
+        },
+    }  # fmt: skip
+
 
 SCHEMA = {
     "bench": {
@@ -151,7 +162,7 @@ SCHEMA = {
             float,
             0.5,
             "fraction of zero entries in the true factors",
-            check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+            check=fraction,
         ),
         "solvers": Key(
             list, list(_SOLVER_TABLE), "our solvers to time", check=_list_of(str, NMF_SOLVERS)
@@ -276,11 +287,7 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
                 )
             result = run_nmf(
                 {
-                    "single": {"m": c["single_m"], "n": c["single_n"], "rank": c["single_rank"]},
-                    "batch": {
-                        "batch": c["batch"], "m": c["batch_m"], "n": c["batch_n"],
-                        "rank": c["batch_rank"],
-                    },
+                    **_workload_sizes(c),
                     "iters": c["iters"], "losses": list(c["losses"]), "n_runs": c["n_runs"],
                     "peak_n": c["peak_n"], "seed": c["seed"], "sklearn": c["sklearn"],
                 },
@@ -292,11 +299,7 @@ def run_suite(suite: str, config: dict) -> tuple[dict, str]:
 
             result = run_nmf_solvers(
                 {
-                    "single": {"m": c["single_m"], "n": c["single_n"], "rank": c["single_rank"]},
-                    "batch": {
-                        "batch": c["batch"], "m": c["batch_m"], "n": c["batch_n"],
-                        "rank": c["batch_rank"],
-                    },
+                    **_workload_sizes(c),
                     "solvers": list(c["solvers"]), "cd_iters": c["cd_iters"],
                     "max_iters": c["max_iters"], "sklearn_mu_iters": c["sklearn_mu_iters"],
                     "segment": c["segment"], "n_runs": c["n_runs"], "seed": c["seed"],

@@ -51,6 +51,11 @@ def non_negative(value) -> str | None:
     return None if value >= 0 else "must be >= 0"
 
 
+def fraction(value) -> str | None:
+    """``Key.check`` for a fraction in ``[0, 1)``."""
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """Seeds ``jax.random.key`` accepts: a signed 64-bit integer."""
 

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from .._utils import atomic_path, atomic_write
-from ._config import Key, non_negative, positive
+from ._config import Key, fraction, non_negative, positive
 from ._errors import CLIError
 from ._mesh import make_mesh
 from ._output import print_table
@@ -75,7 +75,7 @@ SECTION = {
         float,
         0.1,
         "fraction of entries held out for the cross-validation error, in [0, 1)",
-        check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+        check=fraction,
     ),
     "error_tol": Key(float, 0.05, "best-rank rule: relative error tolerance", check=non_negative),
 }

@@ -692,3 +692,16 @@ def guard_traced_data(name: str, x, mask=None):
         f"; NMF needs finite {name} >= 0",
     )
     return x, mask
+
+
+def prepare_traced_data(V, mask, dtype, guard: bool):
+    """The compiled programs' prelude: traced values checked (``guard``:
+    ``guard_traced_data``), ``V`` in the factors' ``dtype`` and zero where masked (the mask
+    cast to ``dtype`` too).  Returns ``(V, mask)``."""
+    if guard:
+        V, mask = guard_traced_data("V", V, mask)
+    V = jnp.asarray(V, dtype)
+    if mask is not None:
+        mask = jnp.asarray(mask, dtype)
+        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
+    return V, mask

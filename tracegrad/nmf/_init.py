@@ -35,9 +35,9 @@ from ._checks import (
     check_key,
     check_name,
     check_rank,
-    guard_traced_data,
     host_key,
     model_dtype,
+    prepare_traced_data,
 )
 from ._constants import INITS
 from ._scale import pow2, range_exponent_host, traced_range_exponent
@@ -153,12 +153,7 @@ def _init_program(V, mask, key, k, *, rank, init, dtype, typed_key, guard, resca
     ``rescaled``, so in-range data runs the unscaled program), the factors, the finite flag
     and the unscaling.  Returns ``(W, H, finite)``."""
     dt = np.dtype(dtype)
-    if guard:
-        V, mask = guard_traced_data("V", V, mask)
-    V = jnp.asarray(V, dt)
-    if mask is not None:
-        mask = jnp.asarray(mask, dt)
-        V = jnp.where(mask != 0, V, jnp.zeros((), dt))
+    V, mask = prepare_traced_data(V, mask, dt, guard)
     if guard:
         k = traced_range_exponent(V, dt, 2.0)
     if rescaled:

@@ -25,8 +25,8 @@ from ._checks import (
     check_bool,
     check_data_host,
     check_factor_pair,
-    guard_traced_data,
     int_option,
+    prepare_traced_data,
     real_option,
     warn_x64,
 )
@@ -342,25 +342,13 @@ def _model_data(W, H, V, mask, beta: float) -> _Data:
 # ----------------------------------------------------------------------- the programs
 
 
-def _prepare(V, mask, dtype, guard: bool):
-    """The programs' prelude: traced values checked (``guard``), ``V`` in the factors'
-    dtype and zero where masked (``_checks.check_data_host``)."""
-    if guard:
-        V, mask = guard_traced_data("V", V, mask)
-    V = jnp.asarray(V, dtype)
-    if mask is not None:
-        mask = jnp.asarray(mask, dtype)
-        V = jnp.where(mask != 0, V, jnp.zeros((), dtype))
-    return V, mask
-
-
 @functools.partial(jax.jit, static_argnames=("loss", "guard", "rescaled"))
 def _step_program(V, mask, W, H, pen, k, *, loss, guard, rescaled):
     """``NMF.step`` after its host checks: one MU iteration, on ``V / 4^k``, ``W / 2^k``,
     ``H / 2^k`` and the host's rescaled penalty when ``rescaled`` (else unscaled: in-range
     data runs exactly the MU step), the factors scaled back."""
     dt = W.dtype
-    V, mask = _prepare(V, mask, dt, guard)
+    V, mask = prepare_traced_data(V, mask, dt, guard)
     if rescaled:
         down = pow2(-k, dt)
         V, W, H = V * pow2(-2 * k, dt), W * down, H * down
@@ -382,7 +370,7 @@ def _loss_program(V, mask, W, H, k, pen, *, loss, square_root, guard, scale):
     None).
     """
     dt = W.dtype
-    V, mask = _prepare(V, mask, dt, guard)
+    V, mask = prepare_traced_data(V, mask, dt, guard)
     Ws, Hs = W, H
     if scale == "traced":
         k = module_exponent(V, W, H, dt, loss.beta)
