@@ -286,20 +286,25 @@ def test_frobenius_only_solvers_name_the_mask_solvers():
         tg.nmf.fit(V, K, solver="hals", mask=np.ones_like(V))
 
 
-def test_worker_threads_equal_one_loop_for_admm(monkeypatch):
+@pytest.mark.parametrize("solver", NEW)
+def test_worker_threads_equal_one_loop(monkeypatch, solver):
+    """``"emu"``'s batch runs as two groups in worker threads and equals one loop; ``"admm"``
+    runs as one group (two concurrent groups of its program hang on XLA:CPU, jaxlib 0.10.2:
+    ``worker_threads = False``)."""
     from tracegrad.nmf import _execute, _fit
 
     rng = np.random.default_rng(8)
     m, n, k, b = 64, 64, 4, 2  # m n k >= MIN_WORKER_MNK: one problem per thread
     V = rng.random((b, m, n)) + 0.01
     W0, H0 = rng.random((b, m, k)) + 0.1, rng.random((b, k, n)) + 0.1
-    kw = dict(loss="kl", solver="admm", max_iter=30, tol=1e-3, W0=W0, H0=H0)
+    kw = dict(loss="kl", solver=solver, max_iter=30, tol=1e-3, W0=W0, H0=H0)
     calls = []
     real = _execute.program
     monkeypatch.setattr(_execute, "program", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 2)
     split = tg.nmf.fit(V, k, **kw)
-    assert len(calls) == 2  # two groups, run by the worker threads
+    assert len(calls) == (2 if SOLVERS[solver].worker_threads else 1)
+    assert len(calls) == (1 if solver == "admm" else 2)
     monkeypatch.setattr(_fit, "cpu_workers", lambda: 1)
     whole = tg.nmf.fit(V, k, **kw)
     np.testing.assert_array_equal(split.n_iter, whole.n_iter)

@@ -229,7 +229,7 @@ def _fit(
         fn(done, loss_value * 2.0 ** (k * beta))  # in V's units
 
     n_workers = 1
-    if mesh is None and not traced:
+    if mesh is None and not traced and solver.worker_threads:
         n_workers = workers(B, m, n, rank, jax.default_backend(), cpu_workers())
     size = equal_groups(B, -(-B // n_workers) if chunk is None else min(-(-B // n_workers), chunk))
     n_groups = -(-B // size)

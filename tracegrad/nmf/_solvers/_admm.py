@@ -151,6 +151,10 @@ class ADMM(AbstractDecreaseRule):
 
     name = "admm"
     zero_W_start = False
+    # two groups of this program run concurrently from host threads hang on XLA:CPU (jaxlib
+    # 0.10.2: a batch of 12 problems 120 x 100, rank 20, two workers, every iteration count
+    # tried; one group, or 8 problems, run): its batches run as one group
+    worker_threads = False
     frobenius_only = False
     rho: float | jax.Array = RHO
 

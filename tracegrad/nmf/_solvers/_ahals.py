@@ -21,6 +21,7 @@ class AcceleratedHALS(AbstractStepSolver, AbstractViolationRule):
 
     name = "ahals"
     zero_W_start = True
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):

@@ -19,6 +19,7 @@ class AcceleratedMU(AbstractStepSolver, AbstractDecreaseRule):
 
     name = "amu"
     zero_W_start = False
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):

@@ -56,12 +56,15 @@ class AbstractSolver(eqx.Module):
             ``check`` refuses anything else.
         stops_each_iteration: the stop rule reads every iteration's ``stat`` (set by the
             stop-rule base), so the loop passes ``active`` even to an unbatched problem.
+        worker_threads: a batch may run as concurrent groups in host threads (``_workers``);
+            False where concurrent runs of its program were seen to hang (``"admm"``).
     """
 
     name: AbstractClassVar[str]
     zero_W_start: AbstractClassVar[bool]
     frobenius_only: AbstractClassVar[bool]
     stops_each_iteration: AbstractClassVar[bool]
+    worker_threads: AbstractClassVar[bool]
 
     def check(self, loss: AbstractLoss, masked: bool, others: str) -> None:
         """Raise ValueError if this solver cannot minimise ``loss`` (with a mask); the message

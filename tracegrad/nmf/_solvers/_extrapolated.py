@@ -93,6 +93,8 @@ class AbstractExtrapolation(AbstractDecreaseRule):
     """
 
     zero_W_start = False
+
+    worker_threads = True
     gamma: AbstractClassVar[float]
     gamma_bar: AbstractClassVar[float]
     kept: AbstractClassVar[float]

@@ -79,6 +79,7 @@ class HALS(AbstractStepSolver, AbstractViolationRule):
 
     name = "hals"
     zero_W_start = True
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):

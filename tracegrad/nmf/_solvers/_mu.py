@@ -59,6 +59,7 @@ class MultiplicativeUpdate(AbstractStepSolver, AbstractDecreaseRule):
 
     name = "mu"
     zero_W_start = False
+    worker_threads = True
     frobenius_only = False
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
