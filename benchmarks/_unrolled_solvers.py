@@ -108,6 +108,7 @@ def _old_nesterov(F, G, R, inner, right):
 class _OldHALS(AbstractStepSolver, AbstractViolationRule):
     name = "old-hals"
     zero_W_start = True
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
@@ -126,6 +127,7 @@ class _OldHALS(AbstractStepSolver, AbstractViolationRule):
 class _OldAHALS(AbstractStepSolver, AbstractViolationRule):
     name = "old-ahals"
     zero_W_start = True
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
@@ -152,6 +154,7 @@ class _OldAHALS(AbstractStepSolver, AbstractViolationRule):
 class _OldAMU(AbstractStepSolver, AbstractDecreaseRule):
     name = "old-amu"
     zero_W_start = False
+    worker_threads = True
     frobenius_only = True
 
     def step(self, data, W, H, loss, pen, mask, active, update_W, update_H, dims):
