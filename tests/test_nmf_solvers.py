@@ -77,7 +77,7 @@ def test_loss_names_aliases_and_betas():
     for bad in ("l2", ["kl"], float("nan"), True, None):
         with pytest.raises(ValueError, match=r"loss must be one of 'frobenius'.*'is'"):
             tg.nmf.fit(np.ones((3, 2)), 1, loss=bad)
-    with pytest.raises(ValueError, match=r"solver must be one of 'mu', 'hals'"):
+    with pytest.raises(ValueError, match=r"solver must be one of 'auto', 'mu', 'hals'"):
         tg.nmf.fit(np.ones((3, 2)), 1, solver="cd")
 
 
